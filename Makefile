@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` (the main job) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED_DATA ?= ../shared/data
+DATA_DIR ?= data
+
+.PHONY: run test data venv bench clean
+
+# Reinstall only when the project's dependencies change.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Copies from ../shared/data when it exists; otherwise downloads from $$WATTBENCH_DATA_URL with sha256 checks.
+data: $(STAMP)
+	$(BIN)/wattbench data fetch --from $(SHARED_DATA) --dest $(DATA_DIR)
+
+run: data
+	$(BIN)/wattbench data check --data-dir $(DATA_DIR)
+
+test: data
+	WATTBENCH_DATA=$(DATA_DIR) $(BIN)/python -m pytest -q
+
+bench: data
+	WATTBENCH_DATA=$(DATA_DIR) $(BIN)/python benchmarks/score_speed.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,3 @@
+from wattbench.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""The `wattbench` command: parses, calls the library, prints. No logic lives only here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from wattbench import __version__
+from wattbench.errors import WattbenchError
+
+app = typer.Typer(
+    name="wattbench",
+    help="Measure what an LLM answer costs and how good it is: accuracy, latency, tokens, money and energy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wattbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """wattbench."""
+
+
+def _register() -> None:
+    # Command modules attach themselves to `app` on import; importing here keeps start-up to what is used.
+    from wattbench.cli import data, score  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; bad input prints one line to stderr and returns 2 (the exit code when run as a script)."""
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="wattbench", standalone_mode=False)
+    except WattbenchError as exc:
+        print(f"wattbench: error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("wattbench: interrupted", file=sys.stderr)
+        code = 130
+    except Exception as exc:
+        # Usage errors (bad option, missing argument) know how to print themselves; typer has moved the class
+        # between releases, so recognise it by what it does rather than by import path.
+        if not (hasattr(exc, "show") and hasattr(exc, "exit_code")):
+            raise
+        exc.show()
+        code = 2
+    else:
+        code = result if isinstance(result, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

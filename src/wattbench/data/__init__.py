@@ -1,0 +1,1 @@
+"""Data loaders: the WattBot questions, metadata and corpus, and data-dir discovery."""

@@ -1,0 +1,91 @@
+"""Reading text files whatever their encoding.
+
+The published WattBot files mix encodings: `train_QA.csv` is UTF-8 with a BOM and `metadata.csv` is cp1252.
+Users' own files arrive in either, so every reader decodes through `decode_bytes` instead of trusting a default.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from wattbench.errors import DataError
+
+
+def decode_bytes(raw: bytes) -> tuple[str, str]:
+    """Return (text, encoding): UTF-8 (BOM stripped) when valid, else cp1252, else latin-1 (never fails)."""
+    if raw.startswith(codecs.BOM_UTF8):
+        try:
+            return raw[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        # cp1252 leaves five bytes undefined; latin-1 maps every byte, so a stray one cannot stop a run.
+        return raw.decode("latin-1"), "latin-1"
+
+
+def read_text(path: Path) -> str:
+    """Read a whole text file, decoded by `decode_bytes`; a missing or unreadable file is a one-line error."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; check the path") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}); check permissions") from None
+    return decode_bytes(raw)[0]
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """A CSV read as text: cells exactly as written (an empty cell is ""), with 1-based file row numbers."""
+
+    path: Path
+    columns: list[str]
+    rows: list[dict[str, str]]
+    line_numbers: list[int]  # the CSV row number (header = 1) of each entry of `rows`, for error messages
+
+    def require(self, *names: str) -> None:
+        """Raise a one-line error naming the first required column that is missing."""
+        for name in names:
+            if name not in self.columns:
+                have = ", ".join(self.columns) or "none"
+                raise DataError(f"{self.path}: missing required column '{name}' (columns found: {have})")
+
+
+def read_csv_table(path: Path) -> CsvTable:
+    """Read a CSV file with any of the encodings above; every cell stays a string as written."""
+    path = Path(path)
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: file is empty, expected a CSV header row") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc})") from None
+    columns = [c.strip() for c in header]
+    rows: list[dict[str, str]] = []
+    line_numbers: list[int] = []
+    try:
+        for row_number, cells in enumerate(reader, start=2):
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if len(cells) < len(columns):
+                cells = cells + [""] * (len(columns) - len(cells))
+            rows.append(dict(zip(columns, cells)))
+            line_numbers.append(row_number)
+    except csv.Error as exc:
+        raise DataError(f"{path}: row {reader.line_num}: not a readable CSV row ({exc})") from None
+    return CsvTable(path=path, columns=columns, rows=rows, line_numbers=line_numbers)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from wattbench.data.paths import resolve_data_dir, wattbot_dir
+
+SUBMISSION_HEADER = ["id", "question", "answer", "answer_value", "answer_unit", "ref_id", "ref_url",
+                     "supporting_materials", "explanation"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data dir (`make test` fills ./data and sets $WATTBENCH_DATA)."""
+    return resolve_data_dir(None)
+
+
+@pytest.fixture(scope="session")
+def wattbot(data_dir: Path) -> Path:
+    return wattbot_dir(data_dir)
+
+
+def csv_text(rows: list[dict[str, str]], columns: list[str] | None = None) -> str:
+    columns = columns or list(rows[0])
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: row.get(c, "") for c in columns})
+    return out.getvalue()
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path):
+    """Write rows as a CSV file; `encoding` may be 'utf-8-sig' or 'cp1252' to test the published encodings."""
+    counter = iter(range(1_000_000))
+
+    def write(rows: list[dict[str, str]], columns: list[str] | None = None, encoding: str = "utf-8",
+              name: str | None = None) -> Path:  # fmt: skip
+        path = tmp_path / (name or f"file{next(counter)}.csv")
+        path.write_bytes(csv_text(rows, columns).encode(encoding))
+        return path
+
+    return write
