@@ -8,10 +8,15 @@ DATA_DIR ?= data
 
 .PHONY: run test data venv bench clean
 
+# torch first, pinned to the CPU wheel: left to sentence-transformers, pip would fetch a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev,rag
+
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check '$(TORCH)'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -23,11 +28,13 @@ data: $(STAMP)
 run: data
 	$(BIN)/wattbench data check --data-dir $(DATA_DIR)
 
+# Tests never touch a model hub: HF_HUB_OFFLINE makes a missing model fail at once instead of after retries.
 test: data
-	WATTBENCH_DATA=$(DATA_DIR) $(BIN)/python -m pytest -q
+	WATTBENCH_DATA=$(DATA_DIR) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: data
 	WATTBENCH_DATA=$(DATA_DIR) $(BIN)/python benchmarks/score_speed.py
+	WATTBENCH_DATA=$(DATA_DIR) HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/retrieval.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

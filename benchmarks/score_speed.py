@@ -79,7 +79,9 @@ def main() -> None:
         for mode in ("kaggle", "lenient"):
             command = [str(exe), "score", str(solution), str(submission), "--mode", mode, "--json"]
             best, median = best_of(lambda: subprocess.run(command, check=True, capture_output=True), 5)
-            print(f" 10000 rows {mode:<8} CLI wall time (process start to exit) best {best:.3f} s  median {median:.3f} s")
+            print(
+                f" 10000 rows {mode:<8} CLI wall time (process start to exit) best {best:.3f} s  median {median:.3f} s"
+            )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
+
+# Tests never reach a model hub: a model that is not on disk must fail at once, not after network retries.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 

@@ -21,7 +21,7 @@ from wattbench.errors import DataError
 
 def test_decode_bytes_handles_bom_cp1252_and_undefined_bytes():
     assert decode_bytes("\ufeffid,x\n".encode("utf-8")) == ("id,x\n", "utf-8-sig")
-    assert decode_bytes("Mélange".encode("utf-8")) == ("Mélange", "utf-8")
+    assert decode_bytes("Mélange".encode()) == ("Mélange", "utf-8")
     assert decode_bytes("Mélange – ’".encode("cp1252")) == ("Mélange – ’", "cp1252")
     text, encoding = decode_bytes(b"caf\xe9 \x81")  # 0x81 is undefined in cp1252
     assert (text, encoding) == ("café \x81", "latin-1")

@@ -137,7 +137,9 @@ def test_kaggle_type_inference_does_not_change_numeric_matches(write_csv):
     # All-numeric columns with a gap become floats in pandas ("4" -> "4.0"); numbers still compare as numbers.
     solution = write_csv([{"id": "q1", "answer_value": "4", "answer_unit": "", "ref_id": "a"},
                           {"id": "q2", "answer_value": "7", "answer_unit": "", "ref_id": "a"}])  # fmt: skip
-    submission = write_csv([{"id": "q1", "answer_value": "4", "answer_unit": "", "ref_id": "a", "explanation": "e"},
-                            {"id": "q2", "answer_value": "", "answer_unit": "", "ref_id": "a", "explanation": "e"}])  # fmt: skip
+    submission = write_csv(
+        [{"id": "q1", "answer_value": "4", "answer_unit": "", "ref_id": "a", "explanation": "e"},
+         {"id": "q2", "answer_value": "", "answer_unit": "", "ref_id": "a", "explanation": "e"}]
+    )  # fmt: skip
     report = score_files(solution, submission, "kaggle")
     assert report.value_accuracy == 0.5 and report.rows[0].submitted_value == "4.0"

@@ -18,7 +18,9 @@ app.add_typer(data_app, name="data")
 def fetch_command(
     source: Path = typer.Option(None, "--from", help="Local folder laid out as the data dir (e.g. ../shared/data)."),
     dest: Path = typer.Option(Path("data"), "--dest", help="Data dir to fill."),
-    url: str = typer.Option(None, "--url", help="Mirror base URL (else $WATTBENCH_DATA_URL), used if --from is absent."),
+    url: str = typer.Option(
+        None, "--url", help="Mirror base URL (else $WATTBENCH_DATA_URL), used if --from is absent."
+    ),
 ) -> None:
     """Fill the data dir: copy from --from when it exists, else download with sha256 checks."""
     from wattbench.data.fetch import fetch

@@ -33,9 +33,7 @@ def format_report(report: ScoreReport) -> str:
     if report.worst:
         lines.append("Worst mismatches (expected → got):")
         for row in report.worst:
-            lines.append(
-                f"  {row['id']:<8} {row['expected']!r} → {row['got']!r}   [{', '.join(row['reasons'])}]"
-            )
+            lines.append(f"  {row['id']:<8} {row['expected']!r} → {row['got']!r}   [{', '.join(row['reasons'])}]")
     return "\n".join(lines)
 
 
@@ -43,7 +41,9 @@ def format_report(report: ScoreReport) -> str:
 def score(
     solution: Path = typer.Argument(..., help="Solution CSV (train_QA.csv or the Kaggle solution file)."),
     submission: Path = typer.Argument(..., help="Submission CSV with id, answer_value, answer_unit, ref_id."),
-    mode: str = typer.Option("kaggle", "--mode", help="kaggle: the official metric, exactly; lenient: normalise first."),
+    mode: str = typer.Option(
+        "kaggle", "--mode", help="kaggle: the official metric, exactly; lenient: normalise first."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     rows: bool = typer.Option(False, "--rows", help="With --json: include every row's scores."),
 ) -> None:

