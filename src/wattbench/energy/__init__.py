@@ -1,0 +1,1 @@
+"""Energy and hardware measurement: meters (NVML, RAPL), a power sampler, hardware facts, derived figures."""

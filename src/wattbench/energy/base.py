@@ -1,0 +1,230 @@
+"""Measurements and the meter that takes them.
+
+A `Source` (NVML, RAPL) keeps one cumulative energy counter per scope (`gpu:0`, `cpu:package-0`, `dram:0`),
+updated by `poll()`, which handles counter wrap-around and resets. A window is two snapshots of those counters
+and a subtraction, so windows are cheap, may nest, and may be opened per batch. Scopes a source cannot measure
+are listed in `unavailable` with the reason; an unknown value is absent (None), never 0.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Clock = Callable[[], float]
+
+
+def scope_kind(scope: str) -> str:
+    """`gpu:0` → `gpu`, `cpu:package-0` → `cpu`, `dram:0` → `dram`."""
+    return scope.split(":", 1)[0]
+
+
+class Source(Protocol):
+    """One kind of energy counter (all GPUs of NVML, all RAPL zones)."""
+
+    name: str
+
+    def scopes(self) -> list[str]:
+        """Scopes this source measures."""
+
+    def unavailable(self) -> dict[str, str]:
+        """Scopes this source cannot measure, with the reason."""
+
+    def methods(self) -> dict[str, str]:
+        """How each scope is measured (`nvml_counter`, `nvml_power_sampling`, `rapl`, ...)."""
+
+    def poll(self, now_s: float) -> None:
+        """Read the hardware and advance the cumulative counters (called by windows and by the sampler)."""
+
+    def cumulative_j(self) -> dict[str, float]:
+        """Energy per scope since the source was opened, in joules."""
+
+    def warnings(self) -> list[str]:
+        """Events such as counter resets, drained (returned once)."""
+
+
+@dataclass
+class Measurement:
+    """Energy over one window (or the sum of several). Scopes absent from `energy_j` were not measured."""
+
+    label: str
+    duration_s: float
+    energy_j: dict[str, float] = field(default_factory=dict)
+    method: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    peak_power_w: dict[str, float] = field(default_factory=dict)
+    idle_power_w: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    sessions: int = 1
+
+    @property
+    def avg_power_w(self) -> dict[str, float]:
+        if self.duration_s <= 0:
+            return {}
+        return {scope: joules / self.duration_s for scope, joules in self.energy_j.items()}
+
+    @property
+    def energy_net_of_idle_j(self) -> dict[str, float]:
+        """Energy above the idle baseline; only for scopes with both a measurement and a baseline."""
+        return {
+            scope: joules - self.idle_power_w[scope] * self.duration_s
+            for scope, joules in self.energy_j.items()
+            if scope in self.idle_power_w
+        }
+
+    def total_j(self, kind: str) -> float | None:
+        """Sum over the scopes of one kind (`gpu`, `cpu`, `dram`); None when none of them was measured."""
+        values = [j for scope, j in self.energy_j.items() if scope_kind(scope) == kind]
+        return sum(values) if values else None
+
+    def totals_j(self) -> dict[str, float | None]:
+        kinds = {scope_kind(s) for s in (*self.energy_j, *self.unavailable)}
+        return {kind: self.total_j(kind) for kind in sorted(kinds)}
+
+    def __add__(self, other: Measurement) -> Measurement:
+        """Sum of two windows or sessions. A scope measured in one and not the other is unknown in the sum."""
+        scopes = set(self.energy_j) | set(other.energy_j)
+        energy, unavailable = {}, {**self.unavailable, **other.unavailable}
+        for scope in scopes:
+            if scope in self.energy_j and scope in other.energy_j:
+                energy[scope] = self.energy_j[scope] + other.energy_j[scope]
+            else:
+                unavailable[scope] = "measured in only some of the summed windows or sessions"
+        for scope in energy:
+            unavailable.pop(scope, None)
+        duration = self.duration_s + other.duration_s
+        idle = {}
+        for scope in set(self.idle_power_w) & set(other.idle_power_w):  # duration-weighted mean baseline
+            idle[scope] = (
+                (self.idle_power_w[scope] * self.duration_s + other.idle_power_w[scope] * other.duration_s) / duration
+                if duration > 0
+                else self.idle_power_w[scope]
+            )
+        return Measurement(
+            label=self.label if self.label == other.label else f"{self.label}+{other.label}",
+            duration_s=duration,
+            energy_j=energy,
+            method={**other.method, **self.method},
+            unavailable=unavailable,
+            peak_power_w={
+                s: max(self.peak_power_w.get(s, 0.0), other.peak_power_w.get(s, 0.0))
+                for s in set(self.peak_power_w) | set(other.peak_power_w)
+            },  # fmt: skip
+            idle_power_w=idle,
+            warnings=[*self.warnings, *other.warnings],
+            sessions=self.sessions + other.sessions,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for summary.json; totals and derived powers are included for readers, and ignored on load."""
+        return {
+            "label": self.label,
+            "duration_s": self.duration_s,
+            "energy_j": self.energy_j,
+            "energy_j_by_kind": self.totals_j(),
+            "avg_power_w": self.avg_power_w,
+            "peak_power_w": self.peak_power_w,
+            "idle_power_w": self.idle_power_w,
+            "energy_net_of_idle_j": self.energy_net_of_idle_j,
+            "method": self.method,
+            "unavailable": self.unavailable,
+            "warnings": self.warnings,
+            "sessions": self.sessions,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        keys = ("label", "duration_s", "energy_j", "method", "unavailable", "peak_power_w", "idle_power_w",
+                "warnings", "sessions")  # fmt: skip
+        return cls(**{k: data[k] for k in keys if k in data})
+
+
+class Window:
+    """An open measurement window; `result` is set when the `with` block ends."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.result: Measurement | None = None
+
+
+class Meter:
+    """Measures windows over a set of sources; with a sampler it also records peaks and the power timeline."""
+
+    def __init__(self, sources: list[Source], *, clock: Clock = time.monotonic, sampler=None,
+                 unavailable: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.sources = sources
+        self.clock = clock
+        self.sampler = sampler
+        self.idle_power_w: dict[str, float] = {}
+        self.setup_warnings: list[str] = []  # e.g. how CUDA_VISIBLE_DEVICES was read
+        self._unavailable = dict(unavailable or {})
+        self._lock = threading.Lock()  # windows and the sampler thread both poll the sources
+
+    def unavailable(self) -> dict[str, str]:
+        out = dict(self._unavailable)
+        for source in self.sources:
+            out.update(source.unavailable())
+        return out
+
+    def methods(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for source in self.sources:
+            out.update(source.methods())
+        return out
+
+    def poll(self) -> tuple[float, dict[str, float]]:
+        """Advance every source and return (time, cumulative joules per scope)."""
+        with self._lock:
+            now = self.clock()
+            cumulative: dict[str, float] = {}
+            for source in self.sources:
+                source.poll(now)
+                cumulative.update(source.cumulative_j())
+            return now, cumulative
+
+    def _drain_warnings(self) -> list[str]:
+        return [w for source in self.sources for w in source.warnings()]
+
+    @contextmanager
+    def window(self, label: str) -> Iterator[Window]:
+        window = Window(label)
+        start, before = self.poll()
+        sampler_mark = self.sampler.mark() if self.sampler is not None else None
+        try:
+            yield window
+        finally:
+            end, after = self.poll()
+            energy = {scope: after[scope] - before[scope] for scope in after if scope in before}
+            warnings = self._drain_warnings()
+            peaks: dict[str, float] = {}
+            if self.sampler is not None:
+                peaks = self.sampler.peaks_since(sampler_mark)
+                warnings += self.sampler.check_counters(sampler_mark, energy, self.methods())
+            window.result = Measurement(
+                label=label,
+                duration_s=end - start,
+                energy_j=energy,
+                method={s: m for s, m in self.methods().items() if s in energy},
+                unavailable=self.unavailable(),
+                peak_power_w=peaks,
+                idle_power_w={s: p for s, p in self.idle_power_w.items() if s in energy},
+                warnings=warnings,
+            )
+
+    def measure_idle(self, seconds: float, sleep: Callable[[float], None] = time.sleep) -> Measurement:
+        """Measure the idle baseline: a window over `seconds` of doing nothing; later windows carry it."""
+        with self.window("idle") as idle:
+            sleep(seconds)
+        assert idle.result is not None
+        self.idle_power_w = idle.result.avg_power_w
+        idle.result.idle_power_w = dict(self.idle_power_w)
+        return idle.result
+
+
+def null_meter(reason: str) -> Meter:
+    """A meter that measures nothing and says why (every window has an empty energy_j)."""
+    return Meter([], unavailable={"all": reason})

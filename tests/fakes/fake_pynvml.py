@@ -1,0 +1,94 @@
+"""A stand-in for the `pynvml` module: NVIDIA GPUs we do not have here, with scripted power and energy.
+
+It is a double of the hardware (what NVML would report), not of wattbench: wattbench imports it as `pynvml`.
+Power is piecewise constant over a controllable clock, so the energy of any interval is known exactly.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+
+
+class NVMLError(Exception):
+    pass
+
+
+class NVMLError_NotSupported(NVMLError):  # noqa: N801 — the real module's name
+    pass
+
+
+class Clock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class FakeGpu:
+    index: int
+    uuid: str
+    name: str = "NVIDIA H100 80GB HBM3"
+    schedule: list[tuple[float, float]] = field(default_factory=lambda: [(0.0, 100.0)])  # (from time s, watts)
+    has_counter: bool = True
+    counter_scale: float = 1.0  # != 1: the counter disagrees with the power readings
+    counter_offset_mj: int = 5_000_000
+    resets_at: float | None = None  # the driver reloads: the counter restarts from 0 at this time
+    memory_total: int = 80 * 2**30
+    memory_used: int = 10 * 2**30
+
+    def power_w(self, t: float) -> float:
+        watts = self.schedule[0][1]
+        for start, value in self.schedule:
+            if t >= start:
+                watts = value
+        return watts
+
+    def energy_j(self, t0: float, t1: float) -> float:
+        """Exact energy between two times of the piecewise-constant schedule."""
+        edges = sorted({t0, t1, *(s for s, _ in self.schedule if t0 < s < t1)})
+        return sum((b - a) * self.power_w(a) for a, b in zip(edges, edges[1:]))
+
+    def counter_mj(self, t: float) -> int:
+        if self.resets_at is not None and t >= self.resets_at:
+            return int(self.counter_scale * self.energy_j(self.resets_at, t) * 1000)
+        return (self.counter_offset_mj + int(self.counter_scale * self.energy_j(0.0, t) * 1000)) % 2**64
+
+
+def make_module(gpus: list[FakeGpu], clock: Clock) -> types.ModuleType:
+    module = types.ModuleType("pynvml")
+    module.NVMLError = NVMLError
+    module.NVMLError_NotSupported = NVMLError_NotSupported
+    module.NVML_TEMPERATURE_GPU = 0
+    module.NVML_CLOCK_SM = 1
+    module.gpus = gpus
+    module.clock = clock
+    module.nvmlInit = lambda: None
+    module.nvmlShutdown = lambda: None
+    module.nvmlDeviceGetCount = lambda: len(gpus)
+    module.nvmlDeviceGetHandleByIndex = lambda i: gpus[i]
+    module.nvmlDeviceGetUUID = lambda h: h.uuid
+    module.nvmlDeviceGetName = lambda h: h.name
+    module.nvmlSystemGetDriverVersion = lambda: "580.65.06"
+    module.nvmlSystemGetCudaDriverVersion = lambda: 13000
+    module.nvmlDeviceGetEnforcedPowerLimit = lambda h: 700_000
+
+    def energy(h: FakeGpu) -> int:
+        if not h.has_counter:
+            raise NVMLError_NotSupported("Not Supported")
+        return h.counter_mj(clock.now)
+
+    module.nvmlDeviceGetTotalEnergyConsumption = energy
+    module.nvmlDeviceGetPowerUsage = lambda h: int(h.power_w(clock.now) * 1000)
+    module.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(
+        total=h.memory_total, used=h.memory_used, free=h.memory_total - h.memory_used
+    )
+    module.nvmlDeviceGetUtilizationRates = lambda h: types.SimpleNamespace(gpu=87, memory=40)
+    module.nvmlDeviceGetTemperature = lambda h, sensor: 61
+    module.nvmlDeviceGetClockInfo = lambda h, kind: 1980
+    return module
