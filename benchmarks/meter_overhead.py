@@ -34,8 +34,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--gpus", type=int, default=8)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, python {platform.python_version()}; {args.gpus} fake GPUs + RAPL; "
-          f"{args.seconds:.0f} s per rate")  # fmt: skip
+    print(
+        f"machine: {platform.machine()}, python {platform.python_version()}; {args.gpus} fake GPUs + RAPL; "
+        f"{args.seconds:.0f} s per rate"
+    )
     clock = time.monotonic
     gpus = [FakeGpu(i, f"GPU-{i:08d}-0000-0000-0000-000000000000", schedule=[(0.0, 300.0)]) for i in range(args.gpus)]
     sys.modules["pynvml"] = make_module(gpus, clock)

@@ -39,8 +39,20 @@ def reference_bm25(corpus_dir: Path, questions) -> list[list[Hit]]:
             for n, start in enumerate(range(0, max(len(words) - 50, 1), 150)):
                 text = " ".join(words[start : start + 200])
                 if text:
-                    windows.append(Chunk(f"{document.doc_id}:{page.number}:{n}", document.doc_id, document.title,
-                                         page.number, n, n, text, len(text.split()), 0, 0))  # fmt: skip
+                    windows.append(
+                        Chunk(
+                            f"{document.doc_id}:{page.number}:{n}",
+                            document.doc_id,
+                            document.title,
+                            page.number,
+                            n,
+                            n,
+                            text,
+                            len(text.split()),
+                            0,
+                            0,
+                        )
+                    )
     index = Bm25.build([tokenize(w.text) for w in windows])
     return [
         [Hit(rank=r, chunk=windows[i], score=0.0) for r, i in enumerate(_top(index.scores(q.question), 10, True), 1)]
@@ -69,8 +81,10 @@ def main() -> None:
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report = build_index(config, root / "corpus", force=args.rebuild, embedder=embedder)
     rss_after_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"index: {report.action} in {report.seconds:.1f} s, {report.n_chunks} passages; "
-          f"peak RSS {rss_after_mb:.0f} MB (was {rss_before_mb:.0f} MB before the build)")  # fmt: skip
+    print(
+        f"index: {report.action} in {report.seconds:.1f} s, {report.n_chunks} passages; "
+        f"peak RSS {rss_after_mb:.0f} MB (was {rss_before_mb:.0f} MB before the build)"
+    )
 
     started = time.perf_counter()
     index = load_index(report.path)
@@ -81,8 +95,10 @@ def main() -> None:
     print(f"\n{len(questions)} train questions with gold refs")
     print(f"{'method':<8} {'R@1':>6} {'R@3':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'Ev@5':>6}   p50 ms  p95 ms")
     ref = score_retrieval(questions, reference_bm25(root / "corpus", questions))
-    print(f"{'bm25-ref':<8} {ref.doc_recall[1]:6.3f} {ref.doc_recall[3]:6.3f} {ref.doc_recall[5]:6.3f} "
-          f"{ref.doc_recall[10]:6.3f} {ref.mrr:6.3f} {ref.evidence_recall:6.3f}   (raw 200-word windows)")  # fmt: skip
+    print(
+        f"{'bm25-ref':<8} {ref.doc_recall[1]:6.3f} {ref.doc_recall[3]:6.3f} {ref.doc_recall[5]:6.3f} "
+        f"{ref.doc_recall[10]:6.3f} {ref.mrr:6.3f} {ref.evidence_recall:6.3f}   (raw 200-word windows)"
+    )
     for method in METHODS:
         results, latencies = [], []
         for q in questions:
@@ -91,9 +107,11 @@ def main() -> None:
             latencies.append((time.perf_counter() - start) * 1000)
         s = score_retrieval(questions, results)
         p95 = statistics.quantiles(latencies, n=20)[18]
-        print(f"{method:<8} {s.doc_recall[1]:6.3f} {s.doc_recall[3]:6.3f} {s.doc_recall[5]:6.3f} "
-              f"{s.doc_recall[10]:6.3f} {s.mrr:6.3f} {s.evidence_recall:6.3f}   {statistics.median(latencies):6.1f}"
-              f"  {p95:6.1f}")  # fmt: skip
+        print(
+            f"{method:<8} {s.doc_recall[1]:6.3f} {s.doc_recall[3]:6.3f} {s.doc_recall[5]:6.3f} "
+            f"{s.doc_recall[10]:6.3f} {s.mrr:6.3f} {s.evidence_recall:6.3f}   {statistics.median(latencies):6.1f}"
+            f"  {p95:6.1f}"
+        )
 
 
 if __name__ == "__main__":

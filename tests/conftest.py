@@ -12,14 +12,23 @@ import pytest
 
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
 
-SUBMISSION_HEADER = ["id", "question", "answer", "answer_value", "answer_unit", "ref_id", "ref_url",
-                     "supporting_materials", "explanation"]  # fmt: skip
+SUBMISSION_HEADER = [
+    "id",
+    "question",
+    "answer",
+    "answer_value",
+    "answer_unit",
+    "ref_id",
+    "ref_url",
+    "supporting_materials",
+    "explanation",
+]
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real data dir (`make test` fills ./data and sets $WATTBENCH_DATA)."""
-    return resolve_data_dir(None)
+    return resolve_data_dir(None).resolve()  # absolute: a test that changes directory must not move it
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +51,9 @@ def write_csv(tmp_path: Path):
     """Write rows as a CSV file; `encoding` may be 'utf-8-sig' or 'cp1252' to test the published encodings."""
     counter = iter(range(1_000_000))
 
-    def write(rows: list[dict[str, str]], columns: list[str] | None = None, encoding: str = "utf-8",
-              name: str | None = None) -> Path:  # fmt: skip
+    def write(
+        rows: list[dict[str, str]], columns: list[str] | None = None, encoding: str = "utf-8", name: str | None = None
+    ) -> Path:
         path = tmp_path / (name or f"file{next(counter)}.csv")
         path.write_bytes(csv_text(rows, columns).encode(encoding))
         return path

@@ -8,8 +8,18 @@ from pathlib import Path
 
 from wattbench.cli import main
 
-JSON_KEYS = {"overall", "value_accuracy", "ref_overlap", "na_term", "na_recall", "n_scored", "n_missing",
-             "n_extra", "mode", "by_evidence"}  # fmt: skip
+JSON_KEYS = {
+    "overall",
+    "value_accuracy",
+    "ref_overlap",
+    "na_term",
+    "na_recall",
+    "n_scored",
+    "n_missing",
+    "n_extra",
+    "mode",
+    "by_evidence",
+}
 
 
 def test_score_json_has_the_documented_keys(wattbot: Path, capsys):
@@ -21,8 +31,9 @@ def test_score_json_has_the_documented_keys(wattbot: Path, capsys):
 
 
 def test_score_table_and_rows(wattbot: Path, write_csv, capsys):
-    sub = write_csv([{"id": "q003", "answer_value": "wrong", "answer_unit": "is_blank", "ref_id": "['x']",
-                      "explanation": "e"}])  # fmt: skip
+    sub = write_csv(
+        [{"id": "q003", "answer_value": "wrong", "answer_unit": "is_blank", "ref_id": "['x']", "explanation": "e"}]
+    )
     assert main(["score", str(wattbot / "train_QA.csv"), str(sub)]) == 0
     out = capsys.readouterr().out
     assert "WattBot score (kaggle mode)" in out and "overall         0.1000" in out

@@ -55,8 +55,18 @@ def test_parse_answer_value_kinds():
     assert parse_answer_value("nan").kind == "text"  # the text nan is not a number of the data
 
 
-@pytest.mark.parametrize("value", ["", "  ", "NA", "n/a", "is_blank", "IS_BLANK",
-                                   "Unable to answer with confidence based on the provided documents."])  # fmt: skip
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "  ",
+        "NA",
+        "n/a",
+        "is_blank",
+        "IS_BLANK",
+        "Unable to answer with confidence based on the provided documents.",
+    ],
+)
 def test_blank_values(value):
     assert is_blank_value(value)
 

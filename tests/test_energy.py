@@ -20,8 +20,11 @@ from wattbench.energy.rapl import RaplSource
 from wattbench.energy.sampler import COLUMNS
 from wattbench.errors import WattbenchError
 
-UUIDS = ["GPU-aaaaaaaa-1111-2222-3333-444444444444", "GPU-bbbbbbbb-1111-2222-3333-444444444444",
-         "GPU-cccccccc-1111-2222-3333-444444444444"]  # fmt: skip
+UUIDS = [
+    "GPU-aaaaaaaa-1111-2222-3333-444444444444",
+    "GPU-bbbbbbbb-1111-2222-3333-444444444444",
+    "GPU-cccccccc-1111-2222-3333-444444444444",
+]
 
 
 @pytest.fixture
@@ -31,8 +34,11 @@ def clock() -> Clock:
 
 @pytest.fixture
 def gpus() -> list[FakeGpu]:
-    return [FakeGpu(0, UUIDS[0], schedule=[(0.0, 100.0)]), FakeGpu(1, UUIDS[1], schedule=[(0.0, 250.0)]),
-            FakeGpu(2, UUIDS[2], schedule=[(0.0, 300.0)])]  # fmt: skip
+    return [
+        FakeGpu(0, UUIDS[0], schedule=[(0.0, 100.0)]),
+        FakeGpu(1, UUIDS[1], schedule=[(0.0, 250.0)]),
+        FakeGpu(2, UUIDS[2], schedule=[(0.0, 300.0)]),
+    ]
 
 
 @pytest.fixture
@@ -66,9 +72,17 @@ def test_counter_windows_sum_every_visible_gpu(nvml, clock):
 
 @pytest.mark.parametrize(
     ("visible", "expected"),
-    [("2,0", [2, 0]), (UUIDS[1], [1]), ("GPU-cccccccc", [2]), ("bbbbbbbb-1111", [1]), (f"{UUIDS[2]},0", [2, 0]),
-     ("0,7,1", [0]), ("", []), ("-1", [])],
-)  # fmt: skip
+    [
+        ("2,0", [2, 0]),
+        (UUIDS[1], [1]),
+        ("GPU-cccccccc", [2]),
+        ("bbbbbbbb-1111", [1]),
+        (f"{UUIDS[2]},0", [2, 0]),
+        ("0,7,1", [0]),
+        ("", []),
+        ("-1", []),
+    ],
+)
 def test_cuda_visible_devices_as_indices_and_uuids(nvml, visible, expected, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
@@ -238,8 +252,15 @@ def test_model_disk_size_counts_each_blob_once(tmp_path: Path):
 
 def test_derived_figures_and_co2e():
     figures = derived_figures(7200.0, n_queries=40, output_tokens=3600)
-    assert figures == pytest.approx({"energy_wh": 2.0, "wh_per_query": 0.05, "wh_per_1000_queries": 50.0,
-                                     "j_per_output_token": 2.0, "output_tokens_per_j": 0.5})  # fmt: skip
+    assert figures == pytest.approx(
+        {
+            "energy_wh": 2.0,
+            "wh_per_query": 0.05,
+            "wh_per_1000_queries": 50.0,
+            "j_per_output_token": 2.0,
+            "output_tokens_per_j": 0.5,
+        }
+    )
     assert all(v is None for v in derived_figures(None, 40, 3600).values())
     assert co2e_g(2.0, None) is None  # no silent default region
     assert co2e_g(2.0, 400.0) == pytest.approx(0.8)

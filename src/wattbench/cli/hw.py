@@ -20,8 +20,12 @@ def hw(
 
     facts = system_facts()
     chosen = make_meter(meter, sampler_hz=None)  # type: ignore[arg-type]
-    meters = {"requested": meter, "sources": [s.name for s in chosen.sources if s.scopes()],
-              "methods": chosen.methods(), "warnings": chosen.setup_warnings}  # fmt: skip
+    meters = {
+        "requested": meter,
+        "sources": [s.name for s in chosen.sources if s.scopes()],
+        "methods": chosen.methods(),
+        "warnings": chosen.setup_warnings,
+    }
     unavailable = {**facts.pop("unavailable"), **chosen.unavailable()}
     if as_json:
         typer.echo(json.dumps({**facts, "meters": meters, "unavailable": unavailable}))

@@ -35,9 +35,13 @@ class _ProgressBar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(
-                TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=False,
-            )  # fmt: skip
+                TextColumn("{task.description:<10}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
             self._progress.start()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
@@ -83,8 +87,14 @@ def build_command(
 
 def _hit_json(hit) -> dict:
     c = hit.chunk
-    return {"rank": hit.rank, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "page": c.page, "score": hit.score,
-            "text": c.text}  # fmt: skip
+    return {
+        "rank": hit.rank,
+        "doc_id": c.doc_id,
+        "chunk_id": c.chunk_id,
+        "page": c.page,
+        "score": hit.score,
+        "text": c.text,
+    }
 
 
 @app.command()

@@ -113,7 +113,7 @@ class Measurement:
             peak_power_w={
                 s: max(self.peak_power_w.get(s, 0.0), other.peak_power_w.get(s, 0.0))
                 for s in set(self.peak_power_w) | set(other.peak_power_w)
-            },  # fmt: skip
+            },
             idle_power_w=idle,
             warnings=[*self.warnings, *other.warnings],
             sessions=self.sessions + other.sessions,
@@ -138,8 +138,17 @@ class Measurement:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
-        keys = ("label", "duration_s", "energy_j", "method", "unavailable", "peak_power_w", "idle_power_w",
-                "warnings", "sessions")  # fmt: skip
+        keys = (
+            "label",
+            "duration_s",
+            "energy_j",
+            "method",
+            "unavailable",
+            "peak_power_w",
+            "idle_power_w",
+            "warnings",
+            "sessions",
+        )
         return cls(**{k: data[k] for k in keys if k in data})
 
 
@@ -154,8 +163,14 @@ class Window:
 class Meter:
     """Measures windows over a set of sources; with a sampler it also records peaks and the power timeline."""
 
-    def __init__(self, sources: list[Source], *, clock: Clock = time.monotonic, sampler=None,
-                 unavailable: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sources: list[Source],
+        *,
+        clock: Clock = time.monotonic,
+        sampler=None,
+        unavailable: dict[str, str] | None = None,
+    ) -> None:
         self.sources = sources
         self.clock = clock
         self.sampler = sampler

@@ -16,8 +16,9 @@ J_PER_WH = 3600.0
 def derived_figures(energy_j: float | None, n_queries: int, output_tokens: int) -> dict[str, float | None]:
     """Wh, Wh per query, Wh per 1,000 queries, J per output token, output tokens per J (None when unknown)."""
     if energy_j is None:
-        return dict.fromkeys(("energy_wh", "wh_per_query", "wh_per_1000_queries", "j_per_output_token",
-                              "output_tokens_per_j"))  # fmt: skip
+        return dict.fromkeys(
+            ("energy_wh", "wh_per_query", "wh_per_1000_queries", "j_per_output_token", "output_tokens_per_j")
+        )
     wh = energy_j / J_PER_WH
     return {
         "energy_wh": wh,

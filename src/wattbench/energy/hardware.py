@@ -31,14 +31,16 @@ def gpu_facts(nvml: Any) -> list[dict[str, Any]]:
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
         memory = _try(nvml.nvmlDeviceGetMemoryInfo, handle)
         limit_mw = _try(nvml.nvmlDeviceGetEnforcedPowerLimit, handle)
-        gpus.append({
-            "index": index,
-            "name": _text(nvml.nvmlDeviceGetName(handle)),
-            "uuid": _text(nvml.nvmlDeviceGetUUID(handle)),
-            "memory_total_gib": None if memory is None else memory.total / 2**30,
-            "power_limit_w": None if limit_mw is None else limit_mw / 1000.0,
-            "energy_counter": _try(nvml.nvmlDeviceGetTotalEnergyConsumption, handle) is not None,
-        })  # fmt: skip
+        gpus.append(
+            {
+                "index": index,
+                "name": _text(nvml.nvmlDeviceGetName(handle)),
+                "uuid": _text(nvml.nvmlDeviceGetUUID(handle)),
+                "memory_total_gib": None if memory is None else memory.total / 2**30,
+                "power_limit_w": None if limit_mw is None else limit_mw / 1000.0,
+                "energy_counter": _try(nvml.nvmlDeviceGetTotalEnergyConsumption, handle) is not None,
+            }
+        )
     return gpus
 
 

@@ -64,8 +64,10 @@ def visible_devices(nvml: Any, env: Mapping[str, str] | None = None) -> tuple[li
                 break
             out.append(index)
             if env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
-                warnings.append("CUDA_VISIBLE_DEVICES gives indices without CUDA_DEVICE_ORDER=PCI_BUS_ID; "
-                                "CUDA and NVML may number GPUs differently")  # fmt: skip
+                warnings.append(
+                    "CUDA_VISIBLE_DEVICES gives indices without CUDA_DEVICE_ORDER=PCI_BUS_ID; "
+                    "CUDA and NVML may number GPUs differently"
+                )
             continue
         wanted = item if item.startswith(("GPU-", "MIG-")) else f"GPU-{item}"
         matches = [i for i, u in enumerate(uuids) if u.startswith(wanted)]

@@ -20,8 +20,16 @@ from wattbench.energy.base import Clock, Meter
 
 DISAGREEMENT = 0.10
 MIN_SAMPLES_FOR_CHECK = 5
-COLUMNS = ("timestamp", "elapsed_s", "scope", "power_w", "utilization_pct", "memory_used_mib", "temperature_c",
-           "sm_clock_mhz")  # fmt: skip
+COLUMNS = (
+    "timestamp",
+    "elapsed_s",
+    "scope",
+    "power_w",
+    "utilization_pct",
+    "memory_used_mib",
+    "temperature_c",
+    "sm_clock_mhz",
+)
 
 
 @dataclass
@@ -38,8 +46,15 @@ def _try(call, *args) -> Any:
 
 
 class PowerSampler:
-    def __init__(self, meter: Meter, nvml: Any = None, gpu_indices: list[int] | None = None, hz: float = 10.0,
-                 clock: Clock | None = None, wall_clock: Clock = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        meter: Meter,
+        nvml: Any = None,
+        gpu_indices: list[int] | None = None,
+        hz: float = 10.0,
+        clock: Clock | None = None,
+        wall_clock: Clock = time.time,
+    ) -> None:
         if hz <= 0:
             raise ValueError("sampler hz must be positive")
         self.meter = meter
@@ -120,8 +135,10 @@ class PowerSampler:
                 continue
             integrated = after[scope] - before.get(scope, 0.0)
             if integrated > 0 and abs(counter_j / integrated - 1.0) > DISAGREEMENT:
-                out.append(f"{scope}: counter energy {counter_j:.1f} J and integrated power {integrated:.1f} J "
-                           f"disagree by {abs(counter_j / integrated - 1.0):.0%}")  # fmt: skip
+                out.append(
+                    f"{scope}: counter energy {counter_j:.1f} J and integrated power {integrated:.1f} J "
+                    f"disagree by {abs(counter_j / integrated - 1.0):.0%}"
+                )
         return out
 
     def _run(self) -> None:

@@ -59,8 +59,9 @@ class Bm25:
     rebuild, and a query's score is a sum over its tokens' lists.
     """
 
-    def __init__(self, vocabulary: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
-                 n_docs: int) -> None:  # fmt: skip
+    def __init__(
+        self, vocabulary: dict[str, int], data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_docs: int
+    ) -> None:
         self.vocabulary = vocabulary
         self.data, self.indices, self.indptr, self.n_docs = data, indices, indptr, n_docs
 

@@ -123,9 +123,14 @@ class SentenceEmbedder:
         for start in range(0, len(texts), self.batch_size):
             batch = list(texts[start : start + self.batch_size])
             out.append(
-                self.model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
-            )  # fmt: skip
+                self.model.encode(
+                    batch,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ).astype(np.float32)
+            )
             if progress is not None:
                 progress(len(batch))
         if not out:
@@ -142,6 +147,9 @@ class SentenceEmbedder:
 def embedder_for(config) -> SentenceEmbedder:
     """The embedder a `RetrievalConfig` asks for (not loaded until first used)."""
     return SentenceEmbedder(
-        config.embedder, device=config.device, batch_size=config.embed_batch_size,
-        query_prefix=config.query_prefix, passage_prefix=config.passage_prefix,
-    )  # fmt: skip
+        config.embedder,
+        device=config.device,
+        batch_size=config.embed_batch_size,
+        query_prefix=config.query_prefix,
+        passage_prefix=config.passage_prefix,
+    )

@@ -55,8 +55,12 @@ class RetrievalScores:
     evidence_k: int
 
 
-def score_retrieval(questions: Sequence[Question], results: Sequence[Sequence[Hit]], ks: Sequence[int] = (1, 3, 5, 10),
-                    evidence_k: int = 5) -> RetrievalScores:  # fmt: skip
+def score_retrieval(
+    questions: Sequence[Question],
+    results: Sequence[Sequence[Hit]],
+    ks: Sequence[int] = (1, 3, 5, 10),
+    evidence_k: int = 5,
+) -> RetrievalScores:
     """Score ranked hits (as many per question as the largest k) against the questions' gold refs."""
     recall = {k: 0.0 for k in ks}
     reciprocal = 0.0
@@ -74,5 +78,10 @@ def score_retrieval(questions: Sequence[Question], results: Sequence[Sequence[Hi
         reciprocal += 1.0 / first if first else 0.0
         evidence += evidence_found(question, [h.chunk.text for h in hits[:evidence_k]])
     n = max(n, 1)
-    return RetrievalScores(n_questions=n, doc_recall={k: v / n for k, v in recall.items()}, mrr=reciprocal / n,
-                           evidence_recall=evidence / n, evidence_k=evidence_k)  # fmt: skip
+    return RetrievalScores(
+        n_questions=n,
+        doc_recall={k: v / n for k, v in recall.items()},
+        mrr=reciprocal / n,
+        evidence_recall=evidence / n,
+        evidence_k=evidence_k,
+    )

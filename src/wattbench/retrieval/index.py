@@ -162,11 +162,24 @@ def _insert_documents(
     conn.executemany(
         "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            (c.chunk_id, source, c.doc_id, c.title, c.page, c.position, c.ordinal, c.text, c.n_words,
-             c.char_start, c.char_end, " ".join(tokenize(text)), vectors[i].astype(np.float32).tobytes())
+            (
+                c.chunk_id,
+                source,
+                c.doc_id,
+                c.title,
+                c.page,
+                c.position,
+                c.ordinal,
+                c.text,
+                c.n_words,
+                c.char_start,
+                c.char_end,
+                " ".join(tokenize(text)),
+                vectors[i].astype(np.float32).tobytes(),
+            )
             for i, ((source, c), text) in enumerate(zip(pending, texts))
         ),
-    )  # fmt: skip
+    )
     return len(pending)
 
 
@@ -187,9 +200,15 @@ def _write_bm25(conn: sqlite3.Connection, config: RetrievalConfig) -> None:
         index = Bm25.build(token_lists, params["k1"], params["b"])
         conn.execute(
             "INSERT INTO bm25 VALUES (?, ?, ?, ?, ?, ?)",
-            (name, index.n_docs, json.dumps(index.vocabulary), index.data.tobytes(), index.indices.tobytes(),
-             index.indptr.tobytes()),
-        )  # fmt: skip
+            (
+                name,
+                index.n_docs,
+                json.dumps(index.vocabulary),
+                index.data.tobytes(),
+                index.indices.tobytes(),
+                index.indptr.tobytes(),
+            ),
+        )
     conn.execute("INSERT OR REPLACE INTO manifest VALUES ('bm25', ?)", (json.dumps(params),))
 
 
@@ -241,8 +260,9 @@ def build_index(
             new.close()
         os.replace(tmp, path)
         action = "built" if reason in ("no index yet", "forced") else "rebuilt"
-        return BuildReport(action, reason, path, len(files), n_chunks, n_chunks, list(files), [],
-                           time.perf_counter() - started)  # fmt: skip
+        return BuildReport(
+            action, reason, path, len(files), n_chunks, n_chunks, list(files), [], time.perf_counter() - started
+        )
 
     try:
         stored = dict(conn.execute("SELECT source, sha256 FROM documents"))
@@ -268,8 +288,17 @@ def build_index(
         why = f"{len(changed)} changed or new, {len(removed)} removed document(s)"
     elif bm25_stale:
         why = "BM25 parameters changed; BM25 recomputed, no re-embedding"
-    return BuildReport(action, why, path, len(files), n_chunks, n_embedded, sorted(changed), sorted(removed),
-                       time.perf_counter() - started)  # fmt: skip
+    return BuildReport(
+        action,
+        why,
+        path,
+        len(files),
+        n_chunks,
+        n_embedded,
+        sorted(changed),
+        sorted(removed),
+        time.perf_counter() - started,
+    )
 
 
 @dataclass
@@ -318,8 +347,13 @@ def load_index(path: Path) -> LoadedIndex:
 
     def bm25(name: str) -> Bm25:
         n_docs, vocabulary, data, indices, indptr = stored_bm25[name]
-        return Bm25(json.loads(vocabulary), np.frombuffer(data, dtype=np.float32),
-                    np.frombuffer(indices, dtype=np.int32), np.frombuffer(indptr, dtype=np.int64), n_docs)  # fmt: skip
+        return Bm25(
+            json.loads(vocabulary),
+            np.frombuffer(data, dtype=np.float32),
+            np.frombuffer(indices, dtype=np.int32),
+            np.frombuffer(indptr, dtype=np.int64),
+            n_docs,
+        )
 
     return LoadedIndex(
         path=path,

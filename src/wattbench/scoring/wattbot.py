@@ -193,10 +193,19 @@ def score_row(
 
 def _missing_row(qid: str, solution_value: str, solution_ref: str) -> RowScore:
     return RowScore(
-        id=qid, value_correct=False, unit_correct=False, ref_score=0.0, na_correct=False,
-        solution_blank=is_blank_value(solution_value), submission_blank=True, missing=True,
-        expected_value=solution_value, submitted_value="", expected_ref=solution_ref, submitted_ref="",
-    )  # fmt: skip
+        id=qid,
+        value_correct=False,
+        unit_correct=False,
+        ref_score=0.0,
+        na_correct=False,
+        solution_blank=is_blank_value(solution_value),
+        submission_blank=True,
+        missing=True,
+        expected_value=solution_value,
+        submitted_value="",
+        expected_ref=solution_ref,
+        submitted_ref="",
+    )
 
 
 def _mean(values: list[float]) -> float:
@@ -251,10 +260,17 @@ def _by_evidence(solution: CellTable, positions: list[int], rows: list[RowScore]
 def _worst(rows: list[RowScore], limit: int = 5) -> list[dict[str, Any]]:
     wrong = sorted((r for r in rows if r.weighted < 1.0), key=lambda r: r.weighted)  # stable: file order on ties
     return [
-        {"id": r.id, "expected": r.expected_value, "got": r.submitted_value, "expected_ref": r.expected_ref,
-         "got_ref": r.submitted_ref, "score": r.weighted, "reasons": r.reasons()}
+        {
+            "id": r.id,
+            "expected": r.expected_value,
+            "got": r.submitted_value,
+            "expected_ref": r.expected_ref,
+            "got_ref": r.submitted_ref,
+            "score": r.weighted,
+            "reasons": r.reasons(),
+        }
         for r in wrong[:limit]
-    ]  # fmt: skip
+    ]
 
 
 def score_tables(solution: CellTable, submission: CellTable, mode: Mode = "kaggle") -> ScoreReport:
@@ -290,9 +306,17 @@ def score_tables(solution: CellTable, submission: CellTable, mode: Mode = "kaggl
             rows.append(_missing_row(qid, s["answer_value"][i], s["ref_id"][i]))
         else:
             rows.append(
-                score_row(qid, s["answer_value"][i], s["answer_unit"][i], s["ref_id"][i],
-                          u["answer_value"][j], u["answer_unit"][j], u["ref_id"][j], mode)
-            )  # fmt: skip
+                score_row(
+                    qid,
+                    s["answer_value"][i],
+                    s["answer_unit"][i],
+                    s["ref_id"][i],
+                    u["answer_value"][j],
+                    u["answer_unit"][j],
+                    u["ref_id"][j],
+                    mode,
+                )
+            )
         positions.append(i)
 
     value_accuracy = _mean([float(r.value_correct) for r in rows])

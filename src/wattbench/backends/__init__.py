@@ -1,0 +1,1 @@
+"""Generation backends: one file per engine, looked up by name in `registry`."""

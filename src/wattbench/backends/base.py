@@ -1,0 +1,51 @@
+"""What every backend takes and returns.
+
+`Backend.generate` receives the whole batch, so the engine decides batching and concurrency, and one meter window
+can wrap one call. Token counts come from the engine's own usage figures, never from re-tokenising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class GenerationRequest:
+    messages: list[dict[str, str]]  # chat messages: {"role": ..., "content": ...}
+    max_tokens: int = 256
+    temperature: float = 0.0
+    seed: int | None = 0
+    grammar: str | None = None  # GBNF, for engines with grammar-constrained decoding (llama.cpp)
+    json_schema: dict[str, Any] | None = None  # for engines with schema-guided output (vLLM, OpenAI)
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    request_id: str = ""
+
+
+@dataclass
+class Completion:
+    text: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    finish_reason: str | None = None  # stop | length | error
+    latency_s: float = 0.0
+    ttft_s: float | None = None  # time to first token, where the engine streams
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
+        """Answer every request; a failed request is a Completion with `error` set, never an exception."""
+
+    def info(self) -> dict[str, Any]:
+        """Engine, version, model id and revision, dtype, devices used."""
+
+    def close(self) -> None:
+        """Release the model and its memory."""

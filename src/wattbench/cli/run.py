@@ -1,0 +1,171 @@
+"""`wattbench run` and `wattbench eval`: the WattBot RAG experiment."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from wattbench.cli import app
+
+
+def _progress(quiet: bool):
+    """A rich progress bar with ETA, questions/min and the running score (nothing with --quiet)."""
+    if quiet:
+        return None, None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("questions"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[score]}"),
+        console=Console(stderr=True),
+    )
+    state: dict[str, Any] = {"task": None, "scores": [], "started": None}
+
+    def update(done: int, total: int, record: dict[str, Any]) -> None:
+        import time
+
+        if state["task"] is None:
+            bar.start()
+            state["task"] = bar.add_task("questions", total=total, rate="", score="")
+            state["started"] = time.perf_counter() - record["latency_s"]
+        if record.get("weighted_score") is not None:
+            state["scores"].append(record["weighted_score"])
+        elapsed = time.perf_counter() - state["started"]
+        rate = f"{60 * done / elapsed:.1f} q/min" if elapsed > 0 else ""
+        score = f"score {sum(state['scores']) / len(state['scores']):.3f}" if state["scores"] else ""
+        bar.update(state["task"], completed=done, rate=rate, score=score)
+
+    return update, bar
+
+
+def _run(
+    config: Path | None,
+    name: str | None,
+    questions: Path | None,
+    limit: int | None,
+    provider: str | None,
+    model: str | None,
+    hf_model: str | None,
+    resume: bool,
+    force: bool,
+    quiet: bool,
+    data_dir: Path | None,
+):
+    from wattbench.cli.score import format_report
+    from wattbench.config import load_experiment_config
+    from wattbench.runner.experiment import run_experiment
+    from wattbench.scoring.wattbot import ScoreReport
+
+    if hf_model:
+        provider, model = provider or "hf", hf_model
+    if provider == "hf_local":
+        provider = "hf"
+    overrides = {
+        "name": name,
+        "questions": str(questions) if questions else None,
+        "limit": limit,
+        "provider": provider,
+        "model": model,
+    }
+    settings, warnings = load_experiment_config(config, overrides)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    update, bar = _progress(quiet)
+    try:
+        result = run_experiment(
+            settings,
+            data_dir=data_dir,
+            resume=resume,
+            force=force,
+            notify=lambda m: print(m, file=sys.stderr),
+            on_progress=update,
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    summary = result.summary
+    for report in summary["scores"].values():
+        typer.echo(
+            format_report(ScoreReport(**{k: v for k, v in report.items() if k in ScoreReport.__dataclass_fields__}))
+        )
+    timing, energy = summary["timing"], summary["energy"]
+    typer.echo(
+        f"answered {summary['num_answered']}/{summary['num_questions']} ({summary['num_errors']} errors), "
+        f"{timing['total_time_s']:.1f} s, {timing['questions_per_min'] or 0:.1f} questions/min, "
+        f"tokens {summary['input_tokens']} in / {summary['output_tokens']} out"
+    )
+    measured = energy["total_j"]
+    typer.echo(
+        f"energy: {f'{measured:.1f} J' if measured is not None else 'not measured'}"
+        + "".join(f"; {scope}: {why}" for scope, why in energy["unavailable"].items())
+    )
+    typer.echo(f"run dir: {result.run_dir}")
+    if result.interrupted:
+        typer.echo("interrupted: rerun the same command to resume", err=True)
+        raise typer.Exit(130)
+
+
+_CONFIG = typer.Option(None, "--config", help="TOML, YAML or seed-style .py config.")
+_NAME = typer.Option(None, "--name", help="Run name (run dir artifacts/experiments/<name>).")
+_QUESTIONS = typer.Option(None, "--questions", help="Question CSV (default: the train questions).")
+_LIMIT = typer.Option(None, "--limit", help="Only the first N questions.")
+_PROVIDER = typer.Option(None, "--provider", help="Backend: llamacpp (default), ...")
+_MODEL = typer.Option(None, "--model", help="Model id or path (default: SmolLM2-135M-Instruct GGUF).")
+_HF_MODEL = typer.Option(None, "--hf-model", help="Seed habit: a Hugging Face model id for the hf backend.")
+_RESUME = typer.Option(True, "--resume/--no-resume", help="Continue an existing run dir (default) or refuse.")
+_FORCE = typer.Option(False, "--force", help="Delete an existing run dir and start over.")
+_QUIET = typer.Option(False, "--quiet", help="No progress bar; logs go to run.log.")
+_DATA = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
+
+
+@app.command()
+def run(
+    config: Path = _CONFIG,
+    name: str = _NAME,
+    questions: Path = _QUESTIONS,
+    limit: int = _LIMIT,
+    provider: str = _PROVIDER,
+    model: str = _MODEL,
+    hf_model: str = _HF_MODEL,
+    resume: bool = _RESUME,
+    force: bool = _FORCE,
+    quiet: bool = _QUIET,
+    data_dir: Path = _DATA,
+) -> None:
+    """Run a model over the WattBot questions with retrieval; write a resumable run dir and print the score."""
+    _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir)
+
+
+@app.command()
+def eval(
+    config: Path = _CONFIG,
+    name: str = _NAME,
+    questions: Path = _QUESTIONS,
+    limit: int = _LIMIT,  # noqa: A001
+    provider: str = _PROVIDER,
+    model: str = _MODEL,
+    hf_model: str = _HF_MODEL,
+    resume: bool = _RESUME,
+    force: bool = _FORCE,
+    quiet: bool = _QUIET,
+    data_dir: Path = _DATA,
+) -> None:
+    """Same as run (the seed's run + score in one step); kept as its own name for the seed's scripts."""
+    _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir)

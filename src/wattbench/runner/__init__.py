@@ -1,0 +1,1 @@
+"""Runners: one experiment (resumable), and later batches, sweeps and executors."""

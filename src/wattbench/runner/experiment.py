@@ -1,0 +1,327 @@
+"""One WattBot run, resumable.
+
+Phases (each in its own energy window): index load, model load, questions. Every question is its own window too,
+and its record (prediction, scores, latency split, tokens, retries, retrieved passages, raw output, error,
+energy) is appended to results.jsonl and forced to disk as soon as it is finished. A killed run loses at most
+the question in flight; a resumed run skips what is done, and its totals (time, tokens, energy) add up across
+sessions because they are recomputed from the records and the per-session phase windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from wattbench.backends.base import Backend
+from wattbench.backends.registry import create_backend
+from wattbench.config import ExperimentConfig
+from wattbench.data.paths import resolve_data_dir, wattbot_dir
+from wattbench.data.wattbot import DocumentMeta, Question, is_blank_value, load_metadata, load_questions
+from wattbench.energy.base import Meter
+from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
+from wattbench.energy.meters import make_meter
+from wattbench.errors import WattbenchError
+from wattbench.retrieval.search import Retriever, open_retriever
+from wattbench.runner.outputs import write_outputs
+from wattbench.scoring.wattbot import score_row
+from wattbench.store.rundir import RunDir
+from wattbench.tasks.wattbot import ParsedAnswer, build_request, normalize_answer_value, parse_answer, submission_row
+
+Progress = Callable[[int, int, dict[str, Any]], None]  # (done, total, latest record)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    interrupted: bool = False
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _logger(run: RunDir) -> logging.Logger:
+    logger = logging.getLogger(f"wattbench.run.{run.path}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if not logger.handlers:
+        handler = logging.FileHandler(run.path / "run.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+        logger.addHandler(handler)
+    return logger
+
+
+def answer_question(
+    question: Question,
+    retriever: Retriever,
+    backend: Backend,
+    config: ExperimentConfig,
+    metadata: dict[str, DocumentMeta],
+) -> dict[str, Any]:
+    """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with fewer passages."""
+    task, gen = config.task, config.generation
+    k = task.top_k
+    retrieval_s = generation_s = 0.0
+    prompt_tokens = completion_tokens = 0
+    retries, blank_retries = 0, 0
+    raw, error, finish = "", None, None
+    parsed = ParsedAnswer("is_blank", [])
+    started = time.perf_counter()
+    hits = retriever.search(question.question, k=k)
+    retrieval_s += time.perf_counter() - started
+    while True:
+        request = build_request(
+            question,
+            hits,
+            words_per_passage=task.words_per_passage,
+            max_tokens=gen.max_tokens,
+            temperature=gen.temperature,
+            seed=gen.seed,
+            constrained=gen.constrained,
+        )
+        completion = backend.generate([request])[0]
+        generation_s += completion.latency_s
+        prompt_tokens += completion.prompt_tokens or 0
+        completion_tokens += completion.completion_tokens or 0
+        raw, finish = completion.text, completion.finish_reason
+        if completion.error is not None:
+            if "context" in completion.error.lower() and len(hits) > 1:
+                hits, retries = hits[:-1], retries + 1  # too long for the window: drop the last passage
+                continue
+            error, parsed = completion.error, ParsedAnswer("is_blank", [])
+            break
+        parsed = parse_answer(completion.text)
+        if (
+            is_blank_value(normalize_answer_value(parsed.answer_value, question))
+            and blank_retries < task.max_blank_retries
+        ):
+            blank_retries += 1
+            retries += 1
+            k += task.blank_retry_extra_k
+            started = time.perf_counter()
+            hits = retriever.search(question.question, k=k)
+            retrieval_s += time.perf_counter() - started
+            continue
+        break
+    cited = [h for h in hits if h.chunk.doc_id in parsed.ref_ids] or hits[:1]
+    supporting = " ".join(cited[0].chunk.text.split()[:60]) if cited else ""
+    row = submission_row(question, parsed, metadata, supporting)
+    scored = None
+    if question.answer_value.strip():
+        scored = score_row(
+            question.id,
+            question.answer_value,
+            question.answer_unit,
+            question.ref_id,
+            row["answer_value"],
+            row["answer_unit"],
+            row["ref_id"],
+            mode="kaggle",
+        )
+    return {
+        "id": question.id,
+        "question": question.question,
+        "gt_value": question.answer_value,
+        "gt_unit": question.answer_unit,
+        "gt_ref": question.ref_id,
+        "pred_value": row["answer_value"],
+        "pred_unit": row["answer_unit"],
+        "pred_ref": row["ref_id"],
+        "pred_answer": row["answer"],
+        "pred_explanation": row["explanation"],
+        "value_correct": None if scored is None else scored.value_correct,
+        "ref_score": None if scored is None else scored.ref_score,
+        "na_correct": None if scored is None else scored.na_correct,
+        "weighted_score": None if scored is None else scored.weighted,
+        "latency_s": retrieval_s + generation_s,
+        "retrieval_s": retrieval_s,
+        "generation_s": generation_s,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "finish_reason": finish,
+        "retries": retries,
+        "retrieved": [h.chunk.chunk_id for h in hits],
+        "raw_output": raw,
+        "parse_error": parsed.parse_error,
+        "error": error,
+        "submission": row,
+    }
+
+
+def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, dict[str, Any] | None]:
+    run = RunDir(Path(config.output_dir) / config.name)
+    if run.path.exists() and any(run.path.iterdir()):
+        if force:
+            shutil.rmtree(run.path)
+        elif not resume:
+            raise WattbenchError(f"{run.path} already holds a run; pass --resume to continue it or --force to redo it")
+    run.path.mkdir(parents=True, exist_ok=True)
+    previous = run.read_summary()
+    if previous:
+        before = previous.get("config", {})
+        for key in ("provider", "model", "questions"):
+            if before.get(key) != getattr(config, key):
+                raise WattbenchError(
+                    f"{run.path} was run with {key}={before.get(key)!r}, not {getattr(config, key)!r}; "
+                    "use another --name, or --force to start over"
+                )
+    return run, previous
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    data_dir: Path | None = None,
+    resume: bool = True,
+    force: bool = False,
+    notify: Callable[[str], None] = lambda message: None,
+    on_progress: Progress | None = None,
+    meter: Meter | None = None,
+) -> RunResult:
+    """Run (or resume) the experiment described by `config`; returns the run dir and its summary."""
+    root = wattbot_dir(resolve_data_dir(data_dir))
+    questions_path = Path(config.questions) if config.questions else root / "train_QA.csv"
+    questions = load_questions(questions_path)[: config.limit]
+    metadata = load_metadata(root / "metadata.csv")
+    run, previous = _prepare_run_dir(config, resume, force)
+    log = _logger(run)
+    records = run.read_results()
+    pending = [q for q in questions if q.id not in records or records[q.id].get("error")]
+    sessions: list[dict[str, Any]] = list((previous or {}).get("sessions", []))
+    session: dict[str, Any] = {"started_at": _now(), "wall_s": 0.0, "questions": 0, "energy": {}}
+    sessions.append(session)
+    log.info(
+        f"session {len(sessions)}: {len(questions)} questions, {len(pending)} to answer; provider "
+        f"{config.provider}, model {config.model or 'default'}"
+    )
+    wall_start = time.perf_counter()
+    meter = meter or make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz)
+    measurable = any(s.scopes() for s in meter.sources)
+    if meter.sampler is not None and measurable:
+        meter.sampler.start()
+    backend: Backend | None = None
+    backend_info: dict[str, Any] = (previous or {}).get("backend", {})
+    hardware: dict[str, Any] = {}
+    interrupted = False
+    try:
+        if measurable and config.energy.idle_seconds > 0:
+            session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
+        with meter.window("index_load") as index_window:
+            retriever, report = open_retriever(config.retrieval, root / "corpus", notify=notify)
+        session["energy"]["index_load"] = index_window.result.to_dict()
+        log.info(f"index: {report.action} ({report.reason}), {report.n_chunks} passages")
+        load_started = time.perf_counter()
+        with meter.window("model_load") as model_window:
+            backend = create_backend(
+                config.provider,
+                model=config.model,
+                n_ctx=config.generation.n_ctx,
+                n_threads=config.generation.n_threads,
+                seed=config.generation.seed or 0,
+            )
+        session["model_load_s"] = time.perf_counter() - load_started
+        session["energy"]["model_load"] = model_window.result.to_dict()
+        backend_info = backend.info()
+        disk = model_disk_bytes(backend_info.get("model_path") or config.model or "")
+        hardware = _hardware(disk, session["model_load_s"], meter)
+        log.info(f"model: {backend_info} loaded in {session['model_load_s']:.2f} s")
+        for done, question in enumerate(pending, start=1):
+            try:
+                with meter.window(f"question {question.id}") as window:
+                    record = answer_question(question, retriever, backend, config, metadata)
+                record["energy"] = window.result.to_dict()
+            except (KeyboardInterrupt, WattbenchError):
+                raise
+            except Exception as exc:  # one question's failure never stops the run
+                record = _failed_record(question, exc)
+            record["session"] = len(sessions)
+            run.append_result(record)
+            records[question.id] = record
+            session["questions"] += 1
+            session["wall_s"] = time.perf_counter() - wall_start
+            log.info(
+                f"{question.id}: value {record['pred_value']!r} ref {record['pred_ref']} "
+                f"latency {record['latency_s']:.2f} s tokens {record['prompt_tokens']}+{record['completion_tokens']}"
+                + (f" error {record['error']}" if record["error"] else "")
+            )
+            write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware)
+            if on_progress:
+                on_progress(done, len(pending), record)
+    except KeyboardInterrupt:
+        interrupted = True
+        log.info("interrupted: finished questions are saved; rerun the same command to resume")
+    finally:
+        if meter.sampler is not None and meter.sampler._thread is not None:
+            meter.sampler.stop()
+            meter.sampler.write_csv(run.path / "power.csv")
+        if backend is not None:
+            backend.close()
+        session["ended_at"] = _now()
+        session["wall_s"] = time.perf_counter() - wall_start
+        if hardware:
+            hardware["peak_rss_gb"] = peak_rss_bytes() / 1e9
+    summary = write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware)
+    log.info(f"done: {len(records)}/{len(questions)} answered, overall {summary['overall_score']}")
+    return RunResult(run.path, summary, interrupted)
+
+
+def _hardware(disk_bytes: int | None, load_s: float, meter: Meter) -> dict[str, Any]:
+    facts = system_facts()
+    vram = torch_peak_vram_bytes()
+    sampled = meter.sampler.max_memory_used_mib if meter.sampler is not None else {}
+    gpus = facts.get("gpus") or []
+    return {
+        "gpu_name": gpus[0]["name"] if gpus else None,
+        "gpu_count": len(gpus),
+        "gpu_vram_total_gb": sum(g["memory_total_gib"] or 0 for g in gpus) * 2**30 / 1e9 if gpus else None,
+        "gpu_vram_allocated_gb": sum(vram.values()) / 1e9
+        if vram
+        else (sum(sampled.values()) * 2**20 / 1e9 if sampled else None),
+        "model_disk_size_gb": None if disk_bytes is None else disk_bytes / 1e9,
+        "model_load_time_seconds": load_s,
+        "peak_rss_gb": peak_rss_bytes() / 1e9,
+        "cpu": facts["cpu"],
+        "hostname": facts["hostname"],
+        "os": facts["os"],
+        "driver_version": facts["driver_version"],
+        "cuda_driver_version": facts["cuda_driver_version"],
+    }
+
+
+def _failed_record(question: Question, exc: Exception) -> dict[str, Any]:
+    row = submission_row(question, ParsedAnswer("is_blank", []), {}, "")
+    return {
+        "id": question.id,
+        "question": question.question,
+        "gt_value": question.answer_value,
+        "gt_unit": question.answer_unit,
+        "gt_ref": question.ref_id,
+        "pred_value": "is_blank",
+        "pred_unit": row["answer_unit"],
+        "pred_ref": "is_blank",
+        "pred_answer": row["answer"],
+        "pred_explanation": "is_blank",
+        "value_correct": None,
+        "ref_score": None,
+        "na_correct": None,
+        "weighted_score": None,
+        "latency_s": 0.0,
+        "retrieval_s": 0.0,
+        "generation_s": 0.0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "finish_reason": "error",
+        "retries": 0,
+        "retrieved": [],
+        "raw_output": "",
+        "parse_error": None,
+        "error": f"{type(exc).__name__}: {exc}",
+        "submission": row,
+    }

@@ -1,0 +1,205 @@
+"""Everything a run dir holds besides results.jsonl, recomputed from the records: submission.csv, the scores,
+summary.json (with the keys the seed tools' notebooks read) and results.json."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from wattbench.config import ExperimentConfig
+from wattbench.data.wattbot import Question
+from wattbench.energy.base import Measurement
+from wattbench.energy.carbon import J_PER_WH, co2e_g, derived_figures
+from wattbench.runner.costs import cost_usd, price_per_1m
+from wattbench.scoring.wattbot import MODES, SOLUTION_COLUMNS, SUBMISSION_COLUMNS, CellTable, read_cells, score_tables
+from wattbench.store.rundir import SCHEMA_VERSION, RunDir
+
+
+def _subset(table: CellTable, ids: set[str]) -> CellTable:
+    keep = [i for i, qid in enumerate(table.cells["id"]) if qid in ids]
+    return CellTable(
+        path=table.path,
+        columns=table.columns,
+        record_numbers=[table.record_numbers[i] for i in keep],
+        cells={c: [v[i] for i in keep] for c, v in table.cells.items()},
+    )
+
+
+def score_run(questions_path: Path, selected: list[Question], submission_path: Path) -> dict[str, Any] | None:
+    """Both modes, over the run's questions; None when the questions carry no answers (a test file)."""
+    if not any(q.answer_value.strip() for q in selected):
+        return None
+    ids = {q.id for q in selected}
+    out = {}
+    for mode in MODES:
+        solution = _subset(
+            read_cells(questions_path, mode, SOLUTION_COLUMNS + ("Quote", "Table", "Figure", "Math", "is_NA")), ids
+        )
+        submission = read_cells(submission_path, mode, SUBMISSION_COLUMNS + ("explanation",))
+        out[mode] = score_tables(solution, submission, mode)
+    return out
+
+
+def questions_energy(records: list[dict[str, Any]]) -> Measurement | None:
+    total = None
+    for record in records:
+        if record.get("energy"):
+            m = Measurement.from_dict(record["energy"])
+            total = m if total is None else total + m
+    if total is not None:
+        total.label = "questions"
+    return total
+
+
+def phase_energy(sessions: list[dict[str, Any]], phase: str) -> Measurement | None:
+    total = None
+    for session in sessions:
+        if session.get("energy", {}).get(phase):
+            m = Measurement.from_dict(session["energy"][phase])
+            total = m if total is None else total + m
+    return total
+
+
+def _wh(measurement: Measurement | None, kind: str) -> float | None:
+    joules = measurement.total_j(kind) if measurement is not None else None
+    return None if joules is None else joules / J_PER_WH
+
+
+def build_summary(
+    config: ExperimentConfig,
+    questions: list[Question],
+    records: list[dict[str, Any]],
+    sessions: list[dict[str, Any]],
+    scores: dict[str, Any] | None,
+    backend_info: dict[str, Any],
+    hardware: dict[str, Any],
+) -> dict[str, Any]:
+    latencies = [r["latency_s"] for r in records]
+    input_tokens = sum(r.get("prompt_tokens") or 0 for r in records)
+    output_tokens = sum(r.get("completion_tokens") or 0 for r in records)
+    price_in, price_out = price_per_1m(
+        config.provider, config.model, config.price_input_per_1m, config.price_output_per_1m
+    )
+    phases = {
+        "index_load": phase_energy(sessions, "index_load"),
+        "model_load": phase_energy(sessions, "model_load"),
+        "questions": questions_energy(records),
+    }
+    measured = [m for m in phases.values() if m is not None]
+    total = None
+    for m in measured:
+        total = m if total is None else total + m
+    total_j = None
+    if total is not None and total.energy_j:
+        total_j = sum(total.energy_j.values())
+    question_phase = phases["questions"]
+    question_j = sum(question_phase.energy_j.values()) if question_phase and question_phase.energy_j else None
+    kaggle = scores["kaggle"] if scores else None
+    gpu_wh = _wh(total, "gpu")
+    gpu_seconds = question_phase.duration_s if question_phase else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": config.name,
+        "model_id": backend_info.get("model_id", config.model),
+        "llm_provider": config.provider,
+        "num_questions": len(questions),
+        "num_answered": len(records),
+        "num_errors": sum(1 for r in records if r.get("error")),
+        "complete": len(records) == len(questions),
+        "overall_score": kaggle.overall if kaggle else None,
+        "value_accuracy": kaggle.value_accuracy if kaggle else None,
+        "ref_overlap": kaggle.ref_overlap if kaggle else None,
+        "na_accuracy": kaggle.na_recall if kaggle else None,
+        "scores": {mode: report.to_dict() for mode, report in (scores or {}).items()},
+        "total_time_seconds": sum(s.get("wall_s", 0.0) for s in sessions),
+        "avg_latency_seconds": statistics.fmean(latencies) if latencies else None,
+        "timing": {
+            "total_time_s": sum(s.get("wall_s", 0.0) for s in sessions),
+            "questions_time_s": sum(latencies),
+            "latency_s": {
+                "mean": statistics.fmean(latencies) if latencies else None,
+                "p50": statistics.median(latencies) if latencies else None,
+                "max": max(latencies) if latencies else None,
+            },
+            "retrieval_s": sum(r["retrieval_s"] for r in records),
+            "generation_s": sum(r["generation_s"] for r in records),
+            "questions_per_min": 60 * len(records) / sum(latencies) if latencies and sum(latencies) > 0 else None,
+        },
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "tokens": {"input": input_tokens, "output": output_tokens},
+        "estimated_cost_usd": cost_usd(input_tokens, output_tokens, price_in, price_out),
+        "cost": {
+            "usd": cost_usd(input_tokens, output_tokens, price_in, price_out),
+            "price_input_per_1m": price_in,
+            "price_output_per_1m": price_out,
+        },
+        "hardware": {
+            **hardware,
+            "gpu_energy_wh": gpu_wh,
+            "gpu_avg_power_watts": (question_phase.total_j("gpu") / gpu_seconds)
+            if question_phase and question_phase.total_j("gpu") is not None and gpu_seconds
+            else None,
+        },
+        "energy": {
+            "phases": {name: (m.to_dict() if m else None) for name, m in phases.items()},
+            "total_j": total_j,
+            "by_kind_wh": {
+                kind: (None if j is None else j / J_PER_WH) for kind, j in (total.totals_j() if total else {}).items()
+            },
+            "unavailable": total.unavailable if total else {},
+            "questions": derived_figures(question_j, len(records), output_tokens),
+            "co2e_g": co2e_g(None if total_j is None else total_j / J_PER_WH, config.energy.grid_intensity_g_per_kwh),
+            "grid_intensity_g_per_kwh": config.energy.grid_intensity_g_per_kwh,
+        },
+        "backend": backend_info,
+        "sessions": sessions,
+        "config": config.model_dump(),
+    }
+
+
+def results_json(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The seed tools' per-question list (results.jsonl stays the source of truth)."""
+    return [
+        {
+            "id": r["id"],
+            "question": r["question"],
+            "gt_value": r["gt_value"],
+            "gt_unit": r["gt_unit"],
+            "gt_ref": r["gt_ref"],
+            "pred_value": r["pred_value"],
+            "pred_unit": r["pred_unit"],
+            "pred_ref": r["pred_ref"],
+            "pred_explanation": r["pred_explanation"],
+            "value_correct": r["value_correct"],
+            "ref_score": r["ref_score"],
+            "na_correct": r["na_correct"],
+            "weighted_score": r["weighted_score"],
+            "latency_seconds": r["latency_s"],
+            "retrieval_seconds": r["retrieval_s"],
+            "generation_seconds": r["generation_s"],
+            "error": r["error"],
+            "retry_count": r["retries"],
+        }
+        for r in records
+    ]
+
+
+def write_outputs(
+    run: RunDir,
+    config: ExperimentConfig,
+    questions: list[Question],
+    questions_path: Path,
+    records: dict[str, dict[str, Any]],
+    sessions: list[dict[str, Any]],
+    backend_info: dict[str, Any],
+    hardware: dict[str, Any],
+) -> dict[str, Any]:
+    ordered = [records[q.id] for q in questions if q.id in records]
+    submission = run.write_submission([r["submission"] for r in ordered])
+    scores = score_run(questions_path, [q for q in questions if q.id in records], submission) if ordered else None
+    summary = build_summary(config, questions, ordered, sessions, scores, backend_info, hardware)
+    run.write_json("summary.json", summary)
+    run.write_json("results.json", results_json(ordered))
+    return summary

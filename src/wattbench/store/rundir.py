@@ -1,0 +1,87 @@
+"""A WattBot run directory: results.jsonl (one line per question, flushed as each finishes), submission.csv,
+summary.json, results.json (the seed tools' format), power.csv and run.log. See DESIGN.md, "Run directory"."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from wattbench.errors import WattbenchError
+
+SCHEMA_VERSION = 1
+SUBMISSION_COLUMNS = (
+    "id",
+    "question",
+    "answer",
+    "answer_value",
+    "answer_unit",
+    "ref_id",
+    "ref_url",
+    "supporting_materials",
+    "explanation",
+)
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def results_jsonl(self) -> Path:
+        return self.path / "results.jsonl"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.path / "summary.json"
+
+    def append_result(self, record: dict[str, Any]) -> None:
+        """Append one question's record and force it to disk, so a killed run keeps every finished question."""
+        with open(self.results_jsonl, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_results(self) -> dict[str, dict[str, Any]]:
+        """The latest record per question id; a line cut off by a kill is skipped."""
+        records: dict[str, dict[str, Any]] = {}
+        if not self.results_jsonl.exists():
+            return records
+        for line in self.results_jsonl.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            records[record["id"]] = record
+        return records
+
+    def read_summary(self) -> dict[str, Any] | None:
+        if not self.summary_json.exists():
+            return None
+        try:
+            return json.loads(self.summary_json.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise WattbenchError(f"{self.summary_json}: not valid JSON ({exc}); fix it or rerun with --force") from None
+
+    def write_json(self, name: str, payload: Any) -> None:
+        write_atomically(self.path / name, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+
+    def write_submission(self, rows: list[dict[str, str]]) -> Path:
+        path = self.path / "submission.csv"
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".submission.")
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=SUBMISSION_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+        return path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

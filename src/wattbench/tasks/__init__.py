@@ -1,0 +1,1 @@
+"""Tasks turn data into generation requests and score what comes back."""

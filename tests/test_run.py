@@ -1,0 +1,185 @@
+"""The WattBot run end to end on the real engine: llama.cpp with SmolLM2, on three real corpus documents."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from wattbench.cli import main
+from wattbench.scoring.wattbot import score_files
+
+pytestmark = pytest.mark.slow
+DOCS = ("strubell2019.json", "khan2025.json", "rubei2025.json")
+QUESTION_IDS = ("q153", "q262", "q202", "q164")  # answers in those documents, and one unanswerable
+
+
+@pytest.fixture(scope="module")
+def workspace(wattbot: Path, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("run")
+    corpus = root / "data" / "wattbot" / "corpus"
+    corpus.mkdir(parents=True)
+    for name in DOCS:
+        shutil.copy(wattbot / "corpus" / name, corpus / name)
+    shutil.copy(wattbot / "metadata.csv", root / "data" / "wattbot" / "metadata.csv")
+    with open(wattbot / "train_QA.csv", encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(root / "questions.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["id"] in QUESTION_IDS)
+    (root / "run.toml").write_text(
+        f'questions = "{root / "questions.csv"}"\noutput_dir = "{root / "runs"}"\n'
+        f'[retrieval]\nindex_path = "{root / "index.sqlite"}"\n[energy]\nidle_seconds = 0\n'
+    )
+    return root
+
+
+def _args(workspace: Path, name: str, *extra: str) -> list[str]:
+    return [
+        "run",
+        "--config",
+        str(workspace / "run.toml"),
+        "--data-dir",
+        str(workspace / "data"),
+        "--name",
+        name,
+        "--quiet",
+        *extra,
+    ]
+
+
+def test_run_writes_a_complete_run_dir(workspace: Path, capsys):
+    assert main(_args(workspace, "complete")) == 0
+    out = capsys.readouterr().out
+    assert "WattBot score (kaggle mode)" in out and "answered 4/4 (0 errors)" in out
+    run = workspace / "runs" / "complete"
+    assert {p.name for p in run.iterdir()} >= {
+        "submission.csv",
+        "results.jsonl",
+        "summary.json",
+        "results.json",
+        "run.log",
+    }
+    with open(run / "submission.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == ["q153", "q164", "q202", "q262"] and len(rows[0]) == 9
+    summary = json.loads((run / "summary.json").read_text())
+    recomputed = score_files(workspace / "questions.csv", run / "submission.csv", "kaggle")
+    assert summary["scores"]["kaggle"]["overall"] == recomputed.overall == summary["overall_score"]
+    assert set(summary["scores"]["lenient"]) >= {
+        "overall",
+        "value_accuracy",
+        "ref_overlap",
+        "na_term",
+        "na_recall",
+        "n_scored",
+        "n_missing",
+        "n_extra",
+        "mode",
+        "by_evidence",
+    }
+    assert summary["schema_version"] == 1 and summary["num_questions"] == 4 and summary["complete"]
+    assert set(summary["energy"]["phases"]) == {"index_load", "model_load", "questions"}
+    assert summary["hardware"]["model_disk_size_gb"] > 0.09 and summary["hardware"]["gpu_energy_wh"] is None
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert summary["input_tokens"] == sum(r["prompt_tokens"] for r in records) > 0
+    assert all(r["latency_s"] == pytest.approx(r["retrieval_s"] + r["generation_s"]) for r in records)
+    assert all(r["raw_output"].startswith("{") and r["retrieved"] for r in records)
+    compat = json.loads((run / "results.json").read_text())
+    assert {"id", "pred_value", "gt_value", "value_correct", "latency_seconds", "retry_count"} <= set(compat[0])
+    assert (run / "run.log").read_text().count("INFO") >= 6
+
+    assert main(_args(workspace, "complete")) == 0  # nothing left to do: a second session answers nothing
+    again = json.loads((run / "summary.json").read_text())
+    assert len(again["sessions"]) == 2 and again["sessions"][1]["questions"] == 0
+    assert len((run / "results.jsonl").read_text().splitlines()) == 4
+
+
+def test_resume_after_kill_loses_nothing(workspace: Path):
+    run = workspace / "runs" / "killed"
+    command = [str(Path(sys.executable).with_name("wattbench")), *_args(workspace, "killed")]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    process = subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        lines = (run / "results.jsonl").read_text().splitlines() if (run / "results.jsonl").exists() else []
+        if len(lines) >= 2:
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = len((run / "results.jsonl").read_text().splitlines())
+    assert 2 <= done_before < 4
+
+    assert main(_args(workspace, "killed")) == 0
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == sorted(QUESTION_IDS)  # every question once: none redone, none lost
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(summary["sessions"]) == 2 and summary["complete"]
+    assert summary["total_time_seconds"] == pytest.approx(sum(s["wall_s"] for s in summary["sessions"]))
+    assert summary["output_tokens"] == sum(r["completion_tokens"] for r in records)
+    assert {r["session"] for r in records} == {1, 2}
+
+
+def test_a_failing_question_is_recorded_and_the_run_goes_on(workspace: Path, capsys):
+    questions = workspace / "overflow.csv"
+    huge = "energy " * 6000  # longer than the 4096-token context even with no passages
+    questions.write_text(
+        f"id,question,answer_value,answer_unit,ref_id\nbig,{huge},1,x,is_blank\nq2,What is PUE?,1.1,x,is_blank\n"
+    )
+    assert main(_args(workspace, "overflow", "--questions", str(questions))) == 0
+    records = {
+        r["id"]: r
+        for r in map(json.loads, (workspace / "runs" / "overflow" / "results.jsonl").read_text().splitlines())
+    }
+    assert "context" in records["big"]["error"] and records["big"]["retries"] == 2  # 3 passages → 1, then gave up
+    assert records["q2"]["error"] is None
+    assert "answered 2/2 (1 errors)" in capsys.readouterr().out
+
+
+def test_seed_python_config_and_bad_configs(workspace: Path, capsys, monkeypatch):
+    seed = workspace / "seed_config.py"
+    seed.write_text(
+        'llm_provider = "llama_cpp"\ntop_k_final = 2\nmax_retries = 0\nhf_max_new_tokens = 64\n'
+        'embedding_model = "hf_local"\nquestions = "ignored by the seed mapping"\n'
+    )
+    args = [
+        "run",
+        "--config",
+        str(seed),
+        "--data-dir",
+        str(workspace / "data"),
+        "--name",
+        "seed",
+        "--quiet",
+        "--questions",
+        str(workspace / "questions.csv"),
+        "--limit",
+        "1",
+    ]
+    monkeypatch.chdir(workspace)  # the seed config names no output_dir: the run goes to ./artifacts
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "unknown setting 'questions'; ignored" in captured.err and "answered 1/1" in captured.out
+    summary = json.loads((workspace / "artifacts" / "experiments" / "seed" / "summary.json").read_text())
+    assert summary["config"]["task"]["top_k"] == 2 and summary["config"]["generation"]["max_tokens"] == 64
+
+    bad = workspace / "bad.toml"
+    bad.write_text("[generation]\nmax_tokens = -3\n")
+    assert main(["run", "--config", str(bad), "--data-dir", str(workspace / "data")]) == 2
+    assert "generation.max_tokens: Input should be greater than or equal to 1" in capsys.readouterr().err
+    assert main([*_args(workspace, "complete"), "--model", "/other/model.gguf"]) == 2
+    assert "was run with model=None" in capsys.readouterr().err
+    assert main([*_args(workspace, "x"), "--provider", "llamacp"]) == 2
+    assert "did you mean 'llamacpp'" in capsys.readouterr().err
