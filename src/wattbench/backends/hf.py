@@ -1,0 +1,164 @@
+"""Hugging Face transformers, in process, with real batched generation.
+
+Requests are grouped by their generation settings and answered `max_batch_size` at a time: prompts rendered
+with the model's own chat template, left-padded, one `model.generate` per batch. Prompt tokens are the attention
+mask's count, and completion tokens the generated ids up to and including the first end-of-sequence: counts
+from the tokenizer the engine itself runs. Every request of a batch reports the batch's latency.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import defaultdict
+from typing import Any
+
+from wattbench.backends.base import Completion, GenerationRequest
+from wattbench.errors import WattbenchError
+from wattbench.hub import local_model_dir
+
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+
+
+class HfBackend:
+    name = "hf"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        dtype: str = "auto",
+        device_map: str | None = None,
+        load_in_4bit: bool = False,
+        max_batch_size: int = 8,
+        seed: int | None = 0,
+        trust_remote_code: bool = False,
+        **_: Any,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not model:
+            raise WattbenchError("the hf backend needs a model: --model <Hugging Face id or local dir>")
+        if dtype not in DTYPES:
+            raise WattbenchError(f"generation.dtype: unknown dtype '{dtype}'; use one of: {', '.join(DTYPES)}")
+        self.model_id, self.dtype, self.max_batch_size, self.seed = model, dtype, max_batch_size, seed
+        location = local_model_dir(model)
+        options: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        options["dtype"] = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+        if load_in_4bit:
+            try:
+                import bitsandbytes  # noqa: F401
+                from transformers import BitsAndBytesConfig
+            except ImportError:
+                raise WattbenchError("4-bit loading needs bitsandbytes: pip install bitsandbytes") from None
+            options["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True)
+        if device_map:
+            options["device_map"] = device_map
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+            self.model = AutoModelForCausalLM.from_pretrained(location, **options)
+        except OSError as exc:
+            raise WattbenchError(f"model '{model}' could not be loaded ({str(exc).splitlines()[0]})") from None
+        if not device_map and not load_in_4bit:
+            self.model.to("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.eval()
+        self.tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = next(self.model.parameters()).device
+
+    def _prompt(self, request: GenerationRequest) -> str:
+        return self.tokenizer.apply_chat_template(
+            request.messages, tokenize=False, add_generation_prompt=True, **request.chat_template_kwargs
+        )
+
+    def _completion_length(self, ids: list[int]) -> tuple[int, str]:
+        eos = self.tokenizer.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        for position, token in enumerate(ids):
+            if token in eos_ids:
+                return position + 1, "stop"
+        return len(ids), "length"
+
+    def _batch(self, requests: list[GenerationRequest]) -> list[Completion]:
+        import torch
+
+        first = requests[0]
+        started = time.perf_counter()
+        try:
+            encoded = self.tokenizer(
+                [self._prompt(r) for r in requests], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(self.device)
+            if first.seed is not None:
+                torch.manual_seed(first.seed)
+            sampling = (
+                {"do_sample": True, "temperature": first.temperature} if first.temperature > 0 else {"do_sample": False}
+            )
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **encoded,
+                    max_new_tokens=first.max_tokens,
+                    min_new_tokens=first.min_tokens,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    **sampling,
+                )
+        except Exception as exc:  # out of memory, a template error: every request of the batch records it
+            latency = time.perf_counter() - started
+            return [
+                Completion(
+                    error=str(exc).splitlines()[0] or type(exc).__name__, finish_reason="error", latency_s=latency
+                )
+                for _ in requests
+            ]
+        latency = time.perf_counter() - started
+        width = encoded["input_ids"].shape[1]
+        completions = []
+        for row, mask in zip(output, encoded["attention_mask"]):
+            generated = row[width:].tolist()
+            length, reason = self._completion_length(generated)
+            completions.append(
+                Completion(
+                    text=self.tokenizer.decode(generated[:length], skip_special_tokens=True),
+                    prompt_tokens=int(mask.sum()),
+                    completion_tokens=length,
+                    finish_reason=reason,
+                    latency_s=latency,
+                )
+            )
+        return completions
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
+        results: list[Completion | None] = [None] * len(requests)
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, r in enumerate(requests):  # one generate call needs one set of settings
+            groups[
+                (r.max_tokens, r.min_tokens, r.temperature, r.seed, repr(sorted(r.chat_template_kwargs.items())))
+            ].append(i)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.max_batch_size):
+                chunk = indices[start : start + self.max_batch_size]
+                for i, completion in zip(chunk, self._batch([requests[i] for i in chunk])):
+                    results[i] = completion
+        return [r for r in results if r is not None]
+
+    def info(self) -> dict[str, Any]:
+        import transformers
+
+        return {
+            "engine": "transformers",
+            "engine_version": transformers.__version__,
+            "model_id": self.model_id,
+            "model_path": getattr(self.model, "name_or_path", self.model_id),
+            "revision": getattr(self.model.config, "_commit_hash", None),
+            "dtype": str(self.model.dtype),
+            "devices": [str(self.device)],
+            "max_batch_size": self.max_batch_size,
+        }
+
+    def close(self) -> None:
+        import torch
+
+        self.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
