@@ -159,6 +159,12 @@ class GenerationConfig(BaseModel):
     """Requests in flight at once, for server backends."""
     constrained: bool = True
     """Use the engine's constrained decoding (grammar / guided JSON) for the answer."""
+    base_url: str | None = None
+    """OpenAI-compatible server URL ending in /v1 (openai backend); None: $OPENAI_BASE_URL, then OpenAI."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (the key itself is never stored)."""
+    json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
+    """How a server is asked for JSON: json_schema (OpenAI, vLLM), json_object (llama.cpp server), none."""
 
 
 class TaskConfig(BaseModel):

@@ -13,8 +13,17 @@ from wattbench.errors import WattbenchError
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "llamacpp": ("wattbench.backends.llamacpp", "LlamaCppBackend", "llamacpp"),
     "hf": ("wattbench.backends.hf", "HfBackend", "hf"),
+    "openai": ("wattbench.backends.openai_compat", "OpenAICompatBackend", "openai"),
 }
-ALIASES = {"llama_cpp": "llamacpp", "llama.cpp": "llamacpp", "hf_local": "hf", "transformers": "hf", "pytorch": "hf"}
+ALIASES = {
+    "llama_cpp": "llamacpp",
+    "llama.cpp": "llamacpp",
+    "hf_local": "hf",
+    "transformers": "hf",
+    "pytorch": "hf",
+    "openrouter": "openai",
+    "vllm_endpoint": "openai",
+}
 
 
 def create_backend(name: str, **options: Any) -> Backend:

@@ -163,6 +163,13 @@ def backend_options(config: ExperimentConfig) -> dict[str, Any]:
         options.update(n_ctx=gen.n_ctx, n_threads=gen.n_threads, seed=gen.seed or 0)
     elif config.provider in ("hf", "hf_local", "transformers", "pytorch"):
         options.update(dtype=gen.dtype, seed=gen.seed, max_batch_size=gen.max_concurrent)
+    elif config.provider in ("openai", "openrouter"):
+        options.update(
+            base_url=gen.base_url,
+            api_key_env=gen.api_key_env,
+            max_concurrent=gen.max_concurrent,
+            json_mode=gen.json_mode,
+        )
     return options
 
 
