@@ -183,3 +183,23 @@ def test_seed_python_config_and_bad_configs(workspace: Path, capsys, monkeypatch
     assert "was run with model=None" in capsys.readouterr().err
     assert main([*_args(workspace, "x"), "--provider", "llamacp"]) == 2
     assert "did you mean 'llamacpp'" in capsys.readouterr().err
+
+
+def test_run_through_a_managed_vllm_server(workspace: Path, tmp_path: Path, monkeypatch, capsys):
+    fake = Path(__file__).parent / "fakes" / "fake_vllm.py"
+    executable = tmp_path / "vllm"
+    executable.write_text(f'#!/bin/sh\nexec {sys.executable} {fake} "$@"\n')
+    executable.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_VLLM_PIDS", str(tmp_path / "pids"))
+    assert main([*_args(workspace, "vllm"), "--provider", "vllm", "--model", "Qwen/Qwen2.5-7B-Instruct"]) == 0
+    assert "answered 4/4 (0 errors)" in capsys.readouterr().out
+    summary = json.loads((workspace / "runs" / "vllm" / "summary.json").read_text())
+    assert summary["backend"]["engine"] == "vllm" and summary["llm_provider"] == "vllm"
+    records = [json.loads(line) for line in (workspace / "runs" / "vllm" / "results.jsonl").read_text().splitlines()]
+    assert {r["pred_value"] for r in records} == {"42"} and all(r["completion_tokens"] == 5 for r in records)
+    server_pid, worker_pid = map(int, (tmp_path / "pids").read_text().split())
+    time.sleep(0.3)
+    for pid in (server_pid, worker_pid):  # the run stopped its server and the server's worker
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z"  # gone, or a zombie awaiting its reaper

@@ -163,6 +163,14 @@ class GenerationConfig(BaseModel):
     """OpenAI-compatible server URL ending in /v1 (openai backend); None: $OPENAI_BASE_URL, then OpenAI."""
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable holding the API key (the key itself is never stored)."""
+    gpus: list[int] | None = None
+    """GPUs (NVML indices) a managed server runs on and the meter measures; None: all visible."""
+    tensor_parallel: int = Field(1, ge=1)
+    """Tensor-parallel size of a managed vLLM server."""
+    max_model_len: int | None = Field(None, ge=256)
+    """Context length of a managed vLLM server (None: the model's own)."""
+    server_args: list[str] = Field(default_factory=list)
+    """Extra command-line arguments for `vllm serve`."""
     json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
     """How a server is asked for JSON: json_schema (OpenAI, vLLM), json_object (llama.cpp server), none."""
 

@@ -14,6 +14,7 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "llamacpp": ("wattbench.backends.llamacpp", "LlamaCppBackend", "llamacpp"),
     "hf": ("wattbench.backends.hf", "HfBackend", "hf"),
     "openai": ("wattbench.backends.openai_compat", "OpenAICompatBackend", "openai"),
+    "vllm": ("wattbench.backends.vllm_server", "VllmServerBackend", "vllm"),
 }
 ALIASES = {
     "llama_cpp": "llamacpp",

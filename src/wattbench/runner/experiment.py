@@ -163,6 +163,15 @@ def backend_options(config: ExperimentConfig) -> dict[str, Any]:
         options.update(n_ctx=gen.n_ctx, n_threads=gen.n_threads, seed=gen.seed or 0)
     elif config.provider in ("hf", "hf_local", "transformers", "pytorch"):
         options.update(dtype=gen.dtype, seed=gen.seed, max_batch_size=gen.max_concurrent)
+    elif config.provider == "vllm":
+        options.update(
+            gpus=gen.gpus,
+            tensor_parallel=gen.tensor_parallel,
+            max_model_len=gen.max_model_len,
+            extra_args=gen.server_args,
+            max_concurrent=gen.max_concurrent,
+            json_mode=gen.json_mode,
+        )
     elif config.provider in ("openai", "openrouter"):
         options.update(
             base_url=gen.base_url,
@@ -220,7 +229,10 @@ def run_experiment(
         f"{config.provider}, model {config.model or 'default'}"
     )
     wall_start = time.perf_counter()
-    meter = meter or make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz)
+    # A managed server runs on the GPUs the config gives it: measure exactly those.
+    meter = meter or make_meter(
+        config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=config.generation.gpus
+    )
     measurable = any(s.scopes() for s in meter.sources)
     if meter.sampler is not None and measurable:
         meter.sampler.start()

@@ -1,0 +1,197 @@
+"""A managed `vllm serve`: started as its own process group, waited for, checked, driven, and stopped.
+
+Start-up waits for `/health` with an overall timeout, and fails early when the process exits (with the end of its
+log) or when its log stops growing for `stall_timeout_s` (a hung download or compile). The served model id is
+checked against the one asked for. Generation goes through the OpenAI-compatible backend. `close()` terminates
+the whole process group, kills it if it lingers, and, on GPUs NVML can see, waits until their memory is released.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from wattbench.backends.base import Completion, GenerationRequest
+from wattbench.backends.openai_compat import OpenAICompatBackend
+from wattbench.errors import WattbenchError
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout_s: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 — our own server on loopback
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except (OSError, urllib.error.URLError):
+        return 0, ""
+
+
+class VllmServerBackend:
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        executable: str = "vllm",
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        gpus: list[int] | None = None,
+        tensor_parallel: int = 1,
+        max_model_len: int | None = None,
+        extra_args: list[str] | None = None,
+        startup_timeout_s: float = 1200.0,
+        stall_timeout_s: float = 300.0,
+        max_concurrent: int = 32,
+        json_mode: str = "json_schema",
+        log_dir: str | None = None,
+        **_: Any,
+    ) -> None:
+        if not model:
+            raise WattbenchError("the vllm backend needs a model: --model <Hugging Face id or local dir>")
+        self.model, self.host, self.gpus = model, host, gpus
+        self.port = port or free_port(host)
+        self.tensor_parallel = tensor_parallel
+        self.base_url = f"http://{host}:{self.port}"
+        command = [
+            executable,
+            "serve",
+            model,
+            "--host",
+            host,
+            "--port",
+            str(self.port),
+            "--tensor-parallel-size",
+            str(tensor_parallel),
+        ]
+        if max_model_len:
+            command += ["--max-model-len", str(max_model_len)]
+        command += list(extra_args or [])
+        env = dict(os.environ)
+        if gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+        self.log_path = Path(log_dir or tempfile.mkdtemp(prefix="wattbench-vllm-")) / f"vllm-{self.port}.log"
+        self._memory_before = self._gpu_memory_mib()
+        self._log = open(self.log_path, "wb")
+        try:
+            self.process = subprocess.Popen(
+                command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        except FileNotFoundError:
+            self._log.close()
+            raise WattbenchError(f"'{executable}' not found: install vLLM (pip install 'wattbench[vllm]')") from None
+        try:
+            self._wait_ready(startup_timeout_s, stall_timeout_s)
+            self._check_model()
+        except BaseException:
+            self.close()
+            raise
+        self.client = OpenAICompatBackend(
+            model=model,
+            base_url=f"{self.base_url}/v1",
+            api_key_env="VLLM_API_KEY",
+            max_concurrent=max_concurrent,
+            json_mode=json_mode,
+        )
+
+    def _log_tail(self, lines: int = 5) -> str:
+        text = self.log_path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:]) or "(empty log)"
+
+    def _wait_ready(self, timeout_s: float, stall_timeout_s: float) -> None:
+        started = last_growth = time.monotonic()
+        last_size = -1
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise WattbenchError(
+                    f"vllm serve exited with code {code} before it was ready; log {self.log_path}: {self._log_tail()}"
+                )
+            if _get(f"{self.base_url}/health")[0] == 200:
+                return
+            now = time.monotonic()
+            size = self.log_path.stat().st_size
+            if size != last_size:
+                last_size, last_growth = size, now
+            if now - last_growth > stall_timeout_s:
+                raise WattbenchError(
+                    f"vllm serve stalled: no log output for {stall_timeout_s:.0f} s; log {self.log_path}: "
+                    f"{self._log_tail()}"
+                )
+            if now - started > timeout_s:
+                raise WattbenchError(f"vllm serve not ready after {timeout_s:.0f} s; log {self.log_path}")
+            time.sleep(0.25)
+
+    def _check_model(self) -> None:
+        import json
+
+        status, body = _get(f"{self.base_url}/v1/models")
+        served = [m.get("id") for m in json.loads(body).get("data", [])] if status == 200 and body else []
+        if self.model not in served:
+            raise WattbenchError(f"vllm serve is serving {served or 'nothing'}, not '{self.model}'")
+
+    def _gpu_memory_mib(self) -> dict[int, float]:
+        if not self.gpus:
+            return {}
+        try:
+            from wattbench.energy.nvml import load_nvml
+
+            nvml = load_nvml()
+            return {g: nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(g)).used / 2**20 for g in self.gpus}
+        except Exception:  # no NVML here: memory release cannot be confirmed, and info() says so
+            return {}
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
+        return self.client.generate(requests)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "engine": "vllm",
+            "model_id": self.model,
+            "server": self.base_url,
+            "devices": self.gpus or "all visible",
+            "tensor_parallel": self.tensor_parallel,
+            "server_log": str(self.log_path),
+            "pid": self.process.pid,
+        }
+
+    def close(self, timeout_s: float = 30.0, release_timeout_s: float = 60.0) -> None:
+        """Stop the server's whole process group; then wait until its GPUs' memory is back to the level before."""
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # children that outlived the leader (engine workers)
+            except ProcessLookupError:
+                pass
+        if not self._log.closed:
+            self._log.close()
+        deadline = time.monotonic() + release_timeout_s
+        while self._memory_before and time.monotonic() < deadline:
+            now = self._gpu_memory_mib()
+            if all(now[g] <= self._memory_before[g] + 512 for g in now):
+                return
+            time.sleep(1.0)
+        if self._memory_before:
+            raise WattbenchError(f"GPU memory on {self.gpus} not released {release_timeout_s:.0f} s after vllm stopped")
