@@ -12,18 +12,6 @@ import pytest
 
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
 
-SUBMISSION_HEADER = [
-    "id",
-    "question",
-    "answer",
-    "answer_value",
-    "answer_unit",
-    "ref_id",
-    "ref_url",
-    "supporting_materials",
-    "explanation",
-]
-
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

@@ -72,3 +72,20 @@ def test_backend_registry_errors():
         create_backend("llamacp")
     with pytest.raises(WattbenchError, match="no such GGUF file"):
         create_backend("llamacpp", model="/nowhere/model.gguf")
+
+
+def test_planner_queries_are_parsed_and_fused():
+    from wattbench.retrieval.chunk import Chunk
+    from wattbench.retrieval.search import Hit, fuse_hit_lists
+    from wattbench.tasks.wattbot import parse_queries
+
+    assert parse_queries("1. GShard CO2e emissions\n- training energy of GShard\n\n* ok\nthird one here", 2) == [
+        "GShard CO2e emissions",
+        "training energy of GShard",
+    ]
+
+    def hit(chunk_id: str, rank: int) -> Hit:
+        return Hit(rank=rank, chunk=Chunk(chunk_id, "d", "t", 1, 0, 0, "x", 1, 0, 1), score=0.0)
+
+    fused = fuse_hit_lists([[hit("a", 1), hit("b", 2)], [hit("b", 1), hit("c", 2)]], k=2)
+    assert [h.chunk.chunk_id for h in fused] == ["b", "a"] and [h.rank for h in fused] == [1, 2]

@@ -189,7 +189,7 @@ class TaskConfig(BaseModel):
     blank_retry_extra_k: int = Field(2, ge=1)
     """Passages added at each blank retry."""
     planner_max_queries: int = Field(0, ge=0)
-    """Extra search queries the model may write first (0: off; not yet implemented for values > 0)."""
+    """Extra search queries the model writes first, whose retrievals are fused with the question's (0: off)."""
 
 
 class EnergyConfig(BaseModel):

@@ -153,19 +153,5 @@ def run(
     _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir)
 
 
-@app.command()
-def eval(
-    config: Path = _CONFIG,
-    name: str = _NAME,
-    questions: Path = _QUESTIONS,
-    limit: int = _LIMIT,  # noqa: A001
-    provider: str = _PROVIDER,
-    model: str = _MODEL,
-    hf_model: str = _HF_MODEL,
-    resume: bool = _RESUME,
-    force: bool = _FORCE,
-    quiet: bool = _QUIET,
-    data_dir: Path = _DATA,
-) -> None:
-    """Same as run (the seed's run + score in one step); kept as its own name for the seed's scripts."""
-    _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir)
+# The seed's scripts call it "eval" (run + score); it is the same command.
+app.command(name="eval", help="Same as run: the seed's name for run + score.")(run)

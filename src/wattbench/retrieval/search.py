@@ -223,6 +223,21 @@ class Retriever:
         return self.search_many([query], k, method)[0]
 
 
+def fuse_hit_lists(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60) -> list[Hit]:
+    """Reciprocal-rank fusion of several queries' results (query planning), re-ranked 1..k."""
+    scores: dict[str, float] = {}
+    best: dict[str, Hit] = {}
+    for hits in lists:
+        for hit in hits:
+            key = hit.chunk.chunk_id
+            scores[key] = scores.get(key, 0.0) + 1.0 / (rrf_k + hit.rank)
+            best.setdefault(key, hit)
+    ordered = sorted(scores, key=lambda key: (-scores[key], key))[:k]
+    return [
+        Hit(rank=r, chunk=best[key].chunk, score=scores[key], ranks={"fused": r}) for r, key in enumerate(ordered, 1)
+    ]
+
+
 def open_retriever(
     config: RetrievalConfig,
     corpus_dir: Path,

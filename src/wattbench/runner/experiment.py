@@ -27,11 +27,19 @@ from wattbench.energy.base import Meter
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
 from wattbench.energy.meters import make_meter
 from wattbench.errors import WattbenchError
-from wattbench.retrieval.search import Retriever, open_retriever
+from wattbench.retrieval.search import Retriever, fuse_hit_lists, open_retriever
 from wattbench.runner.outputs import write_outputs
 from wattbench.scoring.wattbot import score_row
 from wattbench.store.rundir import RunDir
-from wattbench.tasks.wattbot import ParsedAnswer, build_request, normalize_answer_value, parse_answer, submission_row
+from wattbench.tasks.wattbot import (
+    ParsedAnswer,
+    build_request,
+    normalize_answer_value,
+    parse_answer,
+    parse_queries,
+    planner_request,
+    submission_row,
+)
 
 Progress = Callable[[int, int, dict[str, Any]], None]  # (done, total, latest record)
 
@@ -73,8 +81,21 @@ def answer_question(
     retries, blank_retries = 0, 0
     raw, error, finish = "", None, None
     parsed = ParsedAnswer("is_blank", [])
+    planned: list[str] = []
+    if task.planner_max_queries > 0:  # the plan's tokens and time count in this question's totals
+        plan = backend.generate([planner_request(question, task.planner_max_queries, gen.seed)])[0]
+        generation_s += plan.latency_s
+        prompt_tokens += plan.prompt_tokens or 0
+        completion_tokens += plan.completion_tokens or 0
+        planned = parse_queries(plan.text, task.planner_max_queries) if plan.error is None else []
+
+    def retrieve(k: int) -> list:
+        if not planned:
+            return retriever.search(question.question, k=k)
+        return fuse_hit_lists(retriever.search_many([question.question, *planned], k=k), k)
+
     started = time.perf_counter()
-    hits = retriever.search(question.question, k=k)
+    hits = retrieve(k)
     retrieval_s += time.perf_counter() - started
     while True:
         request = build_request(
@@ -106,7 +127,7 @@ def answer_question(
             retries += 1
             k += task.blank_retry_extra_k
             started = time.perf_counter()
-            hits = retriever.search(question.question, k=k)
+            hits = retrieve(k)
             retrieval_s += time.perf_counter() - started
             continue
         break
@@ -126,16 +147,7 @@ def answer_question(
             mode="kaggle",
         )
     return {
-        "id": question.id,
-        "question": question.question,
-        "gt_value": question.answer_value,
-        "gt_unit": question.answer_unit,
-        "gt_ref": question.ref_id,
-        "pred_value": row["answer_value"],
-        "pred_unit": row["answer_unit"],
-        "pred_ref": row["ref_id"],
-        "pred_answer": row["answer"],
-        "pred_explanation": row["explanation"],
+        **_base_record(question, row),
         "value_correct": None if scored is None else scored.value_correct,
         "ref_score": None if scored is None else scored.ref_score,
         "na_correct": None if scored is None else scored.na_correct,
@@ -148,6 +160,7 @@ def answer_question(
         "finish_reason": finish,
         "retries": retries,
         "retrieved": [h.chunk.chunk_id for h in hits],
+        "planner_queries": planned,
         "raw_output": raw,
         "parse_error": parsed.parse_error,
         "error": error,
@@ -319,31 +332,39 @@ def _hardware(disk_bytes: int | None, load_s: float, meter: Meter) -> dict[str, 
     }
 
 
-def _failed_record(question: Question, exc: Exception) -> dict[str, Any]:
-    row = submission_row(question, ParsedAnswer("is_blank", []), {}, "")
+def _base_record(question: Question, row: dict[str, str]) -> dict[str, Any]:
     return {
         "id": question.id,
         "question": question.question,
         "gt_value": question.answer_value,
         "gt_unit": question.answer_unit,
         "gt_ref": question.ref_id,
-        "pred_value": "is_blank",
+        "pred_value": row["answer_value"],
         "pred_unit": row["answer_unit"],
-        "pred_ref": "is_blank",
+        "pred_ref": row["ref_id"],
         "pred_answer": row["answer"],
-        "pred_explanation": "is_blank",
-        "value_correct": None,
-        "ref_score": None,
-        "na_correct": None,
-        "weighted_score": None,
+        "pred_explanation": row["explanation"],
+    }
+
+
+def _failed_record(question: Question, exc: Exception) -> dict[str, Any]:
+    row = submission_row(question, ParsedAnswer("is_blank", []), {}, "")
+    zero_timing = {
         "latency_s": 0.0,
         "retrieval_s": 0.0,
         "generation_s": 0.0,
         "prompt_tokens": 0,
         "completion_tokens": 0,
+    }
+    scores = {"value_correct": None, "ref_score": None, "na_correct": None, "weighted_score": None}
+    return {
+        **_base_record(question, row),
+        **scores,
+        **zero_timing,
         "finish_reason": "error",
         "retries": 0,
         "retrieved": [],
+        "planner_queries": [],
         "raw_output": "",
         "parse_error": None,
         "error": f"{type(exc).__name__}: {exc}",

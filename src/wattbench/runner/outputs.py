@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.config import ExperimentConfig
-from wattbench.data.wattbot import Question
+from wattbench.data.wattbot import QUESTION_COLUMNS, Question
 from wattbench.energy.base import Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g, derived_figures
 from wattbench.runner.costs import cost_usd, price_per_1m
@@ -197,7 +197,7 @@ def write_outputs(
     hardware: dict[str, Any],
 ) -> dict[str, Any]:
     ordered = [records[q.id] for q in questions if q.id in records]
-    submission = run.write_submission([r["submission"] for r in ordered])
+    submission = run.write_submission([r["submission"] for r in ordered], QUESTION_COLUMNS)
     scores = score_run(questions_path, [q for q in questions if q.id in records], submission) if ordered else None
     summary = build_summary(config, questions, ordered, sessions, scores, backend_info, hardware)
     run.write_json("summary.json", summary)

@@ -13,17 +13,6 @@ from typing import Any
 from wattbench.errors import WattbenchError
 
 SCHEMA_VERSION = 1
-SUBMISSION_COLUMNS = (
-    "id",
-    "question",
-    "answer",
-    "answer_value",
-    "answer_unit",
-    "ref_id",
-    "ref_url",
-    "supporting_materials",
-    "explanation",
-)
 
 
 class RunDir:
@@ -69,11 +58,12 @@ class RunDir:
     def write_json(self, name: str, payload: Any) -> None:
         write_atomically(self.path / name, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
 
-    def write_submission(self, rows: list[dict[str, str]]) -> Path:
+    def write_submission(self, rows: list[dict[str, str]], columns: tuple[str, ...]) -> Path:
+        """submission.csv with `columns` (the WattBot 9, given by the caller: the store knows no task)."""
         path = self.path / "submission.csv"
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".submission.")
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=SUBMISSION_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=list(columns))
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, path)

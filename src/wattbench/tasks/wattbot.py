@@ -86,6 +86,31 @@ def build_request(
     )
 
 
+PLANNER_PROMPT = (
+    "Write up to {n} short search queries, one per line and nothing else, that would find the passages answering "
+    "this question in papers about the energy use of AI."
+)
+
+
+def planner_request(question: Question, max_queries: int, seed: int | None) -> GenerationRequest:
+    return GenerationRequest(
+        messages=[
+            {"role": "system", "content": PLANNER_PROMPT.format(n=max_queries)},
+            {"role": "user", "content": question.question},
+        ],
+        max_tokens=24 * max_queries,
+        temperature=0.0,
+        seed=seed,
+        request_id=f"{question.id}:plan",
+    )
+
+
+def parse_queries(text: str, max_queries: int) -> list[str]:
+    """The planner's queries: non-empty lines without list markers, at most `max_queries`."""
+    lines = (re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip().strip('"') for line in text.splitlines())
+    return [line for line in lines if len(line) > 3][:max_queries]
+
+
 @dataclass
 class ParsedAnswer:
     answer_value: str
