@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from wattbench.backends.registry import create_backend
@@ -89,3 +91,16 @@ def test_planner_queries_are_parsed_and_fused():
 
     fused = fuse_hit_lists([[hit("a", 1), hit("b", 2)], [hit("b", 1), hit("c", 2)]], k=2)
     assert [h.chunk.chunk_id for h in fused] == ["b", "a"] and [h.rank for h in fused] == [1, 2]
+
+
+def test_every_shipped_config_is_valid():
+    from wattbench.config import load_experiment_config
+    from wattbench.runner.costs import price_per_1m
+
+    configs = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+    assert len(configs) >= 11
+    for path in configs:
+        config, warnings = load_experiment_config(path)
+        assert warnings == [] and config.name, path
+    openrouter, _ = load_experiment_config(Path(__file__).parent.parent / "configs" / "openrouter_gpt-4o-mini.toml")
+    assert price_per_1m(openrouter.provider, openrouter.model, None, None) == (0.15, 0.60)
