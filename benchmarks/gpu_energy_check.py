@@ -51,7 +51,7 @@ def main() -> None:
     sampler.stop()
     result = window.result
     counter_j = result.energy_j[scope]
-    integrated_j = sampler._integrated_at[-1][scope] - sampler._integrated_at[mark - 1].get(scope, 0.0)
+    integrated_j = sampler.integrated_since(mark)[scope]
     tflops = 2 * args.size**3 * iterations / result.duration_s / 1e12
     print(f"load: {result.duration_s:.1f} s, {iterations} matmuls of {args.size}², {tflops:.0f} TFLOP/s")
     print(f"counter energy:    {counter_j:10.1f} J ({result.method[scope]})")

@@ -123,17 +123,23 @@ class PowerSampler:
                 peaks[scope] = max(peaks.get(scope, 0.0), power)
         return peaks
 
+    def integrated_since(self, mark: int) -> dict[str, float]:
+        """GPU energy (J) from integrating sampled power since `mark` (a `mark()` taken after a first sample)."""
+        before = self._integrated_at[mark - 1] if mark > 0 else {}
+        after = self._integrated_at[-1] if self._integrated_at else {}
+        return {scope: joules - before.get(scope, 0.0) for scope, joules in after.items()}
+
     def check_counters(self, mark: int | None, energy_j: dict[str, float], methods: dict[str, str]) -> list[str]:
         """Warnings for counter scopes whose window energy disagrees with the integrated power by > 10%."""
         mark = mark or 0
         if len(self.samples) - mark < MIN_SAMPLES_FOR_CHECK or mark == 0:
             return []
-        before, after = self._integrated_at[mark - 1], self._integrated_at[-1]
+        integrated_j = self.integrated_since(mark)
         out = []
         for scope, counter_j in energy_j.items():
-            if methods.get(scope) != "nvml_counter" or scope not in after:
+            if methods.get(scope) != "nvml_counter" or scope not in integrated_j:
                 continue
-            integrated = after[scope] - before.get(scope, 0.0)
+            integrated = integrated_j[scope]
             if integrated > 0 and abs(counter_j / integrated - 1.0) > DISAGREEMENT:
                 out.append(
                     f"{scope}: counter energy {counter_j:.1f} J and integrated power {integrated:.1f} J "
@@ -146,6 +152,10 @@ class PowerSampler:
         while not self._stop.wait(self.interval_s):
             self.sample_once()
         self.cpu_time_s = time.thread_time() - started
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
 
     def start(self) -> PowerSampler:
         self.sample_once()  # a first sample now, so that the first window has a reference point

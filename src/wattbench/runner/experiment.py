@@ -295,7 +295,7 @@ def run_experiment(
         interrupted = True
         log.info("interrupted: finished questions are saved; rerun the same command to resume")
     finally:
-        if meter.sampler is not None and meter.sampler._thread is not None:
+        if meter.sampler is not None and meter.sampler.running:
             meter.sampler.stop()
             meter.sampler.write_csv(run.path / "power.csv")
         if backend is not None:
