@@ -47,3 +47,22 @@ def write_csv(tmp_path: Path):
         return path
 
     return write
+
+
+_REPO_INDEX = Path(__file__).resolve().parent.parent / "artifacts" / "index" / "wattbot.sqlite"
+
+
+def _index_state() -> tuple[int, int] | None:
+    return (_REPO_INDEX.stat().st_mtime_ns, _REPO_INDEX.stat().st_size) if _REPO_INDEX.exists() else None
+
+
+def pytest_sessionstart(session) -> None:
+    session.config._repo_index_state = _index_state()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    # Tests keep their indexes in temp dirs. One that writes the checkout's own index builds the full corpus
+    # (minutes of CI time) and changes a developer's files: fail the session.
+    if _index_state() != session.config._repo_index_state:
+        print(f"\nA test created or changed {_REPO_INDEX}; give it an index_path in its temp dir.")
+        session.exitstatus = 1

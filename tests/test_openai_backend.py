@@ -159,6 +159,7 @@ def test_real_llama_cpp_server(tmp_path: Path, wattbot: Path, capsys):
         from wattbench.cli import main
 
         os.environ["WATTBENCH_TEST_KEY"] = "unused"
+        data = _small_data(wattbot, tmp_path)
         code = main(
             [
                 "run",
@@ -172,7 +173,7 @@ def test_real_llama_cpp_server(tmp_path: Path, wattbot: Path, capsys):
                 "via-server",
                 "--quiet",
                 "--data-dir",
-                str(wattbot.parent),
+                str(data),
             ]
             + ["--config", str(_server_config(tmp_path, url))]
         )
@@ -182,10 +183,24 @@ def test_real_llama_cpp_server(tmp_path: Path, wattbot: Path, capsys):
         server.wait(timeout=30)
 
 
+def _small_data(wattbot: Path, tmp_path: Path) -> Path:
+    """Three real documents and the real questions: the run's index builds in seconds, inside tmp_path."""
+    import shutil
+
+    root = tmp_path / "data" / "wattbot"
+    (root / "corpus").mkdir(parents=True)
+    for name in ("strubell2019.json", "khan2025.json", "rubei2025.json"):
+        shutil.copy(wattbot / "corpus" / name, root / "corpus" / name)
+    for name in ("metadata.csv", "train_QA.csv"):
+        shutil.copy(wattbot / name, root / name)
+    return tmp_path / "data"
+
+
 def _server_config(tmp_path: Path, url: str) -> Path:
     config = tmp_path / "server.toml"
     config.write_text(
-        f'output_dir = "{tmp_path / "runs"}"\n[generation]\nbase_url = "{url}"\n'
+        f'output_dir = "{tmp_path / "runs"}"\n[retrieval]\nindex_path = "{tmp_path / "index.sqlite"}"\n'
+        f'[generation]\nbase_url = "{url}"\n'
         'api_key_env = "WATTBENCH_TEST_KEY"\njson_mode = "json_object"\n[energy]\nidle_seconds = 0\n'
     )
     return config
