@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,28 +65,37 @@ class CsvTable:
                 raise DataError(f"{self.path}: missing required column '{name}' (columns found: {have})")
 
 
-def read_csv_table(path: Path) -> CsvTable:
-    """Read a CSV file with any of the encodings above; every cell stays a string as written."""
+def read_csv_records(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """(column names, records): each record is (CSV row number with the header as 1, cells padded to the header's
+    width). Blank rows are skipped; a malformed row is a one-line error naming it when the iterator reaches it."""
     path = Path(path)
-    text = read_text(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
     try:
-        header = next(reader)
+        columns = [c.strip() for c in next(reader)]
     except StopIteration:
         raise DataError(f"{path}: file is empty, expected a CSV header row") from None
     except csv.Error as exc:
         raise DataError(f"{path}: not a readable CSV ({exc})") from None
-    columns = [c.strip() for c in header]
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        width = len(columns)
+        try:
+            for number, cells in enumerate(reader, start=2):
+                if not cells or all(not c.strip() for c in cells):
+                    continue
+                yield number, cells + [""] * (width - len(cells)) if len(cells) < width else cells
+        except csv.Error as exc:
+            raise DataError(f"{path}: row {reader.line_num}: not a readable CSV row ({exc})") from None
+
+    return columns, records()
+
+
+def read_csv_table(path: Path) -> CsvTable:
+    """Read a CSV file with any of the encodings above; every cell stays a string as written."""
+    columns, records = read_csv_records(path)
     rows: list[dict[str, str]] = []
     line_numbers: list[int] = []
-    try:
-        for row_number, cells in enumerate(reader, start=2):
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if len(cells) < len(columns):
-                cells = cells + [""] * (len(columns) - len(cells))
-            rows.append(dict(zip(columns, cells)))
-            line_numbers.append(row_number)
-    except csv.Error as exc:
-        raise DataError(f"{path}: row {reader.line_num}: not a readable CSV row ({exc})") from None
-    return CsvTable(path=path, columns=columns, rows=rows, line_numbers=line_numbers)
+    for number, cells in records:
+        rows.append(dict(zip(columns, cells)))
+        line_numbers.append(number)
+    return CsvTable(path=Path(path), columns=columns, rows=rows, line_numbers=line_numbers)

@@ -10,11 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wattbench.energy.nvml import NvmlUnavailable, load_nvml
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+from wattbench.energy.nvml import NvmlUnavailable, decode_text, load_nvml
 
 
 def _try(call, *args) -> Any:
@@ -34,8 +30,8 @@ def gpu_facts(nvml: Any) -> list[dict[str, Any]]:
         gpus.append(
             {
                 "index": index,
-                "name": _text(nvml.nvmlDeviceGetName(handle)),
-                "uuid": _text(nvml.nvmlDeviceGetUUID(handle)),
+                "name": decode_text(nvml.nvmlDeviceGetName(handle)),
+                "uuid": decode_text(nvml.nvmlDeviceGetUUID(handle)),
                 "memory_total_gib": None if memory is None else memory.total / 2**30,
                 "power_limit_w": None if limit_mw is None else limit_mw / 1000.0,
                 "energy_counter": _try(nvml.nvmlDeviceGetTotalEnergyConsumption, handle) is not None,
@@ -125,7 +121,7 @@ def system_facts() -> dict[str, Any]:
         facts["unavailable"]["gpu"] = str(exc)
         return facts
     facts["gpus"] = gpu_facts(nvml)
-    facts["driver_version"] = _try(lambda: _text(nvml.nvmlSystemGetDriverVersion()))
+    facts["driver_version"] = _try(lambda: decode_text(nvml.nvmlSystemGetDriverVersion()))
     cuda = _try(nvml.nvmlSystemGetCudaDriverVersion)
     facts["cuda_driver_version"] = None if cuda is None else f"{cuda // 1000}.{cuda % 1000 // 10}"
     return facts

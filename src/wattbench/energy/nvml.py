@@ -32,12 +32,13 @@ def load_nvml() -> Any:
     return pynvml
 
 
-def _text(value: Any) -> str:
+def decode_text(value: Any) -> str:
+    """NVML strings arrive as bytes in older bindings and as str in newer ones."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def device_uuid(nvml: Any, index: int) -> str:
-    return _text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(index)))
+    return decode_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(index)))
 
 
 def visible_devices(nvml: Any, env: Mapping[str, str] | None = None) -> tuple[list[int], list[str]]:

@@ -4,6 +4,7 @@ summary.json (with the keys the seed tools' notebooks read) and results.json."""
 from __future__ import annotations
 
 import statistics
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,12 @@ def _subset(table: CellTable, ids: set[str]) -> CellTable:
     )
 
 
+@lru_cache(maxsize=4)
+def _solution_cells(path: str, modified_ns: int, mode: str) -> CellTable:
+    # Outputs are rewritten after every question: read the solution file once per run, not once per question.
+    return read_cells(Path(path), mode, SOLUTION_COLUMNS + ("Quote", "Table", "Figure", "Math", "is_NA"))
+
+
 def score_run(questions_path: Path, selected: list[Question], submission_path: Path) -> dict[str, Any] | None:
     """Both modes, over the run's questions; None when the questions carry no answers (a test file)."""
     if not any(q.answer_value.strip() for q in selected):
@@ -33,9 +40,7 @@ def score_run(questions_path: Path, selected: list[Question], submission_path: P
     ids = {q.id for q in selected}
     out = {}
     for mode in MODES:
-        solution = _subset(
-            read_cells(questions_path, mode, SOLUTION_COLUMNS + ("Quote", "Table", "Figure", "Math", "is_NA")), ids
-        )
+        solution = _subset(_solution_cells(str(questions_path), questions_path.stat().st_mtime_ns, mode), ids)
         submission = read_cells(submission_path, mode, SUBMISSION_COLUMNS + ("explanation",))
         out[mode] = score_tables(solution, submission, mode)
     return out

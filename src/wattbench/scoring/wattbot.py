@@ -12,13 +12,12 @@ Everything is a single pass over plain lists, so the cost is linear in rows.
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from wattbench.data.textio import read_text
+from wattbench.data.textio import read_csv_records, read_text
 from wattbench.data.wattbot import EVIDENCE_COLUMNS, is_blank_value
 from wattbench.errors import DataError
 from wattbench.scoring.values import normalize_value, ref_overlap, value_matches
@@ -51,13 +50,6 @@ class CellTable:
                 f"(columns found: {', '.join(self.columns) or 'none'})"
             )
 
-    @classmethod
-    def from_records(cls, records: list[dict[str, str]], path: str = "<memory>") -> CellTable:
-        """Build from in-memory rows (e.g. a run's predictions), cells as given."""
-        columns = list(records[0]) if records else []
-        cells = {c: [str(r.get(c, "")) for r in records] for c in columns}
-        return cls(path=path, columns=columns, cells=cells, record_numbers=list(range(2, len(records) + 2)))
-
 
 def _official_text(value: object, pandas_na: object) -> str:
     # pandas 2's astype(str) wrote missing cells as "nan"; pandas 3 keeps them missing. Do it by hand so the
@@ -81,26 +73,14 @@ def _read_official(path: Path, wanted: tuple[str, ...]) -> CellTable:
 
 def _read_as_written(path: Path, wanted: tuple[str, ...]) -> CellTable:
     # The csv module, not pandas: cells must stay exactly as written, and this mode then needs no pandas import.
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
-    try:
-        header = [c.strip() for c in next(reader)]
-    except StopIteration:
-        raise DataError(f"{path}: file is empty, expected a CSV header row") from None
+    header, rows = read_csv_records(path)
     positions = {n: header.index(n) for n in wanted if n in header}
     cells: dict[str, list[str]] = {n: [] for n in positions}
     records: list[int] = []
-    width = len(header)
-    try:
-        for record, row in enumerate(reader, start=2):
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) < width:
-                row = row + [""] * (width - len(row))
-            for name, position in positions.items():
-                cells[name].append(row[position])
-            records.append(record)
-    except csv.Error as exc:
-        raise DataError(f"{path}: row {reader.line_num}: not a readable CSV row ({exc})") from None
+    for number, row in rows:
+        for name, position in positions.items():
+            cells[name].append(row[position])
+        records.append(number)
     if "id" in cells:
         cells["id"] = [v.strip() for v in cells["id"]]
     return CellTable(path=str(path), columns=header, cells=cells, record_numbers=records)
