@@ -318,3 +318,50 @@ def load_experiment_config(
         return ExperimentConfig(**data), warnings
     except ValidationError as exc:
         raise ConfigError(validation_message(source, exc)) from None
+
+
+class BatchConfig(BaseModel):
+    """One `wattbench batch`: every selected row of a models CSV on a text-generation prompt set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models_csv: str | None = None
+    """Models CSV; None: energy_score/oct_2025_models.csv in the data dir."""
+    prompts_file: str | None = None
+    """Prompts: CSV (with or without a header), JSONL, parquet, or a Hugging Face dataset id; None: the data
+    dir's energy_score/prompts.csv."""
+    prompt_column: str | None = None
+    """Column (or JSONL field) holding the prompt; None: the first known name, or the only column."""
+    num_prompts: int | None = Field(None, ge=1)
+    """Measured prompts per run; None: all."""
+    warmup_prompts: int = Field(5, ge=0)
+    """Prompts generated before the measured window (not counted, not metered)."""
+    repeats: int = Field(1, ge=1)
+    """Measured passes over the prompts."""
+    max_new_tokens: int = Field(256, ge=1)
+    """Output length of non-reasoning runs (generated exactly: min = max new tokens)."""
+    reasoning_max_new_tokens: int = Field(4096, ge=1)
+    """Output cap of runs expected to reason (they stop when the model does)."""
+    backend: str = "llamacpp"
+    """llamacpp (default here), hf / pytorch, vllm (managed, or an existing server with `endpoint`), openai."""
+    endpoint: str | None = None
+    """URL of a running OpenAI-compatible server (vLLM); its /v1 is added when missing."""
+    gguf_dir: str | None = None
+    """llamacpp: a folder of .gguf files, matched to each model by name."""
+    batch_size: int = Field(1, ge=1)
+    """Prompts per generate call (hf batches them; servers run them concurrently)."""
+    seed: int | None = 0
+    """Sampling seed (runs are greedy; the seed only matters to engines that use one anyway)."""
+    n_ctx: int = Field(8192, ge=256)
+    """Context llama.cpp allocates (the longest published prompt plus a reasoning cap must fit)."""
+    dtype: str = "auto"
+    """hf weights dtype."""
+    gpus: list[int] | None = None
+    """GPUs (NVML indices) a managed server runs on and the meter measures; None: all visible."""
+    tensor_parallel: int = Field(1, ge=1)
+    """Tensor-parallel size of a managed vLLM server."""
+    output_dir: str = "batch_results"
+    """Where master_results.csv, individual_runs/ and logs/ go."""
+    max_consecutive_failures: int = Field(3, ge=1)
+    """A run stops after this many failed prompts in a row (a dead server), recording the rest as not run."""
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)

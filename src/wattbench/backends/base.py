@@ -21,6 +21,10 @@ class GenerationRequest:
     json_schema: dict[str, Any] | None = None  # for engines with schema-guided output (vLLM, OpenAI)
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     request_id: str = ""
+    prompt_text: str | None = None  # a plain-text prompt sent without any chat template (base checkpoints)
+    assistant_prefix: str | None = None  # opens the assistant turn; the model continues from it ("<think>\n")
+    reasoning_effort: str | None = None  # gpt-oss Harmony effort: a request field on servers, a template kwarg locally
+    think_end: str | None = None  # marker ending the thinking part, for engines that count reasoning tokens from ids
 
 
 @dataclass
@@ -33,6 +37,9 @@ class Completion:
     latency_s: float = 0.0
     ttft_s: float | None = None  # time to first token, where the engine streams
     error: str | None = None
+    reasoning_text: str | None = None  # thinking the server returned apart from `text` (vLLM reasoning parsers)
+    rendered_prompt: str | None = None  # the prompt text the engine ran, where this process rendered it
+
 
     @property
     def ok(self) -> bool:
@@ -50,3 +57,15 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release the model and its memory."""
+
+
+def marker_end(ids: list[int], marker: list[int]) -> int | None:
+    """Number of ids up to and including the first occurrence of `marker` (None when it does not occur): the
+    reasoning-token count when `marker` ends the thinking part, counted on the ids the engine generated."""
+    width = len(marker)
+    if not width:
+        return None
+    for start in range(len(ids) - width + 1):
+        if ids[start : start + width] == marker:
+            return start + width
+    return None

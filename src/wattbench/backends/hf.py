@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from wattbench.backends.base import Completion, GenerationRequest
+from wattbench.backends.base import Completion, GenerationRequest, marker_end
 from wattbench.errors import WattbenchError
 from wattbench.hub import local_model_dir
 
@@ -68,9 +68,24 @@ class HfBackend:
         self.device = next(self.model.parameters()).device
 
     def _prompt(self, request: GenerationRequest) -> str:
-        return self.tokenizer.apply_chat_template(
-            request.messages, tokenize=False, add_generation_prompt=True, **request.chat_template_kwargs
+        """The text the model reads: its chat template with the request's kwargs and assistant prefix, or a plain
+        prompt (with the BOS token the tokenizer would add, since batches are encoded without special tokens)."""
+        if request.prompt_text is not None:
+            bos = self.tokenizer.bos_token or ""
+            text = request.prompt_text if request.prompt_text.startswith(bos) else bos + request.prompt_text
+            return text + (request.assistant_prefix or "")
+        kwargs = dict(request.chat_template_kwargs)
+        if request.reasoning_effort:
+            kwargs["reasoning_effort"] = request.reasoning_effort
+        text = self.tokenizer.apply_chat_template(
+            request.messages, tokenize=False, add_generation_prompt=True, **kwargs
         )
+        return text + (request.assistant_prefix or "")
+
+    def _reasoning_tokens(self, request: GenerationRequest, ids: list[int]) -> int | None:
+        if not request.think_end:
+            return None
+        return marker_end(ids, self.tokenizer.encode(request.think_end, add_special_tokens=False))
 
     def _completion_length(self, ids: list[int]) -> tuple[int, str]:
         eos = self.tokenizer.eos_token_id
@@ -86,9 +101,10 @@ class HfBackend:
         first = requests[0]
         started = time.perf_counter()
         try:
-            encoded = self.tokenizer(
-                [self._prompt(r) for r in requests], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(self.device)
+            prompts = [self._prompt(r) for r in requests]
+            encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+                self.device
+            )
             if first.seed is not None:
                 torch.manual_seed(first.seed)
             sampling = (
@@ -113,16 +129,24 @@ class HfBackend:
         latency = time.perf_counter() - started
         width = encoded["input_ids"].shape[1]
         completions = []
-        for row, mask in zip(output, encoded["attention_mask"]):
+        for request, prompt, row, mask in zip(requests, prompts, output, encoded["attention_mask"]):
             generated = row[width:].tolist()
             length, reason = self._completion_length(generated)
+            thinking = self._reasoning_tokens(request, generated[:length])
+            # Split on the ids: decoding drops special tokens, and with them markers such as gpt-oss's channels.
+            answer_ids = generated[thinking:length] if thinking is not None else generated[:length]
             completions.append(
                 Completion(
-                    text=self.tokenizer.decode(generated[:length], skip_special_tokens=True),
+                    text=self.tokenizer.decode(answer_ids, skip_special_tokens=True),
+                    reasoning_text=None
+                    if thinking is None
+                    else self.tokenizer.decode(generated[:thinking], skip_special_tokens=True),
                     prompt_tokens=int(mask.sum()),
                     completion_tokens=length,
+                    reasoning_tokens=thinking,
                     finish_reason=reason,
                     latency_s=latency,
+                    rendered_prompt=prompt,
                 )
             )
         return completions
@@ -131,9 +155,7 @@ class HfBackend:
         results: list[Completion | None] = [None] * len(requests)
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, r in enumerate(requests):  # one generate call needs one set of settings
-            groups[
-                (r.max_tokens, r.min_tokens, r.temperature, r.seed, repr(sorted(r.chat_template_kwargs.items())))
-            ].append(i)
+            groups[(r.max_tokens, r.min_tokens, r.temperature, r.seed)].append(i)
         for indices in groups.values():
             for start in range(0, len(indices), self.max_batch_size):
                 chunk = indices[start : start + self.max_batch_size]

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wattbench.backends.base import Completion, GenerationRequest
+from wattbench.backends.base import Completion, GenerationRequest, marker_end
 from wattbench.errors import WattbenchError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -91,9 +91,93 @@ class LlamaCppBackend:
             latency_s=time.perf_counter() - started,
         )
 
+    @staticmethod
+    def _needs_rendering(request: GenerationRequest) -> bool:
+        return bool(
+            request.prompt_text is not None
+            or request.assistant_prefix
+            or request.chat_template_kwargs
+            or request.reasoning_effort
+            or request.min_tokens
+            or request.think_end
+        )
+
+    def _token_text(self, token: int) -> str:
+        return self._llm.detokenize([token], special=True).decode("utf-8", "replace")
+
+    def render(self, request: GenerationRequest) -> tuple[str, list[str]]:
+        """(prompt text, stop strings): the model's own chat template (GGUF metadata) rendered with the request's
+        template kwargs, then the assistant prefix; or the plain prompt for a base checkpoint."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if request.prompt_text is not None:
+            return request.prompt_text + (request.assistant_prefix or ""), []
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise WattbenchError(f"{self.model_path.name} has no chat template in its metadata; send a plain prompt")
+        eos = self._token_text(self._llm.token_eos())
+        bos = self._token_text(self._llm.token_bos()) if self._llm.token_bos() >= 0 else ""
+        kwargs = dict(request.chat_template_kwargs)
+        if request.reasoning_effort:
+            kwargs["reasoning_effort"] = request.reasoning_effort
+        rendered = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)(messages=request.messages, **kwargs)
+        return rendered.prompt + (request.assistant_prefix or ""), list(rendered.stop or [])
+
+    def _rendered_one(self, request: GenerationRequest) -> Completion:
+        """A completion over the prompt rendered here: template kwargs, prefixes, a forced minimum length (the end
+        token is masked until `min_tokens` are out), time to first token, and reasoning tokens counted on the
+        generated ids."""
+        import numpy as np
+
+        started = time.perf_counter()
+        seen: dict[str, Any] = {"prompt_len": None, "first_s": None, "ids": []}
+        eos = self._llm.token_eos()
+
+        def watch(input_ids: Any, scores: Any) -> Any:
+            # Called once per sampled token, after the prompt (then each token) has been evaluated.
+            if seen["prompt_len"] is None:
+                seen["prompt_len"], seen["first_s"] = len(input_ids), time.perf_counter() - started
+            generated = len(input_ids) - seen["prompt_len"]
+            seen["ids"] = list(input_ids[seen["prompt_len"] :])
+            if generated < request.min_tokens:
+                scores[eos] = -np.inf
+            return scores
+
+        try:
+            prompt, stop = self.render(request)
+            if request.seed is not None:
+                self._llm.set_seed(request.seed)
+            out = self._llm.create_completion(
+                prompt=prompt,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stop=[] if request.min_tokens else stop,  # a fixed-length run does not stop at a turn end either
+                logits_processor=[watch],
+            )
+        except Exception as exc:  # context overflow, a template error: recorded on the request, the batch goes on
+            return Completion(
+                error=str(exc) or type(exc).__name__, finish_reason="error", latency_s=time.perf_counter() - started
+            )
+        usage = out.get("usage") or {}
+        choice = out["choices"][0]
+        reasoning_tokens = None
+        if request.think_end:
+            marker = self._llm.tokenize(request.think_end.encode("utf-8"), add_bos=False, special=True)
+            reasoning_tokens = marker_end(seen["ids"], marker)
+        return Completion(
+            text=choice.get("text") or "",
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            reasoning_tokens=reasoning_tokens,
+            finish_reason=choice.get("finish_reason"),
+            latency_s=time.perf_counter() - started,
+            ttft_s=seen["first_s"],
+            rendered_prompt=prompt,
+        )
+
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         # llama.cpp in process serves one sequence at a time; the batch is answered in order.
-        return [self._one(r) for r in requests]
+        return [self._rendered_one(r) if self._needs_rendering(r) else self._one(r) for r in requests]
 
     def info(self) -> dict[str, Any]:
         import llama_cpp

@@ -55,13 +55,25 @@ class OpenAICompatBackend:
         self.max_concurrent, self.timeout_s = max_concurrent, timeout_s
         self.max_retries, self.backoff_s, self.json_mode = max_retries, backoff_s, json_mode
 
+    @staticmethod
+    def _endpoint(request: GenerationRequest) -> str:
+        # A plain prompt (a base checkpoint) goes to the text-completions endpoint: no chat template is applied.
+        return "completions" if request.prompt_text is not None else "chat/completions"
+
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "messages": request.messages,
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-        }
+        payload: dict[str, Any] = {"model": self.model, "max_tokens": request.max_tokens}
+        payload["temperature"] = request.temperature
+        if request.prompt_text is not None:
+            payload["prompt"] = request.prompt_text + (request.assistant_prefix or "")
+        else:
+            payload["messages"] = list(request.messages)
+            if request.assistant_prefix:
+                # vLLM continues an open final assistant message instead of starting a new turn.
+                payload["messages"].append({"role": "assistant", "content": request.assistant_prefix})
+                payload["continue_final_message"] = True
+                payload["add_generation_prompt"] = False
+        if request.reasoning_effort:
+            payload["reasoning_effort"] = request.reasoning_effort
         if request.seed is not None:
             payload["seed"] = request.seed
         if request.min_tokens:
@@ -91,7 +103,7 @@ class OpenAICompatBackend:
                 delay = self.backoff_s * 2**attempt
                 try:
                     response = await client.post(
-                        f"{self.base_url}/chat/completions",
+                        f"{self.base_url}/{self._endpoint(request)}",
                         json=self._payload(request),
                         headers=headers,
                         timeout=self.timeout_s,
@@ -117,13 +129,16 @@ class OpenAICompatBackend:
         try:
             data = json.loads(body)
             choice = data["choices"][0]
-            message = choice["message"]
+            message = choice["message"] if "message" in choice else {"content": choice["text"]}
         except (json.JSONDecodeError, KeyError, IndexError, TypeError):
             return self._failed(f"the server's reply is not a chat completion: {body[:120]!r}", started)
         usage = data.get("usage") or {}
         details = usage.get("completion_tokens_details") or {}
+        # vLLM's reasoning parsers return the thinking apart from the answer, under one of two names.
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
         return Completion(
             text=message.get("content") or "",
+            reasoning_text=reasoning if isinstance(reasoning, str) else None,
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
             reasoning_tokens=details.get("reasoning_tokens"),

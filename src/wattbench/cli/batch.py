@@ -1,0 +1,190 @@
+"""`wattbench batch`: the Energy Score batch runner; `wattbench batch ratings`: star ratings from its results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from wattbench.cli import app
+
+batch_app = typer.Typer(
+    help="Run every model of a models CSV on a prompt set, reasoning-aware, and aggregate the results.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(batch_app, name="batch")
+
+
+def _energy_score_file(data_dir: Path | None, name: str) -> Path:
+    from wattbench.data.paths import resolve_data_dir
+
+    return resolve_data_dir(data_dir) / "energy_score" / name
+
+
+def _sent(entry: dict[str, Any]) -> str:
+    parts = []
+    if entry["chat_template_kwargs"]:
+        parts.append(" ".join(f"{k}={v}" for k, v in entry["chat_template_kwargs"].items()))
+    if entry["system_prompt"]:
+        text = entry["system_prompt"]
+        parts.append(f"system:{text if len(text) <= 12 else text[:10] + '..'}")
+    if entry["prompt_prefix"]:
+        parts.append(f"prefix:{entry['prompt_prefix']}")
+    if entry["assistant_prefix"]:
+        parts.append(f"assistant:{entry['assistant_prefix']!r}")
+    if entry["harmony"]:
+        parts.append(f"harmony effort={entry['effort']}")
+    if entry["use_chat_template"] is False:
+        parts.append("plain prompt")
+    return ", ".join(parts) or "-"
+
+
+def format_plan(entries: list[dict[str, Any]]) -> str:
+    """The resolved table: one line per row, then each row's warnings."""
+    header = f"{'row':>3}  {'model':<44} {'cls':<3} {'task':<9} {'state':<12} {'reasoning':<9} {'budget':<10} sent"
+    lines = [header, "-" * len(header)]
+    for e in entries:
+        if not e["supported"]:
+            lines.append(
+                f"{e['row']:>3}  {e['model'][:44]:<44} {e['class'] or '-':<3} {e['task'][:9]:<9} "
+                f"{e['reasoning_state'] or '-':<12} unsupported: {e['unsupported_reason']}"
+            )
+            continue
+        reasoning = {True: "on", False: "off", None: "no switch"}[e["reasoning"]]
+        budget = f"{'=' if e['fixed_length'] else '<='}{e['max_new_tokens']}"
+        lines.append(
+            f"{e['row']:>3}  {e['model'][:44]:<44} {e['class'] or '-':<3} {e['task'][:9]:<9} "
+            f"{e['reasoning_state'] or '-':<12} {reasoning:<9} {budget:<10} {_sent(e)}"
+        )
+    warned = [e for e in entries if e["warnings"]]
+    if warned:
+        lines.append("")
+        lines.append(f"warnings ({len(warned)} rows):")
+        for e in warned:
+            for warning in e["warnings"]:
+                lines.append(f"  row {e['row']} {e['model']} '{e['reasoning_state']}': {warning}")
+    return "\n".join(lines)
+
+
+@batch_app.callback()
+def batch(
+    ctx: typer.Context,
+    models_csv: Path = typer.Option(None, "--models-csv", help="Models CSV (default: the data dir's oct_2025)."),
+    prompts_file: str = typer.Option(None, "--prompts-file", help="CSV, JSONL, parquet or a HF dataset id."),
+    prompt_column: str = typer.Option(None, "--prompt-column", help="Column or field holding the prompt."),
+    num_prompts: int = typer.Option(None, "--num-prompts", help="Measured prompts per run (default: all)."),
+    warmup: int = typer.Option(5, "--warmup", help="Warmup prompts outside the measured window."),
+    repeats: int = typer.Option(1, "--repeats", help="Measured passes over the prompts."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Fixed output length of non-reasoning runs."),
+    reasoning_max_new_tokens: int = typer.Option(4096, "--reasoning-max-new-tokens", help="Cap of reasoning runs."),
+    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp, hf (pytorch), vllm or openai."),
+    endpoint: str = typer.Option(None, "--endpoint", help="URL of a running OpenAI-compatible (vLLM) server."),
+    gguf_dir: Path = typer.Option(None, "--gguf-dir", help="llamacpp: folder of .gguf files matched by name."),
+    batch_size: int = typer.Option(1, "--batch-size", help="Prompts per generate call."),
+    output_dir: Path = typer.Option(Path("batch_results"), "--output-dir", help="Where results go."),
+    model_name: str = typer.Option(None, "--model-name", help="Only models whose id contains this."),
+    model_class: str = typer.Option(None, "--class", help="Only this class (A, B, C)."),
+    task: str = typer.Option(None, "--task", help="Only this task (text_gen)."),
+    reasoning_state: str = typer.Option(None, "--reasoning-state", help="Exact or part of the state (High, Off)."),
+    priority: int = typer.Option(None, "--priority", help="Only this priority."),
+    list_only: bool = typer.Option(False, "--list", help="Print the resolved table and exit."),
+    as_json: bool = typer.Option(False, "--json", help="With --list: the table as a JSON list."),
+    strict: bool = typer.Option(False, "--strict", help="A row with a warning is an error."),
+    force: bool = typer.Option(False, "--force", help="Run completed (model, state) pairs again."),
+    meter: str = typer.Option("auto", "--meter", help="Energy meter: auto, nvml, rapl, none."),
+    idle_seconds: float = typer.Option(10.0, "--idle-seconds", help="Idle baseline before the batch."),
+    grid_intensity: float = typer.Option(None, "--grid-intensity", help="gCO2e/kWh for co2_emissions_g."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
+) -> int | None:
+    """Run each selected (model, reasoning state) of a models CSV and write batch_results/."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    from pydantic import ValidationError
+
+    from wattbench.config import BatchConfig, ConfigError, EnergyConfig, validation_message
+    from wattbench.data.prompts import load_prompts
+    from wattbench.runner.batch import run_batch
+    from wattbench.runner.batch_plan import Filters, check_strict, load_plan, select
+
+    try:
+        config = BatchConfig(
+            models_csv=str(models_csv) if models_csv else None,
+            prompts_file=prompts_file,
+            prompt_column=prompt_column,
+            num_prompts=num_prompts,
+            warmup_prompts=warmup,
+            repeats=repeats,
+            max_new_tokens=max_new_tokens,
+            reasoning_max_new_tokens=reasoning_max_new_tokens,
+            backend=backend,
+            endpoint=endpoint,
+            gguf_dir=str(gguf_dir) if gguf_dir else None,
+            batch_size=batch_size,
+            output_dir=str(output_dir),
+            energy=EnergyConfig(meter=meter, idle_seconds=idle_seconds, grid_intensity_g_per_kwh=grid_intensity),
+        )
+    except ValidationError as exc:
+        raise ConfigError(validation_message("command line", exc)) from None
+    csv_path = Path(config.models_csv) if config.models_csv else _energy_score_file(data_dir, "oct_2025_models.csv")
+    specs = load_plan(csv_path, config.max_new_tokens, config.reasoning_max_new_tokens)
+    filters = Filters(model_name, model_class, task, reasoning_state, priority)
+    specs = select(specs, filters)
+    if strict:
+        check_strict(specs, csv_path)
+    if list_only:
+        entries = [s.to_dict() for s in specs]
+        typer.echo(json.dumps(entries, indent=2) if as_json else format_plan(entries))
+        return 0
+    if not specs:
+        typer.echo(f"no rows of {csv_path} match the filters", err=True)
+        return 0
+    for spec in specs:
+        for warning in spec.warnings:
+            print(f"warning: row {spec.row.line} {spec.model_id} '{spec.state_label}': {warning}", file=sys.stderr)
+    source = config.prompts_file or str(_energy_score_file(data_dir, "prompts.csv"))
+    prompts = load_prompts(source, config.prompt_column, config.num_prompts)
+    outcome = run_batch(config, specs, prompts, force=force, notify=lambda m: print(m, file=sys.stderr))
+    failed = [r for r in outcome.rows if r["status"] == "failed"]
+    typer.echo(
+        f"{len(outcome.rows)} runs ({len(failed)} failed), {len(outcome.skipped)} already completed, "
+        f"{len(outcome.unsupported)} unsupported; results: {Path(config.output_dir) / 'master_results.csv'}"
+    )
+    for row in failed:
+        typer.echo(f"failed: {row['model_name']} '{row['reasoning_state']}': {row['error_message']}", err=True)
+    if outcome.interrupted:
+        typer.echo("interrupted: rerun the same command to run what is left", err=True)
+        return 130
+    return 1 if failed else 0
+
+
+@batch_app.command("ratings")
+def ratings(
+    output_dir: Path = typer.Option(Path("batch_results"), "--output-dir", help="The batch results folder."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+) -> None:
+    """AI Energy Score star ratings (1-5) per task and class, from master_results.csv, with the bounds used."""
+    from wattbench.errors import DataError
+    from wattbench.report.ratings import rate
+    from wattbench.runner.batch_results import BatchDir
+
+    results = BatchDir(output_dir)
+    if not results.master_csv.exists():
+        raise DataError(f"{results.master_csv}: not found; run 'wattbench batch' first or pass --output-dir")
+    report = rate(results.read_master())
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    for bounds in report.bounds:
+        edges = " | ".join(f"{e:.3f}" for e in bounds.band_edges)
+        typer.echo(f"{bounds.task} class {bounds.model_class or '-'}: Wh/1000 queries {edges} (5 stars lowest)")
+    for rating in report.ratings:
+        typer.echo(
+            f"{'*' * rating.stars:<5}  {rating.model_name} '{rating.reasoning_state}' "
+            f"{rating.wh_per_1000_queries:.3f} Wh/1000 queries ({rating.task}, class {rating.model_class or '-'})"
+        )
+    for model, state, why in report.left_out:
+        typer.echo(f"not rated: {model} '{state}': {why}")

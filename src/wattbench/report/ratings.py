@@ -1,0 +1,89 @@
+"""AI Energy Score star ratings: 1 to 5 stars from Wh per 1,000 queries.
+
+Within each (task, class) group, the range between the lowest and highest energy is cut into five bands of
+equal width; the least energy gets 5 stars. A group of one model, or of equal energies, rates every run 5 stars.
+Runs without a measured energy, or that did not complete, are left out and listed as such.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+BANDS = 5
+
+
+@dataclass
+class Rating:
+    model_name: str
+    reasoning_state: str
+    task: str
+    model_class: str
+    wh_per_1000_queries: float
+    stars: int
+
+
+@dataclass
+class GroupBounds:
+    task: str
+    model_class: str
+    min_wh_per_1000: float
+    max_wh_per_1000: float
+    band_edges: list[float]  # BANDS + 1 edges, low to high; 5 stars between the first two
+
+
+@dataclass
+class RatingReport:
+    ratings: list[Rating] = field(default_factory=list)
+    bounds: list[GroupBounds] = field(default_factory=list)
+    left_out: list[tuple[str, str, str]] = field(default_factory=list)  # (model, state, why)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ratings": [r.__dict__ for r in self.ratings],
+            "bounds": [b.__dict__ for b in self.bounds],
+            "left_out": [{"model_name": m, "reasoning_state": s, "reason": w} for m, s, w in self.left_out],
+        }
+
+
+def stars_for(value: float, low: float, high: float) -> int:
+    if high <= low:
+        return BANDS
+    band = math.floor((value - low) / ((high - low) / BANDS))
+    return BANDS - min(BANDS - 1, max(0, band))
+
+
+def _energy(row: dict[str, str]) -> float | None:
+    for key in ("wh_per_1000_queries",):
+        if row.get(key, "").strip():
+            return float(row[key])
+    wh, ok = row.get("gpu_energy_wh", "").strip(), row.get("successful_prompts", "").strip()
+    if wh and ok and float(ok) > 0:
+        return 1000 * float(wh) / float(ok)
+    return None
+
+
+def rate(rows: list[dict[str, str]]) -> RatingReport:
+    report = RatingReport()
+    groups: dict[tuple[str, str], list[tuple[dict[str, str], float]]] = {}
+    for row in rows:
+        model, state = row.get("model_name", ""), row.get("reasoning_state", "")
+        if row.get("status", "completed") not in ("completed", ""):
+            report.left_out.append((model, state, f"run {row.get('status')}"))
+            continue
+        value = _energy(row)
+        if value is None:
+            report.left_out.append((model, state, "no measured energy"))
+            continue
+        groups.setdefault((row.get("task", ""), row.get("model_class", "")), []).append((row, value))
+    for (task, model_class), members in sorted(groups.items()):
+        values = [v for _, v in members]
+        low, high = min(values), max(values)
+        width = (high - low) / BANDS
+        report.bounds.append(GroupBounds(task, model_class, low, high, [low + i * width for i in range(BANDS + 1)]))
+        for row, value in sorted(members, key=lambda m: m[1]):
+            report.ratings.append(
+                Rating(row["model_name"], row.get("reasoning_state", ""), task, model_class, value, stars_for(value, low, high))
+            )
+    return report
