@@ -59,3 +59,26 @@ def test_settings_split_batches_and_errors_are_one_line(tiny_model: Path):
         create_backend("hf", model=str(tiny_model), dtype="int3")
     with pytest.raises(WattbenchError, match="'no-org/no-model' is not in the local cache"):
         create_backend("hf", model="no-org/no-model")
+
+
+def test_thinking_split_on_ids_prefixes_and_plain_prompts(tiny_model: Path):
+    from transformers import AutoTokenizer
+
+    backend = create_backend("hf", model=str(tiny_model), dtype="fp32", max_batch_size=4)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    first = backend.generate([_request("energy use", max_tokens=10, min_tokens=10)])[0]
+    ids = tokenizer.encode(first.text, add_special_tokens=False)
+    marker = tokenizer.decode(ids[3:4])  # a token the greedy model is known to produce: the "end of thinking"
+    assert tokenizer.encode(marker, add_special_tokens=False) == ids[3:4]
+    split, prefixed, plain = backend.generate(
+        [
+            _request("energy use", max_tokens=10, min_tokens=10, think_end=marker),
+            _request("energy use", max_tokens=2, assistant_prefix="<think>\n"),
+            _request("", max_tokens=2, prompt_text="The sky is"),
+        ]
+    )
+    assert split.reasoning_tokens == ids.index(ids[3]) + 1  # counted on the generated ids, marker included
+    assert split.reasoning_text + split.text == first.text and split.completion_tokens == 10
+    assert prefixed.rendered_prompt.endswith("<s>assistant:<think>\n")
+    assert plain.rendered_prompt == "<s>The sky is"  # no chat template; the BOS the tokenizer would add
+    backend.close()

@@ -452,7 +452,9 @@ def resolve_mode(
             if want_on is False:
                 notes.append("the lowest effort (low) is the closest gpt-oss gets to Off")
         elif chosen_effort not in family.efforts:
-            warnings.append(f"effort '{effort}' is not one of {', '.join(family.efforts)}; using {family.default_effort}")
+            warnings.append(
+                f"effort '{effort}' is not one of {', '.join(family.efforts)}; using {family.default_effort}"
+            )
             chosen_effort = family.default_effort
     elif effort:
         warnings.append(f"effort '{effort}' requested, but {name} has no reasoning effort setting; ignored")
@@ -469,10 +471,8 @@ def resolve_mode(
     use_chat_template = family.chat_variant is None or re.search(family.chat_variant, model_id.lower()) is not None
     if not use_chat_template:
         notes.append("pretrained (base) checkpoint: the prompt is sent as plain text, without a chat template")
-    if family.control == "none" and family is not UNKNOWN:
-        reasoning: bool | None = None
-    elif family.control == "always_on":
-        reasoning = None
+    if family.control in ("none", "always_on"):
+        reasoning: bool | None = None  # nothing switches it: the model does what it always does
     elif family.control == "harmony_effort":
         reasoning = True
     else:

@@ -40,7 +40,6 @@ class Completion:
     reasoning_text: str | None = None  # thinking the server returned apart from `text` (vLLM reasoning parsers)
     rendered_prompt: str | None = None  # the prompt text the engine ran, where this process rendered it
 
-
     @property
     def ok(self) -> bool:
         return self.error is None

@@ -55,7 +55,9 @@ def _from_jsonl(path: Path, column: str | None) -> list[str]:
             continue
         key = column or next((k for k in PROMPT_COLUMNS if isinstance(item, dict) and k in item), None)
         if not isinstance(item, dict) or key is None or key not in item:
-            raise DataError(f"{path}: line {number}: no prompt field (looked for {column or ', '.join(PROMPT_COLUMNS)})")
+            raise DataError(
+                f"{path}: line {number}: no prompt field (looked for {column or ', '.join(PROMPT_COLUMNS)})"
+            )
         prompts.append(str(item[key]))
     return prompts
 

@@ -84,6 +84,13 @@ def rate(rows: list[dict[str, str]]) -> RatingReport:
         report.bounds.append(GroupBounds(task, model_class, low, high, [low + i * width for i in range(BANDS + 1)]))
         for row, value in sorted(members, key=lambda m: m[1]):
             report.ratings.append(
-                Rating(row["model_name"], row.get("reasoning_state", ""), task, model_class, value, stars_for(value, low, high))
+                Rating(
+                    row["model_name"],
+                    row.get("reasoning_state", ""),
+                    task,
+                    model_class,
+                    value,
+                    stars_for(value, low, high),
+                )
             )
     return report

@@ -71,8 +71,8 @@ def check_endpoint(base_url: str, model: str, timeout_s: float = 5.0) -> None:
         with urllib.request.urlopen(f"{base_url}/models", timeout=timeout_s) as response:  # noqa: S310 — user's URL
             body = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403, 404):
-            return  # a server that hides its model list can still answer; the prompts will tell
+        if exc.code < 500 or exc.code == 501:
+            return  # up, but without a model list (or hiding it): the prompts will tell
         raise RunFailed(f"endpoint {base_url} answered HTTP {exc.code}; check the server") from None
     except (OSError, urllib.error.URLError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -159,6 +159,9 @@ def run_batch(
     """Run every supported spec not already completed (all of them with `force`); returns the master rows."""
     batch = BatchDir(Path(config.output_dir))
     outcome = BatchOutcome()
+    prompts = prompts[: config.num_prompts] if config.num_prompts else prompts
+    if not prompts:
+        raise WattbenchError("no prompts to run; check --prompts-file and --num-prompts")
     stop = stop or StopRequest()
     meter = meter or make_meter(config.energy.meter, sampler_hz=None, gpu_indices=config.gpus)
     facts = system_facts()
@@ -358,8 +361,7 @@ def _measured_passes(
                 consecutive_failures = 0 if record["status"] == "ok" else consecutive_failures + 1
             if consecutive_failures >= config.max_consecutive_failures:
                 reason = (
-                    f"stopped after {consecutive_failures} failed prompts in a row; last error: "
-                    f"{records[-1]['error']}"
+                    f"stopped after {consecutive_failures} failed prompts in a row; last error: {records[-1]['error']}"
                 )
                 log.error(reason)
                 return first_rendered, reason
@@ -404,9 +406,7 @@ def _fmt(value: Any, unit: str = "", digits: int = 3) -> str:
     return f"{value:.{digits}f}{unit}" if isinstance(value, float) else f"{value}{unit}"
 
 
-def _log_totals(
-    log: Any, row: dict[str, Any], status: str, error: str | None, unavailable: dict[str, str]
-) -> None:
+def _log_totals(log: Any, row: dict[str, Any], status: str, error: str | None, unavailable: dict[str, str]) -> None:
     log.info(
         f"Totals: {row['successful_prompts']}/{row['total_prompts']} prompts ok, "
         f"{_fmt(row['total_completion_tokens'])} output tokens in {_fmt(row['total_duration_seconds'], ' s', 2)}, "
@@ -465,7 +465,9 @@ def master_row(
         "failed_prompts": len(records) - len(ok),
         "total_duration_seconds": duration,
         "avg_latency_seconds": sum(r["latency_s"] for r in ok) / len(ok) if ok else None,
-        "total_tokens": None if prompt_tokens is None or completion_tokens is None else prompt_tokens + completion_tokens,
+        "total_tokens": None
+        if prompt_tokens is None or completion_tokens is None
+        else prompt_tokens + completion_tokens,
         "total_prompt_tokens": prompt_tokens,
         "total_completion_tokens": completion_tokens,
         "throughput_tokens_per_second": completion_tokens / duration if completion_tokens and duration else None,

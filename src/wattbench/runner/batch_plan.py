@@ -85,15 +85,17 @@ def _confirm(row: ModelRow, mode: ReasoningMode) -> list[str]:
             f"'{state.label}'; the state decides"
         )
     if claim.effort and state.effort and claim.effort != state.effort:
-        out.append(f"Chat Template effort '{claim.effort}' differs from the state's '{state.effort}'; the state decides")
+        out.append(
+            f"Chat Template effort '{claim.effort}' differs from the state's '{state.effort}'; the state decides"
+        )
     if claim.effort and not state.effort and mode.effort and claim.effort != mode.effort:
-        out.append(f"Chat Template effort '{claim.effort}' is ignored: the state names none, so '{mode.effort}' is used")
+        out.append(
+            f"Chat Template effort '{claim.effort}' is ignored: the state names none, so '{mode.effort}' is used"
+        )
     family = family_for(row.model_id)
     if claim.mechanism and family.accepts and claim.mechanism not in family.accepts:
         sent = _sent(mode)
-        out.append(
-            f"Chat Template names '{claim.mechanism}', which {family.name} models ignore; sent instead: {sent}"
-        )
+        out.append(f"Chat Template names '{claim.mechanism}', which {family.name} models ignore; sent instead: {sent}")
     return out
 
 
