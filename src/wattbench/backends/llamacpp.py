@@ -53,6 +53,7 @@ class LlamaCppBackend:
         self.model_path = resolve_gguf(model)
         self.model_id = model or DEFAULT_MODEL
         self.n_ctx, self.n_gpu_layers = n_ctx, n_gpu_layers
+        self._eog: list[int] | None = None
         self.n_threads = n_threads or os.cpu_count() or 1
         self._llm = Llama(
             model_path=str(self.model_path),
@@ -102,6 +103,20 @@ class LlamaCppBackend:
             or request.think_end
         )
 
+    def _end_tokens(self) -> list[int]:
+        """Every end-of-generation token of the vocabulary (some models have several, e.g. <|im_end|> and
+        <|endoftext|>): a fixed-length run must hold back all of them, not only the EOS."""
+        if self._eog is None:
+            import llama_cpp
+
+            vocab = self._llm._model.vocab
+            try:
+                self._eog = [t for t in range(self._llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
+            except AttributeError:  # older bindings
+                self._eog = []
+            self._eog = self._eog or [self._llm.token_eos()]
+        return self._eog
+
     def _token_text(self, token: int) -> str:
         return self._llm.detokenize([token], special=True).decode("utf-8", "replace")
 
@@ -130,17 +145,16 @@ class LlamaCppBackend:
         import numpy as np
 
         started = time.perf_counter()
-        seen: dict[str, Any] = {"prompt_len": None, "first_s": None, "ids": []}
-        eos = self._llm.token_eos()
+        seen: dict[str, Any] = {"prompt_len": None, "first_s": None, "ids": None}
+        end_tokens = self._end_tokens()
 
         def watch(input_ids: Any, scores: Any) -> Any:
             # Called once per sampled token, after the prompt (then each token) has been evaluated.
             if seen["prompt_len"] is None:
                 seen["prompt_len"], seen["first_s"] = len(input_ids), time.perf_counter() - started
-            generated = len(input_ids) - seen["prompt_len"]
-            seen["ids"] = list(input_ids[seen["prompt_len"] :])
-            if generated < request.min_tokens:
-                scores[eos] = -np.inf
+            seen["ids"] = input_ids  # a view; copied once generation ends
+            if len(input_ids) - seen["prompt_len"] < request.min_tokens:
+                scores[end_tokens] = -np.inf
             return scores
 
         try:
@@ -161,9 +175,9 @@ class LlamaCppBackend:
         usage = out.get("usage") or {}
         choice = out["choices"][0]
         reasoning_tokens = None
-        if request.think_end:
+        if request.think_end and seen["ids"] is not None:
             marker = self._llm.tokenize(request.think_end.encode("utf-8"), add_bos=False, special=True)
-            reasoning_tokens = marker_end(seen["ids"], marker)
+            reasoning_tokens = marker_end(list(seen["ids"][seen["prompt_len"] :]), marker)
         return Completion(
             text=choice.get("text") or "",
             prompt_tokens=usage.get("prompt_tokens"),
