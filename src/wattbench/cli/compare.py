@@ -1,0 +1,85 @@
+"""`wattbench matrix` and `wattbench ensemble`: comparing and combining WattBot runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from wattbench.cli import app
+
+_EXPERIMENTS = typer.Option(Path("artifacts/experiments"), "--experiments-dir", help="Where run dirs are.")
+_DATA = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
+
+
+def _train_questions(data_dir: Path | None) -> Path:
+    from wattbench.data.paths import resolve_data_dir, wattbot_dir
+
+    return wattbot_dir(resolve_data_dir(data_dir)) / "train_QA.csv"
+
+
+# `--experiments A B C` and a shell-expanded `--submissions runs/*.csv` give one option several values: the
+# values after the first arrive as extra arguments and are added back here.
+_MANY = {"allow_extra_args": True}
+
+
+@app.command(context_settings=_MANY)
+def matrix(
+    ctx: typer.Context,
+    submissions: list[str] = typer.Option(None, "--submissions", help="Glob of submission CSVs or run dirs."),
+    solution: Path = typer.Option(None, "--solution", help="Solution CSV (default: the train questions)."),
+    output: Path = typer.Option(Path("artifacts/results_matrix.csv"), "--output", help="Matrix CSV to write."),
+    mode: str = typer.Option("kaggle", "--mode", help="kaggle (the official metric) or lenient."),
+    experiments_dir: Path = _EXPERIMENTS,
+    data_dir: Path = _DATA,
+) -> None:
+    """One row per question, five columns per run: value, refs, and how each scored."""
+    from wattbench.errors import WattbenchError
+    from wattbench.report.matrix import build_matrix, find_sources, write_matrix
+    from wattbench.scoring.wattbot import MODES
+
+    if mode not in MODES:
+        raise WattbenchError(f"--mode: unknown mode '{mode}'; use one of: {', '.join(MODES)}")
+    sources = find_sources([*(submissions or []), *ctx.args] or None, experiments_dir)
+    columns, rows, warnings = build_matrix(solution or _train_questions(data_dir), sources, mode)  # type: ignore[arg-type]
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    write_matrix(output, columns, rows)
+    runs = (len(columns) - 5) // 5
+    typer.echo(f"{len(rows)} questions x {runs} runs ({mode} mode): {output}")
+
+
+@app.command(context_settings=_MANY)
+def ensemble(
+    ctx: typer.Context,
+    experiments: list[str] = typer.Option(..., "--experiments", help="Runs to combine (names or run dirs)."),
+    name: str = typer.Option(..., "--name", help="Name of the ensemble's run dir."),
+    strategy: str = typer.Option("majority", "--strategy", help="majority, first_non_blank or confidence."),
+    ignore_blank: bool = typer.Option(False, "--ignore-blank", help="Blank votes count only if no run answered."),
+    calibration: Path = typer.Option(None, "--calibration", help="Questions with answers that weigh the runs."),
+    solution: Path = typer.Option(None, "--solution", help="Score against this (default: the train questions)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing run dir of that name."),
+    experiments_dir: Path = _EXPERIMENTS,
+    data_dir: Path = _DATA,
+) -> None:
+    """Combine runs into one answer per question; writes a scored run dir like any other run."""
+    from wattbench.report.ensemble_run import run_ensemble
+
+    summary = run_ensemble(
+        [*experiments, *ctx.args],
+        name,
+        experiments_dir=experiments_dir,
+        strategy=strategy,
+        ignore_blank=ignore_blank,
+        solution=solution or _train_questions(data_dir),
+        calibration=calibration,
+        force=force,
+    )
+    stats = summary["ensemble"]
+    score = summary["overall_score"]
+    typer.echo(
+        f"ensemble {name} ({strategy}) of {', '.join(summary['members'])}: {stats['questions']} questions, "
+        f"{stats['unanimous']} unanimous; score {'n/a' if score is None else f'{score:.4f}'} (kaggle); "
+        f"run dir: {Path(experiments_dir) / name}"
+    )
