@@ -190,7 +190,9 @@ class LlamaCppBackend:
         )
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        # llama.cpp in process serves one sequence at a time; the batch is answered in order.
+        # llama.cpp in process serves one sequence at a time; the batch is answered in order. Plain chat requests
+        # (the WattBot task, with its grammar) keep llama-cpp-python's chat path, on which its published figures
+        # were measured; anything the chat API cannot express is rendered here from the model's own template.
         return [self._rendered_one(r) if self._needs_rendering(r) else self._one(r) for r in requests]
 
     def info(self) -> dict[str, Any]:

@@ -25,24 +25,6 @@ def _energy_score_file(data_dir: Path | None, name: str) -> Path:
     return resolve_data_dir(data_dir) / "energy_score" / name
 
 
-def _sent(entry: dict[str, Any]) -> str:
-    parts = []
-    if entry["chat_template_kwargs"]:
-        parts.append(" ".join(f"{k}={v}" for k, v in entry["chat_template_kwargs"].items()))
-    if entry["system_prompt"]:
-        text = entry["system_prompt"]
-        parts.append(f"system:{text if len(text) <= 12 else text[:10] + '..'}")
-    if entry["prompt_prefix"]:
-        parts.append(f"prefix:{entry['prompt_prefix']}")
-    if entry["assistant_prefix"]:
-        parts.append(f"assistant:{entry['assistant_prefix']!r}")
-    if entry["harmony"]:
-        parts.append(f"harmony effort={entry['effort']}")
-    if entry["use_chat_template"] is False:
-        parts.append("plain prompt")
-    return ", ".join(parts) or "-"
-
-
 def format_plan(entries: list[dict[str, Any]]) -> str:
     """The resolved table: one line per row, then each row's warnings."""
     header = f"{'row':>3}  {'model':<44} {'cls':<3} {'task':<9} {'state':<12} {'reasoning':<9} {'budget':<10} sent"
@@ -58,7 +40,7 @@ def format_plan(entries: list[dict[str, Any]]) -> str:
         budget = f"{'=' if e['fixed_length'] else '<='}{e['max_new_tokens']}"
         lines.append(
             f"{e['row']:>3}  {e['model'][:44]:<44} {e['class'] or '-':<3} {e['task'][:9]:<9} "
-            f"{e['reasoning_state'] or '-':<12} {reasoning:<9} {budget:<10} {_sent(e)}"
+            f"{e['reasoning_state'] or '-':<12} {reasoning:<9} {budget:<10} {e['sent']}"
         )
     warned = [e for e in entries if e["warnings"]]
     if warned:

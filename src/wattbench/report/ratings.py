@@ -55,9 +55,8 @@ def stars_for(value: float, low: float, high: float) -> int:
 
 
 def _energy(row: dict[str, str]) -> float | None:
-    for key in ("wh_per_1000_queries",):
-        if row.get(key, "").strip():
-            return float(row[key])
+    if row.get("wh_per_1000_queries", "").strip():
+        return float(row["wh_per_1000_queries"])
     wh, ok = row.get("gpu_energy_wh", "").strip(), row.get("successful_prompts", "").strip()
     if wh and ok and float(ok) > 0:
         return 1000 * float(wh) / float(ok)

@@ -31,7 +31,8 @@ from wattbench.energy.meters import make_meter
 from wattbench.errors import WattbenchError
 from wattbench.reasoning import ReasoningMode
 from wattbench.runner.batch_plan import ModelSpec
-from wattbench.runner.batch_results import BatchDir, append_jsonl, close_logger
+from wattbench.runner.batch_results import BatchDir, close_logger
+from wattbench.store.rundir import append_jsonl, write_atomically
 from wattbench.tasks.textgen import build_request, evaluate, sha256
 
 Notify = Callable[[str], None]
@@ -280,10 +281,8 @@ def run_one(
     finally:
         if backend is not None:
             backend.close()
-    row = master_row(spec, config, records, measured, facts, status, error, run_id, started_at)
     planned = len(prompts) * config.repeats
-    row["total_prompts"] = planned
-    row["failed_prompts"] = planned - row["successful_prompts"]
+    row = master_row(spec, config, records, planned, measured, facts, status, error, run_id, started_at)
     summary = {
         "schema_version": 1,
         "run_id": run_id,
@@ -303,7 +302,7 @@ def run_one(
         "log": str(log_path),
         "results": row,
     }
-    (run_path / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    write_atomically(run_path / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     batch.upsert_master(row)
     _log_totals(log, row, status, error, meter.unavailable())
     close_logger(log)
@@ -352,8 +351,7 @@ def _measured_passes(
                 completions = backend.generate(requests)
             energy = window.result.totals_j() if window.result else {}
             for (index, _), request, completion in zip(chunk, requests, completions):
-                record = _record(index, repeat, request, completion, mode, energy, len(chunk))
-                rendered = record.pop("_rendered")
+                record, rendered = _record(index, repeat, request, completion, mode, energy, len(chunk))
                 first_rendered = first_rendered if first_rendered is not None else rendered
                 records.append(record)
                 append_jsonl(run_path / "prompts.jsonl", record)
@@ -379,13 +377,14 @@ def _record(
     mode: ReasoningMode,
     energy: dict[str, float | None],
     chunk_size: int,
-) -> dict[str, Any]:
-    record: dict[str, Any] = {"prompt_index": index, "repeat": repeat}
-    record.update(evaluate(request, completion, mode))
+) -> tuple[dict[str, Any], str]:
+    """(the prompt's record, its rendered prompt)."""
+    evaluated, rendered = evaluate(request, completion, mode)
+    record: dict[str, Any] = {"prompt_index": index, "repeat": repeat, **evaluated}
     # A generate call is metered as a whole; each prompt of it is given an equal share.
     record["gpu_energy_j"] = None if energy.get("gpu") is None else energy["gpu"] / chunk_size
     record["cpu_energy_j"] = None if energy.get("cpu") is None else energy["cpu"] / chunk_size
-    return record
+    return record, rendered
 
 
 def _log_prompt(log: Any, record: dict[str, Any], done: int, total: int) -> None:
@@ -437,6 +436,7 @@ def master_row(
     spec: ModelSpec,
     config: BatchConfig,
     records: list[dict[str, Any]],
+    planned: int,
     measured: Measurement | None,
     facts: dict[str, Any],
     status: str,
@@ -444,7 +444,8 @@ def master_row(
     run_id: str,
     timestamp: str,
 ) -> dict[str, Any]:
-    """One master_results.csv row. Unknown values are None (an empty cell), never 0."""
+    """One master_results.csv row. Unknown values are None (an empty cell), never 0. Prompts never run (a failed
+    load, a dead server, Ctrl-C) count as failed: `total_prompts` is what the run set out to do."""
     assert spec.mode is not None
     ok = [r for r in records if r["status"] == "ok"]
     prompt_tokens, completion_tokens = _sum(ok, "prompt_tokens"), _sum(ok, "completion_tokens")
@@ -460,9 +461,9 @@ def master_row(
         "model_class": spec.row.model_class,
         "task": spec.row.task,
         "reasoning_state": spec.state_label,
-        "total_prompts": len(records),
+        "total_prompts": planned,
         "successful_prompts": len(ok),
-        "failed_prompts": len(records) - len(ok),
+        "failed_prompts": planned - len(ok),
         "total_duration_seconds": duration,
         "avg_latency_seconds": sum(r["latency_s"] for r in ok) / len(ok) if ok else None,
         "total_tokens": None

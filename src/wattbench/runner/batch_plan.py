@@ -69,6 +69,7 @@ class ModelSpec:
             "unsupported_reason": self.unsupported_reason,
             "notes": mode.get("notes", []),
             "source": mode.get("source"),
+            "sent": describe_sent(self.mode, with_budget=False) if self.mode else None,
         }
 
 
@@ -94,25 +95,30 @@ def _confirm(row: ModelRow, mode: ReasoningMode) -> list[str]:
         )
     family = family_for(row.model_id)
     if claim.mechanism and family.accepts and claim.mechanism not in family.accepts:
-        sent = _sent(mode)
+        sent = describe_sent(mode)
         out.append(f"Chat Template names '{claim.mechanism}', which {family.name} models ignore; sent instead: {sent}")
     return out
 
 
-def _sent(mode: ReasoningMode) -> str:
+def describe_sent(mode: ReasoningMode, with_budget: bool = True) -> str:
+    """What a run sends, in one line (the `--list` table and the warnings both use it)."""
     parts = []
     if mode.chat_template_kwargs:
-        parts.append(f"chat_template_kwargs {mode.chat_template_kwargs}")
+        parts.append(" ".join(f"{k}={v}" for k, v in mode.chat_template_kwargs.items()))
     if mode.system_prompt:
-        parts.append(f"system prompt {mode.system_prompt[:30]!r}")
+        text = mode.system_prompt
+        parts.append(f"system:{text if len(text) <= 12 else text[:10] + '..'}")
     if mode.prompt_prefix:
-        parts.append(f"prompt prefix {mode.prompt_prefix!r}")
+        parts.append(f"prefix:{mode.prompt_prefix}")
     if mode.assistant_prefix:
-        parts.append(f"assistant prefix {mode.assistant_prefix!r}")
+        parts.append(f"assistant:{mode.assistant_prefix!r}")
     if mode.effort:
-        parts.append(f"effort {mode.effort}")
-    parts.append(f"{'at most' if not mode.fixed_length else 'exactly'} {mode.max_new_tokens} new tokens")
-    return ", ".join(parts)
+        parts.append(f"harmony effort={mode.effort}" if mode.harmony else f"effort={mode.effort}")
+    if not mode.use_chat_template:
+        parts.append("plain prompt")
+    if with_budget:
+        parts.append(f"{'at most' if not mode.fixed_length else 'exactly'} {mode.max_new_tokens} new tokens")
+    return ", ".join(parts) or "-"
 
 
 def resolve_row(row: ModelRow, answer_tokens: int = 256, reasoning_tokens: int = 4096) -> ModelSpec:

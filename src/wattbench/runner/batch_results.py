@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -134,13 +133,6 @@ def close_logger(log: logging.Logger) -> None:
     for handler in list(log.handlers):
         handler.close()
         log.removeHandler(handler)
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _cell(value: Any) -> str:

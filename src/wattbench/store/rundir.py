@@ -29,10 +29,7 @@ class RunDir:
 
     def append_result(self, record: dict[str, Any]) -> None:
         """Append one question's record and force it to disk, so a killed run keeps every finished question."""
-        with open(self.results_jsonl, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.results_jsonl, record)
 
     def read_results(self) -> dict[str, dict[str, Any]]:
         """The latest record per question id; a line cut off by a kill is skipped."""
@@ -75,3 +72,11 @@ def write_atomically(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and force it to disk: a killed run keeps every record written before the kill."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())

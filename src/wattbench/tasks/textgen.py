@@ -61,8 +61,9 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def evaluate(request: GenerationRequest, completion: Completion, mode: ReasoningMode) -> dict[str, Any]:
-    """The per-prompt record: status, timing, engine token counts, thinking split from the answer."""
+def evaluate(request: GenerationRequest, completion: Completion, mode: ReasoningMode) -> tuple[dict[str, Any], str]:
+    """(the per-prompt record: status, timing, engine token counts, thinking split from the answer; the rendered
+    prompt, which the record holds only as a hash)."""
     rendered = completion.rendered_prompt if completion.rendered_prompt is not None else request_fingerprint(request)
     if completion.reasoning_text is not None:
         thinking, answer, reached = completion.reasoning_text, completion.text, True
@@ -79,7 +80,7 @@ def evaluate(request: GenerationRequest, completion: Completion, mode: Reasoning
         if completion.completion_tokens is not None and reasoning_tokens is not None
         else None
     )
-    return {
+    record = {
         "status": "ok" if completion.ok else "error",
         "error": completion.error,
         "latency_s": completion.latency_s,
@@ -96,5 +97,5 @@ def evaluate(request: GenerationRequest, completion: Completion, mode: Reasoning
         "thinking": thinking,
         "rendered_prompt_sha256": sha256(rendered),
         "rendered_by": "wattbench" if completion.rendered_prompt is not None else "server",
-        "_rendered": rendered,  # kept for the run's first-prompt record, not written per prompt
     }
+    return record, rendered
