@@ -175,6 +175,7 @@ class HfBackend:
             "dtype": str(self.model.dtype),
             "devices": [str(self.device)],
             "max_batch_size": self.max_batch_size,
+            "num_parameters": int(self.model.num_parameters()),
         }
 
     def close(self) -> None:

@@ -208,6 +208,8 @@ class LlamaCppBackend:
             "n_gpu_layers": self.n_gpu_layers,
             "dtype": "gguf",
             "devices": ["cpu"] if not self.n_gpu_layers else ["gpu"],
+            # The GGUF's own count: plots and the scaling study read model size from here before any table.
+            "num_parameters": self._llm._model.n_params() if self._llm is not None else None,
         }
 
     def close(self) -> None:

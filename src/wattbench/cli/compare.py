@@ -53,29 +53,63 @@ def matrix(
 @app.command(context_settings=_MANY)
 def ensemble(
     ctx: typer.Context,
-    experiments: list[str] = typer.Option(..., "--experiments", help="Runs to combine (names or run dirs)."),
+    experiments: list[str] = typer.Option(None, "--experiments", help="Runs to combine (names or run dirs)."),
     name: str = typer.Option(..., "--name", help="Name of the ensemble's run dir."),
     strategy: str = typer.Option("majority", "--strategy", help="majority, first_non_blank or confidence."),
     ignore_blank: bool = typer.Option(False, "--ignore-blank", help="Blank votes count only if no run answered."),
     calibration: Path = typer.Option(None, "--calibration", help="Questions with answers that weigh the runs."),
     solution: Path = typer.Option(None, "--solution", help="Score against this (default: the train questions)."),
+    config: Path = typer.Option(None, "--config", help="Same-model ensemble: run this config --num-runs times."),
+    num_runs: int = typer.Option(5, "--num-runs", help="Same-model ensemble: seeds 0..N-1."),
+    temperature: float = typer.Option(
+        None,
+        "--temperature",
+        help="Same-model ensemble: sampling temperature (default: the config's, or 0.7 when it is 0).",
+    ),  # fmt: skip
+    limit: int = typer.Option(None, "--limit", help="Same-model ensemble: only the first N questions."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing run dir of that name."),
     experiments_dir: Path = _EXPERIMENTS,
     data_dir: Path = _DATA,
 ) -> None:
     """Combine runs into one answer per question; writes a scored run dir like any other run."""
+    from wattbench.errors import WattbenchError
     from wattbench.report.ensemble_run import run_ensemble
 
-    summary = run_ensemble(
-        [*experiments, *ctx.args],
-        name,
-        experiments_dir=experiments_dir,
-        strategy=strategy,
-        ignore_blank=ignore_blank,
-        solution=solution or _train_questions(data_dir),
-        calibration=calibration,
-        force=force,
-    )
+    listed = [*(experiments or []), *ctx.args]
+    if bool(listed) == bool(config):
+        raise WattbenchError("give either --experiments A B C (existing runs) or --config X --num-runs N")
+    if config is not None:
+        from wattbench.config import load_experiment_config
+        from wattbench.runner.repeat import same_model_ensemble
+
+        settings, warnings = load_experiment_config(config, {"limit": limit})
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        summary = same_model_ensemble(
+            settings,
+            num_runs,
+            name,
+            data_dir=data_dir,
+            solution=solution or Path(settings.questions or _train_questions(data_dir)),
+            strategy=strategy,
+            ignore_blank=ignore_blank,
+            calibration=calibration,
+            temperature=temperature,
+            force=force,
+            notify=lambda m: print(m, file=sys.stderr),
+        )
+        experiments_dir = Path(settings.output_dir)
+    else:
+        summary = run_ensemble(
+            listed,
+            name,
+            experiments_dir=experiments_dir,
+            strategy=strategy,
+            ignore_blank=ignore_blank,
+            solution=solution or _train_questions(data_dir),
+            calibration=calibration,
+            force=force,
+        )
     stats = summary["ensemble"]
     score = summary["overall_score"]
     typer.echo(

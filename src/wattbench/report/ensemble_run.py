@@ -76,7 +76,7 @@ def run_ensemble(
     if solution is not None:
         for mode in MODES:
             try:
-                scores[mode] = score_files(solution, submission, mode).to_dict()
+                scores[mode] = score_files(solution, submission, mode, only_submitted=True).to_dict()
             except DataError as exc:
                 scores[mode] = {"error": str(exc)}
     summary = {

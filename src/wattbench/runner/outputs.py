@@ -17,16 +17,6 @@ from wattbench.scoring.wattbot import MODES, SOLUTION_COLUMNS, SUBMISSION_COLUMN
 from wattbench.store.rundir import SCHEMA_VERSION, RunDir
 
 
-def _subset(table: CellTable, ids: set[str]) -> CellTable:
-    keep = [i for i, qid in enumerate(table.cells["id"]) if qid in ids]
-    return CellTable(
-        path=table.path,
-        columns=table.columns,
-        record_numbers=[table.record_numbers[i] for i in keep],
-        cells={c: [v[i] for i in keep] for c, v in table.cells.items()},
-    )
-
-
 @lru_cache(maxsize=4)
 def _solution_cells(path: str, modified_ns: int, mode: str) -> CellTable:
     # Outputs are rewritten after every question: read the solution file once per run, not once per question.
@@ -40,7 +30,7 @@ def score_run(questions_path: Path, selected: list[Question], submission_path: P
     ids = {q.id for q in selected}
     out = {}
     for mode in MODES:
-        solution = _subset(_solution_cells(str(questions_path), questions_path.stat().st_mtime_ns, mode), ids)
+        solution = _solution_cells(str(questions_path), questions_path.stat().st_mtime_ns, mode).subset(ids)
         submission = read_cells(submission_path, mode, SUBMISSION_COLUMNS + ("explanation",))
         out[mode] = score_tables(solution, submission, mode)
     return out

@@ -50,6 +50,16 @@ class CellTable:
                 f"(columns found: {', '.join(self.columns) or 'none'})"
             )
 
+    def subset(self, ids: set[str]) -> CellTable:
+        """The rows whose id is in `ids`, in file order: a run over some questions is scored over those only."""
+        keep = [i for i, qid in enumerate(self.cells["id"]) if qid in ids]
+        return CellTable(
+            path=self.path,
+            columns=self.columns,
+            record_numbers=[self.record_numbers[i] for i in keep],
+            cells={c: [v[i] for i in keep] for c, v in self.cells.items()},
+        )
+
 
 def _official_text(value: object, pandas_na: object) -> str:
     # pandas 2's astype(str) wrote missing cells as "nan"; pandas 3 keeps them missing. Do it by hand so the
@@ -329,10 +339,15 @@ def score_tables(solution: CellTable, submission: CellTable, mode: Mode = "kaggl
     )
 
 
-def score_files(solution_path: Path, submission_path: Path, mode: Mode = "kaggle") -> ScoreReport:
-    """Read both files the way `mode` prescribes and score them."""
+def score_files(
+    solution_path: Path, submission_path: Path, mode: Mode = "kaggle", only_submitted: bool = False
+) -> ScoreReport:
+    """Read both files the way `mode` prescribes and score them. `only_submitted`: score over the questions the
+    submission has (a run with --limit is scored as the run itself scored it), not over the whole solution."""
     if mode not in MODES:
         raise DataError(f"unknown scoring mode '{mode}'; use one of: {', '.join(MODES)}")
     solution = read_cells(Path(solution_path), mode, SOLUTION_COLUMNS + EVIDENCE_COLUMNS)
     submission = read_cells(Path(submission_path), mode, SUBMISSION_COLUMNS + ("explanation",))
+    if only_submitted and "id" in submission.cells and "id" in solution.cells:
+        solution = solution.subset(set(submission.cells["id"]))
     return score_tables(solution, submission, mode)

@@ -1,0 +1,58 @@
+"""`wattbench audit`, `wattbench plot` and `wattbench report`: reading the store back."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from wattbench.cli import app
+from wattbench.cli.compare import _DATA, _EXPERIMENTS, _train_questions
+
+_SIZES = typer.Option(None, "--model-sizes", help="Extra model_sizes.toml (default: ./model_sizes.toml if any).")
+
+
+def _load(experiments_dir: Path, model_sizes: Path | None):
+    from wattbench.data.model_sizes import load_sizes
+    from wattbench.errors import DataError
+    from wattbench.report.runs import load_runs
+
+    runs, warnings = load_runs(experiments_dir, load_sizes(model_sizes))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not runs:
+        raise DataError(f"{experiments_dir}: no run dirs with a summary.json; run 'wattbench run' first")
+    return runs
+
+
+@app.command()
+def audit(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per run instead of text."),
+    max_latency_s: float = typer.Option(120.0, "--max-latency-s", help="Flag a mean latency above this."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when any run is flagged (for CI)."),
+    solution: Path = typer.Option(None, "--solution", help="Recheck scores against this (default: train)."),
+    experiments_dir: Path = _EXPERIMENTS,
+    data_dir: Path = _DATA,
+    model_sizes: Path = _SIZES,
+) -> int:
+    """Flag runs whose figures should not be trusted as they stand; list the clean ones."""
+    from wattbench.report.audit import Thresholds, audit_runs
+
+    runs = _load(experiments_dir, model_sizes)
+    audits = audit_runs(runs, solution or _train_questions(data_dir), Thresholds(max_latency_s=max_latency_s))
+    if as_json:
+        for item in audits:
+            typer.echo(json.dumps(item.to_dict()))
+    else:
+        for item in audits:
+            if item.flags:
+                typer.echo(f"{item.name} ({item.provider}/{item.model}): {len(item.flags)} flag(s)")
+                for flag in item.flags:
+                    typer.echo(f"  [{flag.code}] {flag.message}")
+            for note in item.notes:
+                typer.echo(f"  {item.name}: note: {note}")
+        clean = [a.name for a in audits if a.clean]
+        typer.echo(f"clean ({len(clean)} of {len(audits)}): {', '.join(clean) or 'none'}")
+    return 1 if strict and any(not a.clean for a in audits) else 0

@@ -1,0 +1,161 @@
+"""The runs of a store, read once for the audit, the plots and the HTML report.
+
+A run is a dir under the experiments dir with a summary.json (a `wattbench run`, an ensemble, or a dir copied in
+from another machine in the documented schema). Figures a run did not record are None, never 0, so a plot or a
+table can say "not measured" instead of drawing a zero.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from wattbench.data.model_sizes import ModelSize, params_b_of
+from wattbench.errors import DataError
+
+LOCAL_ENGINES = frozenset({"llamacpp", "hf", "vllm", "ollama"})
+
+
+def _get(tree: dict[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _is_own_network(url: str | None) -> bool:
+    host = urlparse(url or "").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_private
+    except ValueError:
+        return False
+
+
+@dataclass
+class RunInfo:
+    name: str
+    path: Path
+    summary: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    params_b: float | None = None
+
+    def get(self, dotted: str) -> Any:
+        return _get(self.summary, dotted)
+
+    @property
+    def kind(self) -> str:
+        return str(self.summary.get("kind") or "experiment")
+
+    @property
+    def provider(self) -> str:
+        return str(self.summary.get("llm_provider") or self.get("config.provider") or "unknown")
+
+    @property
+    def model(self) -> str:
+        return str(self.summary.get("model_id") or self.get("config.model") or self.get("backend.model_id") or "?")
+
+    @property
+    def deployment(self) -> str:
+        """local (runs on hardware the user measures), api (someone else's), or ensemble."""
+        if self.kind == "ensemble":
+            return "ensemble"
+        if self.provider in LOCAL_ENGINES:
+            return "local"
+        # An OpenAI-compatible server on this machine or the user's network is a local model behind HTTP.
+        return "local" if _is_own_network(self.get("config.generation.base_url")) else "api"
+
+    @property
+    def overall(self) -> float | None:
+        return _num(self.get("scores.kaggle.overall"))
+
+    def score(self, part: str) -> float | None:
+        """overall, value_accuracy, ref_overlap or na_term (kaggle mode)."""
+        return _num(self.get(f"scores.kaggle.{part}"))
+
+    @property
+    def latency_s(self) -> float | None:
+        return _num(self.get("timing.latency_s.mean")) or _num(self.summary.get("avg_latency_seconds"))
+
+    @property
+    def cost_usd(self) -> float | None:
+        return _num(self.get("cost.usd"))
+
+    @property
+    def num_questions(self) -> int:
+        return int(self.summary.get("num_questions") or len(self.records))
+
+    @property
+    def energy_wh(self) -> float | None:
+        return _num(self.get("energy.questions.energy_wh"))
+
+    @property
+    def wh_per_question(self) -> float | None:
+        return _num(self.get("energy.questions.wh_per_query"))
+
+    @property
+    def avg_power_w(self) -> float | None:
+        return _num(self.get("hardware.gpu_avg_power_watts"))
+
+    @property
+    def vram_gb(self) -> float | None:
+        return _num(self.get("hardware.gpu_vram_allocated_gb"))
+
+    @property
+    def disk_gb(self) -> float | None:
+        return _num(self.get("hardware.model_disk_size_gb"))
+
+    @property
+    def uses_gpu(self) -> bool:
+        devices = self.get("backend.devices") or []
+        return bool((self.get("hardware.gpu_count") or 0) and any("cuda" in d or "gpu" in d for d in devices))
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """results.jsonl, the latest line per question id; a line cut off by a kill is skipped."""
+    records: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and "id" in record:
+                records[str(record["id"])] = record
+    return list(records.values())
+
+
+def load_run(path: Path, sizes: dict[str, ModelSize] | None = None) -> RunInfo:
+    summary_path = Path(path) / "summary.json"
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{summary_path}: cannot read ({exc}); rerun the run or remove the dir") from None
+    if not isinstance(summary, dict):
+        raise DataError(f"{summary_path}: expected a JSON object")
+    run = RunInfo(Path(path).name, Path(path), summary, read_records(Path(path) / "results.jsonl"))
+    if run.kind != "ensemble":
+        run.params_b = params_b_of(run.get("config.model") or run.model, run.get("backend"), sizes or {})
+    return run
+
+
+def load_runs(experiments_dir: Path, sizes: dict[str, ModelSize] | None = None) -> tuple[list[RunInfo], list[str]]:
+    """Every run dir under `experiments_dir` (sorted by name) and one warning per dir that could not be read."""
+    runs, warnings = [], []
+    for summary in sorted(Path(experiments_dir).glob("*/summary.json")):
+        try:
+            runs.append(load_run(summary.parent, sizes))
+        except DataError as exc:
+            warnings.append(str(exc))
+    return runs, warnings
