@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,34 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from fakes.workspace import QUESTION_IDS, make_workspace
 from test_cli import JSON_KEYS
 from wattbench.cli import main
 from wattbench.scoring.wattbot import score_files
 
 pytestmark = pytest.mark.slow
-DOCS = ("strubell2019.json", "khan2025.json", "rubei2025.json")
-QUESTION_IDS = ("q153", "q262", "q202", "q164")  # answers in those documents, and one unanswerable
 
 
 @pytest.fixture(scope="module")
 def workspace(wattbot: Path, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("run")
-    corpus = root / "data" / "wattbot" / "corpus"
-    corpus.mkdir(parents=True)
-    for name in DOCS:
-        shutil.copy(wattbot / "corpus" / name, corpus / name)
-    shutil.copy(wattbot / "metadata.csv", root / "data" / "wattbot" / "metadata.csv")
-    with open(wattbot / "train_QA.csv", encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    with open(root / "questions.csv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(r for r in rows if r["id"] in QUESTION_IDS)
-    (root / "run.toml").write_text(
-        f'questions = "{root / "questions.csv"}"\noutput_dir = "{root / "runs"}"\n'
-        f'[retrieval]\nindex_path = "{root / "index.sqlite"}"\n[energy]\nidle_seconds = 0\n'
-    )
-    return root
+    return make_workspace(wattbot, tmp_path_factory.mktemp("run"))
 
 
 def _args(workspace: Path, name: str, *extra: str) -> list[str]:

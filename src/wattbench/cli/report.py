@@ -56,3 +56,64 @@ def audit(
         clean = [a.name for a in audits if a.clean]
         typer.echo(f"clean ({len(clean)} of {len(audits)}): {', '.join(clean) or 'none'}")
     return 1 if strict and any(not a.clean for a in audits) else 0
+
+
+def _scores(runs, solution: Path):
+    from wattbench.report.question_stats import question_scores
+
+    scores = question_scores(runs, solution)
+    for name, why in scores.skipped.items():
+        print(f"warning: {name}: left out of the per-question plots: {why}", file=sys.stderr)
+    return scores
+
+
+@app.command()
+def plot(
+    out: Path = typer.Option(Path("artifacts/plots"), "--out", help="Folder for the PNG and SVG files."),
+    solution: Path = typer.Option(None, "--solution", help="Per-question plots against this (default: train)."),
+    experiments_dir: Path = _EXPERIMENTS,
+    data_dir: Path = _DATA,
+    model_sizes: Path = _SIZES,
+) -> None:
+    """Every comparison plot from the store, as PNG and SVG."""
+    from wattbench.report.plots import all_plots
+
+    runs = _load(experiments_dir, model_sizes)
+    plots = all_plots(runs, _scores(runs, solution or _train_questions(data_dir)), out)
+    for item in plots:
+        typer.echo(f"{item.files[0]}" + (f"  ({item.note})" if item.note else ""))
+    typer.echo(f"{len(plots)} plots ({2 * len(plots)} files) in {out}")
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(Path("artifacts/report.html"), "--out", help="The HTML file to write."),
+    plots_dir: Path = typer.Option(Path("artifacts/plots"), "--plots-dir", help="Where the plots are drawn."),
+    batch_dir: Path = typer.Option(Path("batch_results"), "--batch-dir", help="wattbench batch results folder."),
+    solution: Path = typer.Option(None, "--solution", help="Per-question figures against this (default: train)."),
+    experiments_dir: Path = _EXPERIMENTS,
+    data_dir: Path = _DATA,
+    model_sizes: Path = _SIZES,
+) -> None:
+    """One static HTML page: the runs table (sortable), the audit, every plot, and the batch star ratings."""
+    from wattbench.report.audit import audit_runs
+    from wattbench.report.html import render_report
+    from wattbench.report.plots import all_plots
+    from wattbench.report.ratings import rate
+    from wattbench.runner.batch_results import BatchDir
+    from wattbench.store.rundir import write_atomically
+
+    solution = solution or _train_questions(data_dir)
+    runs = _load(experiments_dir, model_sizes)
+    audits = audit_runs(runs, solution)
+    plots = all_plots(runs, _scores(runs, solution), plots_dir)
+    batch = BatchDir(batch_dir)
+    rows = batch.read_master() if batch.master_csv.exists() else None
+    page = render_report(runs, audits, plots, rows, rate(rows) if rows else None, str(experiments_dir))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(out, page)
+    flagged = sum(1 for a in audits if not a.clean)
+    typer.echo(
+        f"{out}: {len(runs)} runs ({flagged} flagged by the audit), {len(plots)} plots"
+        + (f", {len(rows)} batch rows" if rows else ", no batch results")
+    )

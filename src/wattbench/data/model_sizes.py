@@ -38,7 +38,7 @@ def _entries(text: str, source: str) -> dict[str, ModelSize]:
     for model, entry in table.get("models", {}).items():
         params = entry.get("params_b") if isinstance(entry, dict) else None
         if not isinstance(params, int | float) or isinstance(params, bool) or params <= 0:
-            raise DataError(f"{source}: [models.\"{model}\"] needs params_b = a positive number of billions")
+            raise DataError(f'{source}: [models."{model}"] needs params_b = a positive number of billions')
         size = entry.get("size")
         out[model.lower()] = ModelSize(model, float(params), entry.get("family"), None if size is None else str(size))
     return out

@@ -1,6 +1,6 @@
 """Same-model ensembles: one config run N times with seeds 0..N-1 at a temperature above 0, then combined.
 
-Each seed is a normal run dir (`<name>-s<seed>`), resumable and reused when already complete, so a killed
+Each seed is a normal run dir (`<ensemble name>-s<seed>`), resumable and reused when already complete, so a killed
 ensemble picks up where it stopped and its members show in the matrix, the audit and the plots like any run.
 """
 
@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wattbench.config import ExperimentConfig
-from wattbench.errors import ConfigError
+from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.report.ensemble_run import run_ensemble
 from wattbench.runner.experiment import run_experiment
 from wattbench.store.rundir import RunDir
@@ -20,7 +19,9 @@ DEFAULT_TEMPERATURE = 0.7
 """Used when the config samples greedily: at temperature 0 every seed gives the same answers."""
 
 
-def seed_configs(config: ExperimentConfig, num_runs: int, temperature: float | None) -> list[ExperimentConfig]:
+def seed_configs(
+    config: ExperimentConfig, num_runs: int, temperature: float | None, base_name: str
+) -> list[ExperimentConfig]:
     if num_runs < 2:
         raise ConfigError(f"--num-runs {num_runs}: an ensemble needs at least 2 runs")
     temp = temperature if temperature is not None else (config.generation.temperature or DEFAULT_TEMPERATURE)
@@ -29,7 +30,7 @@ def seed_configs(config: ExperimentConfig, num_runs: int, temperature: float | N
     return [
         config.model_copy(
             update={
-                "name": f"{config.name}-s{seed}",
+                "name": f"{base_name}-s{seed}",
                 "generation": config.generation.model_copy(update={"seed": seed, "temperature": temp}),
             }
         )
@@ -56,7 +57,7 @@ def same_model_ensemble(
     if existing is not None and existing.get("kind") != "ensemble" and not force:
         raise ConfigError(f"--name {name}: {Path(config.output_dir) / name} is a run, not an ensemble; pick another")
     members = []
-    for seeded in seed_configs(config, num_runs, temperature):
+    for seeded in seed_configs(config, num_runs, temperature, name):
         notify(f"{seeded.name}: seed {seeded.generation.seed}, temperature {seeded.generation.temperature}")
         result = run_experiment(seeded, data_dir=data_dir, force=force, notify=notify)
         if result.interrupted:

@@ -1,0 +1,198 @@
+"""`wattbench report`: one static HTML file, readable without a server or a network.
+
+The plots are embedded as PNG data URIs and the table sorts with a few lines of inline script, so the file can
+be mailed, attached to a paper's artefacts or opened from a cluster's shared disk as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wattbench.report.audit import RunAudit
+from wattbench.report.plots import Plot
+from wattbench.report.ratings import RatingReport
+from wattbench.report.runs import RunInfo
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    value: Callable[[RunInfo], object]
+    digits: int | None = None
+    """Decimals for numbers; None for text."""
+
+
+def _per_1000(run: RunInfo) -> float | None:
+    return None if run.cost_usd is None or not run.num_questions else run.cost_usd / run.num_questions * 1000
+
+
+RUN_COLUMNS = (
+    Column("run", lambda r: r.name),
+    Column("model", lambda r: r.model),
+    Column("provider", lambda r: r.provider),
+    Column("where", lambda r: r.deployment),
+    Column("params (B)", lambda r: r.params_b, 3),
+    Column("questions", lambda r: r.num_questions, 0),
+    Column("overall", lambda r: r.overall, 4),
+    Column("value", lambda r: r.score("value_accuracy"), 3),
+    Column("ref", lambda r: r.score("ref_overlap"), 3),
+    Column("NA", lambda r: r.score("na_term"), 3),
+    Column("latency (s)", lambda r: r.latency_s, 2),
+    Column("USD / 1000 q", _per_1000, 4),
+    Column("Wh / question", lambda r: r.wh_per_question, 4),
+    Column("GPU power (W)", lambda r: r.avg_power_w, 1),
+    Column("VRAM (GB)", lambda r: r.vram_gb, 2),
+)
+MASTER_SHOWN = (
+    "model_name", "model_class", "task", "reasoning_state", "status", "successful_prompts",
+    "avg_latency_seconds", "throughput_tokens_per_second", "wh_per_1000_queries", "gpu_energy_wh",
+)  # fmt: skip
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }
+th { background: #f0f0f0; cursor: pointer; user-select: none; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.none { color: #999; text-align: center; }
+.flag { color: #b00; } .clean { color: #070; }
+figure { display: inline-block; margin: 1em; vertical-align: top; max-width: 46%; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 0.85em; color: #555; }
+"""
+
+# Click a header to sort by it; numbers sort as numbers and empty cells ("n/m") always go last.
+SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0];
+  const up = th.dataset.dir !== "asc"; th.dataset.dir = up ? "asc" : "desc";
+  const key = tr => { const c = tr.cells[col]; return c.dataset.v === undefined ? null : c.dataset.v; };
+  [...body.rows].sort((a, b) => {
+    const x = key(a), y = key(b);
+    if (x === null || y === null) return (x === null) - (y === null);
+    const nx = parseFloat(x), ny = parseFloat(y);
+    const d = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
+    return up ? d : -d;
+  }).forEach(tr => body.appendChild(tr));
+}));
+// How many embedded plots decoded: a headless browser (the tests, a CI check) reads it from the DOM.
+window.addEventListener("load", () => {
+  const imgs = [...document.querySelectorAll("#plots img")];
+  const ok = imgs.filter(img => img.complete && img.naturalWidth > 0).length;
+  document.getElementById("plots").dataset.loaded = ok + "/" + imgs.length;
+});
+"""
+
+
+def _cell(value: object, digits: int | None) -> str:
+    if value is None or value == "":
+        return '<td class="none">n/m</td>'
+    if digits is not None and isinstance(value, int | float):
+        return f'<td class="num" data-v="{value}">{value:.{digits}f}</td>'
+    text = html.escape(str(value))
+    return f'<td data-v="{text}">{text}</td>'
+
+
+def runs_table(runs: list[RunInfo], audits: dict[str, RunAudit]) -> str:
+    head = "".join(f"<th>{html.escape(c.title)}</th>" for c in RUN_COLUMNS) + "<th>audit</th>"
+    rows = []
+    for run in sorted(runs, key=lambda r: -(r.overall or -1)):
+        cells = "".join(_cell(c.value(run), c.digits) for c in RUN_COLUMNS)
+        audit = audits.get(run.name)
+        flags = ", ".join(f.code for f in audit.flags) if audit else ""
+        status = (
+            f'<td class="flag" data-v="{flags}">{flags}</td>' if flags else '<td class="clean" data-v="">clean</td>'
+        )
+        rows.append(f"<tr>{cells}{status}</tr>")
+    return f'<table id="runs" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def audit_list(audits: list[RunAudit]) -> str:
+    items = [
+        f"<li><b>{html.escape(a.name)}</b>: [{html.escape(f.code)}] {html.escape(f.message)}</li>"
+        for a in audits
+        for f in a.flags
+    ]
+    clean = ", ".join(html.escape(a.name) for a in audits if a.clean) or "none"
+    return f"<ul>{''.join(items)}</ul><p class='clean'>Clean runs: {clean}</p>"
+
+
+def figures(plots: list[Plot]) -> str:
+    out = []
+    for plot in plots:
+        png = next((p for p in plot.files if p.suffix == ".png"), None)
+        if png is None:
+            continue
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        note = f" ({html.escape(plot.note)})" if plot.note else ""
+        out.append(
+            f'<figure><img alt="{html.escape(plot.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(plot.title)}{note}</figcaption></figure>"
+        )
+    return "".join(out)
+
+
+def batch_section(rows: list[dict[str, str]] | None, ratings: RatingReport | None) -> str:
+    if not rows:
+        return "<p>No batch results (run <code>wattbench batch</code>, or pass <code>--batch-dir</code>).</p>"
+    stars = {(r.model_name, r.reasoning_state): r.stars for r in (ratings.ratings if ratings else [])}
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in MASTER_SHOWN) + "<th>stars</th>"
+    body = []
+    for row in rows:
+        cells = []
+        for column in MASTER_SHOWN:
+            text = row.get(column, "")
+            try:
+                cells.append(
+                    _cell(float(text), 3) if column not in ("model_name", "reasoning_state") else _cell(text, None)
+                )
+            except ValueError:
+                cells.append(_cell(text, None))
+        count = stars.get((row.get("model_name", ""), row.get("reasoning_state", "")))
+        cells.append(_cell("★" * count if count else None, None))
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    bounds = "".join(
+        f"<li>{html.escape(b.task)}, class {html.escape(b.model_class or '-')}: Wh per 1000 queries band edges "
+        f"{' | '.join(f'{e:.3f}' for e in b.band_edges)} (5 stars lowest)</li>"
+        for b in (ratings.bounds if ratings else [])
+    )
+    left = "".join(
+        f"<li>not rated: {html.escape(m)} '{html.escape(s)}': {html.escape(w)}</li>"
+        for m, s, w in (ratings.left_out if ratings else [])
+    )
+    table = f'<table id="batch" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f"{table}<ul>{bounds}{left}</ul>"
+
+
+def render_report(
+    runs: list[RunInfo],
+    audits: list[RunAudit],
+    plots: list[Plot],
+    batch_rows: list[dict[str, str]] | None,
+    ratings: RatingReport | None,
+    source: str,
+) -> str:
+    by_name = {a.name: a for a in audits}
+    generated = time.strftime("%Y-%m-%d %H:%M:%S")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>wattbench report</title><style>{STYLE}</style></head>
+<body>
+<h1>wattbench report</h1>
+<p>{len(runs)} runs from <code>{html.escape(source)}</code>, generated {generated}. Scores are the WattBot metric
+(kaggle mode: 0.75 value + 0.15 reference overlap + 0.10 unanswerable detection). "n/m": not measured.
+Click a column header to sort.</p>
+<h2>Runs</h2>
+{runs_table(runs, by_name)}
+<h2>Audit</h2>
+{audit_list(audits)}
+<h2>Plots</h2>
+<div id="plots">{figures(plots)}</div>
+<h2 id="energy-score">Energy Score batch results and star ratings</h2>
+{batch_section(batch_rows, ratings)}
+<script>{SCRIPT}</script>
+</body></html>
+"""

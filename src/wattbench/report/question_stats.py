@@ -1,0 +1,136 @@
+"""Per-question comparisons between runs: Wilson intervals, evidence types, agreement, unique wins, refusals.
+
+Everything here is computed from the runs' submissions scored against one solution file, the same cells the
+results matrix holds, so a figure in a plot can be traced to a row of `wattbench matrix`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from wattbench.data.wattbot import EVIDENCE_COLUMNS, is_blank_value
+from wattbench.errors import DataError
+from wattbench.report.runs import RunInfo
+from wattbench.scoring.values import normalize_value
+from wattbench.scoring.wattbot import RowScore, read_cells, score_files
+
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a proportion. A mean WattBot score is a proportion of points out of n
+    questions; treating fractional points as successes keeps the interval inside [0, 1] where a normal
+    approximation would spill over at 41 questions."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def evidence_type(explanation: str, flags: dict[str, str]) -> str:
+    """Where the answer is found. The test file has one column per type (Quote, Table, Figure, Math, is_NA);
+    the train file says it in the explanation cell ("Quote", "Table 3", "is_blank", or a worked calculation)."""
+    for column in EVIDENCE_COLUMNS:
+        if flags.get(column, "").strip().lower() in ("1", "true", "yes"):
+            return "unanswerable" if column == "is_NA" else column.lower()
+    text = explanation.strip().lower()
+    for label in ("quote", "table", "figure"):
+        if text.startswith(label):
+            return label
+    if text in ("is_blank", ""):
+        return "unanswerable" if text else "unknown"
+    return "math"
+
+
+@dataclass
+class QuestionScores:
+    """run name → question id → how that run scored; ids and evidence types from the solution file."""
+
+    ids: list[str]
+    evidence: dict[str, str]
+    unanswerable: set[str]
+    by_run: dict[str, dict[str, RowScore]]
+    skipped: dict[str, str]
+
+
+def question_scores(runs: list[RunInfo], solution: Path) -> QuestionScores:
+    sol = read_cells(solution, "lenient", ("id", "answer_value", "explanation", *EVIDENCE_COLUMNS))
+    sol.require(("id", "answer_value"), "solution")
+    ids = sol.cells["id"]
+    evidence = {
+        qid: evidence_type(
+            sol.cells.get("explanation", [""] * len(ids))[i],
+            {c: sol.cells[c][i] for c in EVIDENCE_COLUMNS if c in sol.cells},
+        )
+        for i, qid in enumerate(ids)
+    }
+    unanswerable = {qid for i, qid in enumerate(ids) if is_blank_value(sol.cells["answer_value"][i])}
+    by_run: dict[str, dict[str, RowScore]] = {}
+    skipped: dict[str, str] = {}
+    for run in runs:
+        submission = run.path / "submission.csv"
+        if not submission.exists():
+            skipped[run.name] = "no submission.csv"
+            continue
+        try:
+            report = score_files(solution, submission, "kaggle")
+        except DataError as exc:
+            skipped[run.name] = str(exc)
+            continue
+        by_run[run.name] = {r.id: r for r in report.rows if not r.missing}
+    return QuestionScores(list(ids), evidence, unanswerable, by_run, skipped)
+
+
+def overall_with_interval(scores: QuestionScores, run: str) -> tuple[float, float, float, int]:
+    """(mean score, low, high, n) over the questions the run answered."""
+    rows = list(scores.by_run[run].values())
+    points = sum(r.weighted for r in rows)
+    low, high = wilson_interval(points, len(rows))
+    return (points / len(rows) if rows else 0.0, low, high, len(rows))
+
+
+def accuracy_by_evidence(scores: QuestionScores, run: str) -> dict[str, tuple[float, int]]:
+    """evidence type → (value accuracy, n)."""
+    out: dict[str, list[bool]] = {}
+    for qid, row in scores.by_run[run].items():
+        out.setdefault(scores.evidence.get(qid, "unknown"), []).append(row.value_correct)
+    return {kind: (sum(hits) / len(hits), len(hits)) for kind, hits in sorted(out.items())}
+
+
+def agreement(scores: QuestionScores, a: str, b: str) -> float | None:
+    """Share of the questions both runs answered on which their normalised values are equal."""
+    shared = set(scores.by_run[a]) & set(scores.by_run[b])
+    if not shared:
+        return None
+    same = sum(
+        normalize_value(scores.by_run[a][q].submitted_value) == normalize_value(scores.by_run[b][q].submitted_value)
+        for q in shared
+    )
+    return same / len(shared)
+
+
+def unique_wins(scores: QuestionScores) -> dict[str, list[str]]:
+    """run → the questions it alone answered right (value), among the runs compared."""
+    wins: dict[str, list[str]] = {run: [] for run in scores.by_run}
+    for qid in scores.ids:
+        right = [run for run, rows in scores.by_run.items() if qid in rows and rows[qid].value_correct]
+        if len(right) == 1:
+            wins[right[0]].append(qid)
+    return wins
+
+
+def refusal_rates(scores: QuestionScores, run: str) -> tuple[float | None, float | None]:
+    """(share of answerable questions answered is_blank, share of unanswerable ones answered is_blank)."""
+    rows = scores.by_run[run]
+    answerable = [r for q, r in rows.items() if q not in scores.unanswerable]
+    unanswerable = [r for q, r in rows.items() if q in scores.unanswerable]
+
+    def rate(group: list[RowScore]) -> float | None:
+        return sum(r.submission_blank for r in group) / len(group) if group else None
+
+    return rate(answerable), rate(unanswerable)

@@ -1,0 +1,192 @@
+"""The comparison side over one store: real SmolLM2 runs (a same-model ensemble over two seeds) next to run dirs
+written in the documented schema; then the matrix, the audit, every plot and the HTML report in Chromium."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fakes.store import write_run
+from fakes.workspace import QUESTION_IDS, make_workspace
+from wattbench.cli import main
+from wattbench.report.question_stats import evidence_type, wilson_interval
+
+pytestmark = pytest.mark.slow
+FIXTURE_RUNS = ("qwen7b-hf", "qwen1.5b-hf", "gpt4o-mini", "qwen7b-dup")
+PLOTS = (
+    "score_vs_size", "size_vs_latency", "size_vs_cost", "size_score_cost_bubble", "ranking", "cost_vs_score",
+    "score_breakdown", "energy_per_run", "accuracy_vs_energy_pareto", "overall_wilson", "accuracy_by_evidence",
+    "agreement_heatmap", "unique_wins", "refusal_rates",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(wattbot: Path, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("store")
+    runs = root / "runs"
+    make_workspace(wattbot, root, runs)
+    code = main(
+        ["ensemble", "--config", str(root / "run.toml"), "--num-runs", "2", "--name", "smol-ens",
+         "--data-dir", str(root / "data"), "--solution", str(root / "questions.csv")]
+    )  # fmt: skip
+    assert code == 0
+    solution = wattbot / "train_QA.csv"
+    write_run(runs, "qwen7b-hf", solution, correct=26, params=7_615_616_512, latency_s=2.0, gpu_wh_per_question=0.15)
+    write_run(runs, "qwen7b-dup", solution, correct=26, params=7_615_616_512, latency_s=2.0, gpu_wh_per_question=0.15)
+    write_run(
+        runs, "qwen1.5b-hf", solution, correct=14, model="Qwen/Qwen2.5-1.5B-Instruct", latency_s=0.8,
+        gpu_wh_per_question=0.04,
+    )  # fmt: skip
+    write_run(
+        runs, "gpt4o-mini", solution, correct=30, provider="openai", model="gpt-4o-mini", price_per_1m=(0.15, 0.6),
+        blank_after=36,
+    )  # fmt: skip
+    return root
+
+
+def test_same_model_ensemble_runs_every_seed_and_scores_the_combination(store: Path):
+    runs = store / "runs"
+    for seed in (0, 1):
+        summary = json.loads((runs / f"smol-ens-s{seed}" / "summary.json").read_text())
+        assert summary["complete"] and summary["num_questions"] == len(QUESTION_IDS)
+        assert summary["config"]["generation"]["seed"] == seed
+        assert summary["config"]["generation"]["temperature"] == 0.7  # the config's 0 would make seeds agree
+        assert summary["backend"]["num_parameters"] == 134_515_008  # read from the GGUF
+    ensemble = json.loads((runs / "smol-ens" / "summary.json").read_text())
+    assert ensemble["kind"] == "ensemble" and ensemble["members"] == ["smol-ens-s0", "smol-ens-s1"]
+    assert ensemble["num_questions"] == len(QUESTION_IDS)
+    assert ensemble["scores"]["kaggle"]["n_scored"] == len(QUESTION_IDS)  # over the run's questions, not all 41
+    with open(runs / "smol-ens" / "submission.csv", encoding="utf-8") as handle:
+        assert sorted(r["id"] for r in csv.DictReader(handle)) == sorted(QUESTION_IDS)
+
+
+def test_matrix_and_audit_over_the_store(store: Path, wattbot: Path, capsys):
+    runs, solution = store / "runs", wattbot / "train_QA.csv"
+    out = store / "matrix.csv"
+    args = ["--experiments-dir", str(runs), "--solution", str(solution)]
+    assert main(["matrix", *args, "--output", str(out)]) == 0
+    with open(out, encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    names = {c.rsplit("_", 1)[0] for c in header[5:]}
+    assert names == {"smol-ens", "smol-ens-s0", "smol-ens-s1", *FIXTURE_RUNS}
+    capsys.readouterr()
+    assert main(["audit", *args, "--json"]) == 0
+    audits = {d["name"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert {f["code"] for f in audits["qwen7b-hf"]["flags"]} == {"duplicate"}
+    assert {f["code"] for f in audits["qwen7b-dup"]["flags"]} == {"duplicate"}
+    assert audits["qwen1.5b-hf"]["clean"] and audits["gpt4o-mini"]["clean"]
+    for seed_run in ("smol-ens-s0", "smol-ens-s1"):  # two seeds of one model are not duplicates
+        codes = {f["code"] for f in audits[seed_run]["flags"]}
+        assert codes <= {"low_score"}, audits[seed_run]  # a 135M model may score low; nothing else may fire
+    assert audits["smol-ens"]["notes"] == ["ensemble: token, latency, cost and energy checks do not apply"]
+
+
+def test_every_plot_is_written(store: Path, wattbot: Path, capsys):
+    out = store / "plots"
+    args = ["plot", "--experiments-dir", str(store / "runs"), "--solution", str(wattbot / "train_QA.csv")]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{len(PLOTS)} plots ({2 * len(PLOTS)} files)" in printed
+    assert "size unknown for gpt4o-mini" in printed  # API sizes are not published: said, not guessed
+    for name in PLOTS:
+        png, svg = out / f"{name}.png", out / f"{name}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000, name
+        assert "<svg" in svg.read_text(encoding="utf-8")[:2000], name
+    assert sorted(p.stem for p in out.glob("*.png")) == sorted(PLOTS)
+
+
+def test_a_plot_with_nothing_to_draw_says_why(tmp_path: Path, wattbot: Path, capsys):
+    write_run(tmp_path / "runs", "api-only", wattbot / "train_QA.csv", correct=20, provider="openai", model="x")
+    args = ["plot", "--experiments-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "p")]
+    assert main([*args, "--solution", str(wattbot / "train_QA.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "energy_per_run.png  (no run has measured energy" in printed
+    assert "score_vs_size.png  (no run has a known model size (add it to model_sizes.toml))" in printed
+    assert (tmp_path / "p" / "energy_per_run.png").stat().st_size > 1000
+
+
+def test_model_sizes_come_from_a_user_file(tmp_path: Path, wattbot: Path, capsys, monkeypatch):
+    write_run(tmp_path / "runs", "mine", wattbot / "train_QA.csv", correct=20, model="acme/my-model-7b")
+    monkeypatch.chdir(tmp_path)
+    args = ["plot", "--experiments-dir", "runs", "--out", "p", "--solution", str(wattbot / "train_QA.csv")]
+    assert main(args) == 0
+    assert "score_vs_size.png  (no run has a known model size" in capsys.readouterr().out  # "7b": no guess
+    (tmp_path / "model_sizes.toml").write_text('[models."acme/my-model-7b"]\nparams_b = 6.9\n')
+    assert main(args) == 0
+    assert "p/score_vs_size.png\n" in capsys.readouterr().out
+    (tmp_path / "model_sizes.toml").write_text('[models."acme/my-model-7b"]\nparams = 6.9\n')
+    assert main(args) == 2
+    assert 'model_sizes.toml: [models."acme/my-model-7b"] needs params_b' in capsys.readouterr().err
+
+
+def test_wilson_and_evidence_types():
+    low, high = wilson_interval(20, 41)
+    assert low == pytest.approx(0.3425, abs=1e-4) and high == pytest.approx(0.6352, abs=1e-4)  # worked by hand
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert [evidence_type(e, {}) for e in ("Quote", "Table 3", "is_blank", "1438 lbs / 99.8 = 14.4", "")] == [
+        "quote", "table", "unanswerable", "math", "unknown",
+    ]  # fmt: skip
+    assert evidence_type("Quote", {"Figure": "1"}) == "figure"  # the test file's columns win
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium before the tests")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); CI installs it")
+    return found
+
+
+# Flags as the workplace's headless Chromium needs them: no sandbox as root, and no background traffic to hosts
+# this machine cannot reach.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)  # fmt: skip
+
+
+def test_html_report_opens_in_chromium(store: Path, wattbot: Path, tmp_path: Path, capsys):
+    chromium = _chromium()
+    batch = tmp_path / "batch_results"
+    from wattbench.runner.batch_results import BatchDir
+
+    results = BatchDir(batch)
+    for name, state, wh in (("Qwen/Qwen3-8B", "On", 3.2), ("Qwen/Qwen3-8B", "Off", 1.1), ("x/failed", "N/A", "")):
+        results.upsert_master(
+            {"model_name": name, "model_class": "B", "task": "text_generation", "reasoning_state": state,
+             "status": "completed" if wh else "failed", "wh_per_1000_queries": wh}
+        )  # fmt: skip
+    page = tmp_path / "report.html"
+    args = ["report", "--experiments-dir", str(store / "runs"), "--solution", str(wattbot / "train_QA.csv")]
+    assert main([*args, "--out", str(page), "--plots-dir", str(tmp_path / "plots"), "--batch-dir", str(batch)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{page}: 7 runs (" in printed and f"{len(PLOTS)} plots, 3 batch rows" in printed
+    profile = ["--user-data-dir=" + str(tmp_path / "profile"), "--virtual-time-budget=10000"]
+    dom = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, *profile, "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    runs_table = re.search(r'<table id="runs".*?</table>', dom, re.S)
+    assert runs_table is not None
+    assert runs_table.group(0).count("<tr>") == 1 + 7  # header + every run
+    for name in ("smol-ens", "qwen7b-hf", "gpt4o-mini"):
+        assert f">{name}</td>" in runs_table.group(0)
+    assert f'data-loaded="{len(PLOTS)}/{len(PLOTS)}"' in dom  # every embedded plot decoded in the browser
+    assert 'id="energy-score"' in dom and "★★★★★" in dom and "not rated: x/failed" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, *profile, "--window-size=1400,1800", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    from matplotlib.image import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (1800, 1400) and pixels.std() > 0.05  # a page was drawn, not a blank frame
