@@ -54,3 +54,48 @@ def benchmark(
     if tally["interrupted"]:
         return 130
     return 1 if tally["failed"] or tally["timed_out"] else 0
+
+
+def _echo_step(step) -> None:
+    figures = f", needs ~{step.need_gb:.1f} GB" if step.need_gb is not None and step.status != "skip" else ""
+    reason = f": {step.reason}" if step.reason else ""
+    what = f"{step.model} ({step.params_b:g}B) as {step.run}, {step.config_source}" if step.model else ""
+    typer.echo(f"{step.status:<9} size {step.size}: {what}{figures}{reason}".replace(": : ", ": "))
+
+
+@app.command(context_settings=_MANY)
+def scaling(
+    ctx: typer.Context,
+    family: str = typer.Option(..., "--family", help="Model family as model_sizes.toml names it (qwen2.5)."),
+    sizes: list[str] = typer.Option(None, "--sizes", help="Nominal sizes (1.5 3 7); default: all of the family."),
+    configs: Path = typer.Option(Path("configs"), "--configs", help="Folder of run configs to take sizes from."),
+    provider: str = typer.Option(None, "--provider", help="Use configs of this provider (hf, vllm, ...)."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Reuse complete runs instead of rerunning."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, run nothing."),
+    timeout_min: float = typer.Option(60.0, "--timeout-min", help="Per-size wall-clock limit (minutes)."),
+    out: Path = typer.Option(Path("artifacts/scaling"), "--out", help="Logs and scaling_comparison.csv/.json."),
+    model_sizes: Path = typer.Option(None, "--model-sizes", help="Extra model_sizes.toml."),
+    data_dir: Path = _DATA,
+) -> int:
+    """Run a model family by size, freeing the GPU between sizes; compare scores, latency, VRAM and energy."""
+    from wattbench.data.model_sizes import load_sizes
+    from wattbench.energy.hardware import free_memory_gb
+    from wattbench.runner.sweep import plan_scaling, run_scaling, write_comparison
+
+    steps = plan_scaling(
+        family,
+        [*(sizes or []), *ctx.args] or None,
+        load_sizes(model_sizes),
+        configs,
+        skip_existing=skip_existing,
+        provider=provider,
+        free_memory=free_memory_gb,
+    )
+    if dry_run:
+        for step in steps:
+            _echo_step(step)
+        return 0
+    run_scaling(steps, timeout_s=timeout_min * 60, log_dir=out, data_dir=data_dir, notify=_echo_step)
+    csv_path, json_path = write_comparison(out, family, steps)
+    typer.echo(f"comparison: {csv_path} and {json_path}")
+    return 1 if any(s.status in ("failed", "timed_out") for s in steps) else 0

@@ -125,3 +125,25 @@ def system_facts() -> dict[str, Any]:
     cuda = _try(nvml.nvmlSystemGetCudaDriverVersion)
     facts["cuda_driver_version"] = None if cuda is None else f"{cuda // 1000}.{cuda % 1000 // 10}"
     return facts
+
+
+def free_memory_gb(nvml: Any | None = None) -> tuple[float | None, str]:
+    """(free GB, where): free memory summed over the visible GPUs, or available RAM when NVML sees no GPU
+    (a CPU run). None when neither can be read."""
+    from wattbench.energy.nvml import visible_devices
+
+    try:
+        nvml = nvml or load_nvml()
+        indices, _ = visible_devices(nvml)
+        if indices:
+            free = sum(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).free for i in indices)
+            return free / 1e9, f"{len(indices)} GPU(s)"
+    except NvmlUnavailable:
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 / 1e9, "RAM (no GPU visible)"
+    except (OSError, ValueError, IndexError):
+        pass
+    return None, "unknown"

@@ -1,0 +1,174 @@
+"""`wattbench scaling`: one model family by size, smallest first, one subprocess per size.
+
+The family and its sizes come from model_sizes.toml (packaged, extended by the user's file). A size runs from
+the config in the configs folder that names its model; a size with no config of its own gets a copy of the
+family's config with the model swapped, so adding a size is a line in model_sizes.toml, not a new file. Each
+size is a separate `wattbench run` process: when it exits, its GPU memory is free for the next size. A size
+whose weights would not fit the free memory is skipped, with the figures that say so.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
+from wattbench.data.model_sizes import ModelSize, family_members
+from wattbench.report.runs import load_run
+from wattbench.runner.benchmark import CONFIG_SUFFIXES, Outcome, run_config
+from wattbench.store.rundir import RunDir, write_atomically
+
+BYTES_PER_PARAM = {"fp32": 4.0, "float32": 4.0, "int8": 1.0, "int4": 0.5, "4bit": 0.5}
+"""Weights only; anything else (bf16, fp16, auto) is 2 bytes."""
+OVERHEAD = 1.2
+"""Weights x 1.2 + 1 GB: activations, KV cache for a short RAG prompt, the CUDA context."""
+API_PROVIDERS = frozenset({"openai", "bedrock"})
+COMPARISON_COLUMNS = (
+    "family", "size", "model", "params_b", "run", "status", "reason", "overall", "value_accuracy", "ref_overlap",
+    "na_term", "latency_s", "vram_gb", "disk_gb", "energy_wh", "wh_per_question", "avg_power_w", "need_gb",
+)  # fmt: skip
+
+
+@dataclass
+class SizeStep:
+    size: str
+    model: str
+    params_b: float
+    run: str | None = None
+    config_source: str = ""
+    status: str = "run"
+    """run, exists (a complete run is reused), skip, or after running: passed, failed, timed_out."""
+    reason: str = ""
+    need_gb: float | None = None
+    config: ExperimentConfig | None = None
+
+
+def need_gb(params_b: float, dtype: str) -> float:
+    return params_b * BYTES_PER_PARAM.get(dtype.lower(), 2.0) * OVERHEAD + 1.0
+
+
+def _configs_by_model(configs_dir: Path, provider: str | None) -> dict[str, tuple[Path, ExperimentConfig]]:
+    found: dict[str, tuple[Path, ExperimentConfig]] = {}
+    for path in sorted(p for p in Path(configs_dir).glob("*") if p.suffix in CONFIG_SUFFIXES):
+        try:
+            config, _ = load_experiment_config(path)
+        except ConfigError:
+            continue  # `wattbench benchmark` reports broken configs; here they simply do not match
+        if config.model and provider in (None, config.provider):
+            found.setdefault(config.model.lower(), (path, config))
+    return found
+
+
+def plan_scaling(
+    family: str,
+    sizes: list[str] | None,
+    table: dict[str, ModelSize],
+    configs_dir: Path,
+    *,
+    skip_existing: bool = False,
+    provider: str | None = None,
+    free_memory: Callable[[], tuple[float | None, str]] = lambda: (None, "unknown"),
+) -> list[SizeStep]:
+    members = family_members(family, table)
+    if not Path(configs_dir).is_dir():
+        raise ConfigError(f"--configs {configs_dir}: no such folder of run configs")
+    if not members:
+        known = sorted({s.family for s in table.values() if s.family})
+        raise ConfigError(f"--family {family}: not in model_sizes.toml (known: {', '.join(known)}); add it there")
+    by_size = {m.size or f"{m.params_b:g}": m for m in members}
+    # Smallest first whatever order they were asked in: a small size that fails says so before a big one waits.
+    wanted = sorted(sizes or list(by_size), key=lambda s: by_size[s].params_b if s in by_size else float("inf"))
+    configs = _configs_by_model(configs_dir, provider)
+    template = next((configs[m.model.lower()] for m in members if m.model.lower() in configs), None)
+    free_gb, where = free_memory()
+    steps: list[SizeStep] = []
+    for size in wanted:
+        member = by_size.get(size)
+        if member is None:
+            steps.append(SizeStep(size, "", 0.0, status="skip", reason=f"no {family} model of size {size} in "
+                                  f"model_sizes.toml (sizes: {', '.join(by_size)})"))  # fmt: skip
+            continue
+        step = SizeStep(member.size or size, member.model, member.params_b)
+        if member.model.lower() in configs:
+            path, config = configs[member.model.lower()]
+            step.config_source = str(path)
+        elif template is not None:
+            path, base = template
+            name = f"{base.provider}-{family}-{step.size}b"
+            config = base.model_copy(update={"model": member.model, "name": name})
+            step.config_source = f"derived from {path}"
+        else:
+            engine = provider or "hf"
+            config = ExperimentConfig(name=f"{engine}-{family}-{step.size}b", provider=engine, model=member.model)
+            step.config_source = f"derived from the defaults (provider {engine})"
+        step.config, step.run = config, config.name
+        steps.append(step)
+        summary = RunDir(Path(config.output_dir) / config.name).read_summary()
+        if skip_existing and summary and summary.get("complete"):
+            step.status, step.reason = "exists", "complete run reused (--skip-existing)"
+            continue
+        if config.provider in API_PROVIDERS:
+            continue
+        step.need_gb = need_gb(member.params_b, config.generation.dtype)
+        if free_gb is not None and step.need_gb > free_gb:
+            step.status = "skip"
+            step.reason = f"needs ~{step.need_gb:.1f} GB, {free_gb:.1f} GB free on {where}"
+    return steps
+
+
+def run_scaling(
+    steps: list[SizeStep],
+    *,
+    timeout_s: float,
+    log_dir: Path,
+    data_dir: Path | None = None,
+    notify: Callable[[SizeStep], None] = lambda step: None,
+) -> list[SizeStep]:
+    """Run the steps marked `run`, in order (smallest first), each in its own process."""
+    configs_dir = log_dir / "configs"
+    for step in steps:
+        if step.status != "run" or step.config is None:
+            notify(step)
+            continue
+        configs_dir.mkdir(parents=True, exist_ok=True)
+        # JSON is YAML: the derived config goes to the subprocess as a file it loads like any other.
+        path = configs_dir / f"{step.config.name}.yaml"
+        write_atomically(path, json.dumps(step.config.model_dump(mode="json"), indent=2) + "\n")
+        outcome: Outcome = run_config(path, step.config, timeout_s=timeout_s, log_dir=log_dir, data_dir=data_dir)
+        step.status, step.reason = outcome.status, outcome.reason
+        notify(step)
+    return steps
+
+
+def comparison_rows(family: str, steps: list[SizeStep]) -> list[dict[str, object]]:
+    rows = []
+    for step in steps:
+        row: dict[str, object] = {k: v for k, v in asdict(step).items() if k in COMPARISON_COLUMNS}
+        row["family"] = family
+        if step.config is not None and (Path(step.config.output_dir) / step.config.name / "summary.json").exists():
+            run = load_run(Path(step.config.output_dir) / step.config.name)
+            row |= {
+                "overall": run.overall, "value_accuracy": run.score("value_accuracy"),
+                "ref_overlap": run.score("ref_overlap"), "na_term": run.score("na_term"), "latency_s": run.latency_s,
+                "vram_gb": run.vram_gb, "disk_gb": run.disk_gb, "energy_wh": run.energy_wh,
+                "wh_per_question": run.wh_per_question, "avg_power_w": run.avg_power_w,
+            }  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def write_comparison(out_dir: Path, family: str, steps: list[SizeStep]) -> tuple[Path, Path]:
+    rows = comparison_rows(family, steps)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(COMPARISON_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({c: "" if row.get(c) is None else row.get(c) for c in COMPARISON_COLUMNS} for row in rows)
+    csv_path, json_path = out_dir / "scaling_comparison.csv", out_dir / "scaling_comparison.json"
+    write_atomically(csv_path, buffer.getvalue())
+    write_atomically(json_path, json.dumps({"family": family, "sizes": rows}, indent=2, default=str) + "\n")
+    return csv_path, json_path
