@@ -118,8 +118,12 @@ class RunInfo:
 
     @property
     def uses_gpu(self) -> bool:
+        if not self.get("hardware.gpu_count"):
+            return False
+        if self.provider == "vllm":  # a managed vLLM server always runs on GPUs (its devices are indices)
+            return True
         devices = self.get("backend.devices") or []
-        return bool((self.get("hardware.gpu_count") or 0) and any("cuda" in d or "gpu" in d for d in devices))
+        return any("cuda" in str(d) or "gpu" in str(d) for d in (devices if isinstance(devices, list) else [devices]))
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
