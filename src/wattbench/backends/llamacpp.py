@@ -54,7 +54,9 @@ class LlamaCppBackend:
         self.model_id = model or DEFAULT_MODEL
         self.n_ctx, self.n_gpu_layers = n_ctx, n_gpu_layers
         self._eog: list[int] | None = None
-        self.n_threads = n_threads or os.cpu_count() or 1
+        # WATTBENCH_THREADS: the local executor's share of the cores per CPU slot. Two llama.cpp processes that
+        # each take every core spin against each other and run ~10x slower than one after the other.
+        self.n_threads = n_threads or int(os.environ.get("WATTBENCH_THREADS") or 0) or os.cpu_count() or 1
         self._llm = Llama(
             model_path=str(self.model_path),
             n_ctx=n_ctx,

@@ -12,9 +12,21 @@ from wattbench.cli.compare import _DATA
 _MANY = {"allow_extra_args": True}
 
 
+def _gpu_list(text: str | None) -> list[int] | None:
+    from wattbench.errors import WattbenchError
+
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise WattbenchError(f"--gpus {text}: give NVML indices separated by commas (0,1)") from None
+
+
 def _echo_outcome(outcome) -> None:
     reason = f": {outcome.reason}" if outcome.reason else ""
-    took = f" ({outcome.duration_s:.0f} s)" if outcome.duration_s else ""
+    on = f" on {outcome.devices}" if getattr(outcome, "devices", "") else ""
+    took = f" ({outcome.duration_s:.0f} s{on})" if outcome.duration_s else ""
     typer.echo(f"{outcome.status:<11} {outcome.name or outcome.config}{took}{reason}")
 
 
@@ -29,10 +41,18 @@ def benchmark(
     force: bool = typer.Option(False, "--force", help="Redo complete runs."),
     log_dir: Path = typer.Option(Path("artifacts/benchmark"), "--log-dir", help="Per-config logs and summary."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would run, run nothing."),
+    executor: str = typer.Option("inline", "--executor", help="inline (one at a time) or local (GPU slots)."),
+    gpus: str = typer.Option(None, "--gpus", help="local: only these GPUs (0,1)."),
+    slots: int = typer.Option(None, "--slots", help="local: run on N CPU slots (default when no GPU is visible: 1)."),
     data_dir: Path = _DATA,
 ) -> int:
     """Run every config as its own subprocess with a timeout that kills its process group."""
+    import sys
+
+    from wattbench.data.model_sizes import load_sizes
+    from wattbench.energy.hardware import visible_gpus
     from wattbench.runner.benchmark import counts, plan_benchmark, run_benchmark
+    from wattbench.runner.executors import make_pool
 
     if timeout_min <= 0:
         from wattbench.errors import WattbenchError
@@ -46,8 +66,20 @@ def benchmark(
         for path, config in plan.to_run:
             typer.echo(f"would run  {config.name} ({config.provider}, {config.model or 'default'}) from {path}")
         return 0
+    pool, per_gpu_gb, chosen = make_pool(
+        executor, _gpu_list(gpus), slots, visible_gpus() if executor != "inline" else {}
+    )
+    print(chosen, file=sys.stderr)
     outcomes = run_benchmark(
-        plan, timeout_s=timeout_min * 60, log_dir=log_dir, data_dir=data_dir, force=force, notify=_echo_outcome
+        plan,
+        timeout_s=timeout_min * 60,
+        log_dir=log_dir,
+        data_dir=data_dir,
+        force=force,
+        notify=_echo_outcome,
+        pool=pool,
+        per_gpu_gb=per_gpu_gb,
+        sizes=load_sizes(),
     )
     tally = counts(outcomes)
     typer.echo(", ".join(f"{n} {status.replace('_', '-')}" for status, n in tally.items()) + f"; logs in {log_dir}")

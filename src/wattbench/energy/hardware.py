@@ -147,3 +147,15 @@ def free_memory_gb(nvml: Any | None = None) -> tuple[float | None, str]:
     except (OSError, ValueError, IndexError):
         pass
     return None, "unknown"
+
+
+def visible_gpus(nvml: Any | None = None) -> dict[int, float]:
+    """NVML index → total memory (GB) of each GPU this process may use; empty when NVML sees none."""
+    from wattbench.energy.nvml import visible_devices
+
+    try:
+        nvml = nvml or load_nvml()
+    except NvmlUnavailable:
+        return {}
+    indices, _ = visible_devices(nvml)
+    return {i: nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).total / 1e9 for i in indices}

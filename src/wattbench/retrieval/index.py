@@ -247,7 +247,9 @@ def build_index(
                 notify(f"index: {reason}")
     if conn is None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".building")
+        # One scratch file per process: runs started side by side by the local executor may build the same
+        # index at once; each builds its own and the last rename wins (the results are the same).
+        tmp = path.with_name(f"{path.name}.building.{os.getpid()}")
         tmp.unlink(missing_ok=True)
         new = sqlite3.connect(tmp)
         try:

@@ -1,0 +1,113 @@
+"""The local slot scheduler: packing and freeing on fake GPU inventories, with real subprocesses that pass,
+fail, and hang until their timeout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from itertools import combinations
+
+import pytest
+
+from wattbench.config import ExperimentConfig
+from wattbench.runner.benchmark import kill_group
+from wattbench.runner.executors import SlotPool, Task, run_local, slots_needed
+
+
+def _task(key: str, needs: int, seconds: float, code: int = 0, timeout_s: float = 30.0, seen=None) -> Task:
+    def start(env: dict[str, str]) -> subprocess.Popen:
+        if seen is not None:
+            seen[key] = env["CUDA_VISIBLE_DEVICES"]
+        script = f"import time, sys; time.sleep({seconds}); sys.exit({code})"
+        return subprocess.Popen([sys.executable, "-c", script], env={**os.environ, **env}, start_new_session=True)
+
+    return Task(key, needs, start, timeout_s)
+
+
+def _overlap(a, b) -> bool:
+    return a.started_s < b.ended_s and b.started_s < a.ended_s
+
+
+def test_packing_never_shares_a_gpu_and_frees_slots_of_failed_and_timed_out_runs():
+    seen: dict[str, str] = {}
+    tasks = [
+        _task("a", 2, 1.0, seen=seen),
+        _task("b", 2, 1.0, code=3, seen=seen),  # fails: its GPUs are freed all the same
+        _task("c", 1, 0.2, seen=seen),
+        _task("hang", 1, 60.0, timeout_s=1.5, seen=seen),
+        _task("d", 4, 0.2, seen=seen),
+        _task("huge", 5, 0.1, seen=seen),
+    ]
+    results = {r.key: r for r in run_local(tasks, SlotPool.of_gpus([0, 1, 2, 3]), kill=kill_group, poll_s=0.05)}
+    assert results["a"].status == "passed" and results["c"].status == "passed" and results["d"].status == "passed"
+    assert results["b"].status == "failed" and results["b"].returncode == 3
+    assert results["hang"].status == "timed_out" and 1.5 <= results["hang"].ended_s - results["hang"].started_s < 4
+    with pytest.raises(ProcessLookupError):
+        os.killpg(results["hang"].pid, 0)
+    assert results["huge"].status == "unschedulable" and results["huge"].reason == "needs 5 GPUs; the pool has 4"
+    assert "huge" not in seen
+    assert sorted(results["a"].slots + results["b"].slots) == [0, 1, 2, 3]  # a and b start together
+    assert seen["a"] == "0,1" and seen["b"] == "2,3" and seen["d"] == "0,1,2,3"
+    ran = [r for r in results.values() if r.started_s is not None]
+    for x, y in combinations(ran, 2):
+        if _overlap(x, y):
+            assert not set(x.slots) & set(y.slots), (x, y)
+    # d needs every GPU: it starts only after the timed-out run has given its GPU back.
+    assert results["d"].started_s >= results["hang"].ended_s
+
+
+def test_cpu_slots_run_two_at_a_time_with_no_gpu_visible():
+    seen: dict[str, str] = {}
+    tasks = [_task(k, 1, 0.5, seen=seen) for k in "wxyz"]
+    results = run_local(tasks, SlotPool.of_cpu(2), kill=kill_group, poll_s=0.05)
+    assert [r.status for r in results] == ["passed"] * 4
+    assert set(seen.values()) == {""}  # CPU slots hide every GPU
+    at_once = max(sum(_overlap(a, b) for b in results if b is not a) for a in results)
+    assert at_once == 1  # never more than two running together
+
+
+def test_slots_needed_from_config_and_size():
+    base = ExperimentConfig(provider="hf", model="m")
+    assert slots_needed(base, 80.0, 7.6, cpu=False) == 1
+    assert slots_needed(base, 80.0, 72.7, cpu=False) == 3  # 72.7B x 2 bytes x 1.2 + 1 GB = 175 GB
+    assert slots_needed(base, None, None, cpu=False) == 1
+    tp = base.model_copy(update={"generation": base.generation.model_copy(update={"tensor_parallel": 4})})
+    assert slots_needed(tp, 80.0, 7.6, cpu=False) == 4
+    named = base.model_copy(update={"generation": base.generation.model_copy(update={"gpus": [2, 5]})})
+    assert slots_needed(named, 80.0, 72.7, cpu=False) == 2
+    assert slots_needed(ExperimentConfig(provider="openai", model="gpt-4o"), 80.0, None, cpu=False) == 0
+    assert slots_needed(base, 80.0, 72.7, cpu=True) == 1
+
+
+@pytest.mark.slow
+def test_benchmark_with_the_local_executor_on_two_cpu_slots(wattbot, tmp_path, capsys):
+    """Two real SmolLM2 configs side by side on CPU slots; each run dir is complete and the log says where."""
+    import json
+
+    from fakes.workspace import make_workspace
+    from wattbench.cli import main
+
+    root = make_workspace(wattbot, tmp_path)
+    configs = root / "configs"
+    configs.mkdir()
+    base = (root / "run.toml").read_text()
+    for name in ("one", "two"):
+        (configs / f"{name}.toml").write_text(f'name = "{name}"\n' + base)
+    logs = root / "logs"
+    args = ["benchmark", "--configs", str(configs), "--smoke-test", "--executor", "local", "--slots", "2"]
+    assert main([*args, "--log-dir", str(logs), "--data-dir", str(root / "data")]) == 0
+    captured = capsys.readouterr()
+    assert "local: 2 CPU slot(s) (no GPU visible; each run sees no GPU)" in captured.err
+    summary = json.loads((logs / "summary.json").read_text())
+    assert summary["counts"]["passed"] == 2
+    assert sorted(c["devices"] for c in summary["configs"]) == ["CPU slot 0", "CPU slot 1"]  # side by side
+    for name in ("one", "two"):
+        run = json.loads((root / "runs" / f"{name}-smoke" / "summary.json").read_text())
+        assert run["complete"] and run["num_questions"] == 1
+        threads = max(1, (os.cpu_count() or 1) // 2)  # each slot gets its share of the cores, no GPU
+        assert (
+            f"CUDA_VISIBLE_DEVICES= WATTBENCH_THREADS={threads} OMP_NUM_THREADS={threads} "
+            in (logs / f"{name}-smoke.log").read_text()
+        )
+    assert main([*args, "--gpus", "0"]) == 2  # no GPU 0 on this machine: said, exit 2
