@@ -12,9 +12,9 @@ from fakes.fake_pynvml import Clock, FakeGpu, make_module
 from fakes.workspace import make_workspace
 from wattbench.cli import main
 from wattbench.config import ConfigError
-from wattbench.data.model_sizes import load_sizes
-from wattbench.energy.hardware import free_memory_gb
-from wattbench.runner.sweep import need_gb, plan_scaling
+from wattbench.data.model_sizes import load_sizes, need_gb
+from wattbench.energy.hardware import free_memory_gb, visible_gpus
+from wattbench.runner.sweep import plan_scaling
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -46,6 +46,7 @@ def test_free_memory_reads_the_visible_gpus(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     free, where = free_memory_gb(nvml)
     assert free == pytest.approx(70 * 2**30 / 1e9) and where == "1 GPU(s)"
+    assert visible_gpus(nvml) == {1: pytest.approx(80 * 2**30 / 1e9)}  # what the local executor packs onto
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert free_memory_gb(nvml)[0] == pytest.approx((50 + 70) * 2**30 / 1e9)
 

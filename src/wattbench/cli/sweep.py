@@ -25,7 +25,7 @@ def _gpu_list(text: str | None) -> list[int] | None:
 
 def _echo_outcome(outcome) -> None:
     reason = f": {outcome.reason}" if outcome.reason else ""
-    on = f" on {outcome.devices}" if getattr(outcome, "devices", "") else ""
+    on = f" on {outcome.devices}" if outcome.devices else ""
     took = f" ({outcome.duration_s:.0f} s{on})" if outcome.duration_s else ""
     typer.echo(f"{outcome.status:<11} {outcome.name or outcome.config}{took}{reason}")
 

@@ -17,6 +17,10 @@ from typing import Any
 from wattbench.errors import DataError
 
 USER_FILE = "model_sizes.toml"
+BYTES_PER_PARAM = {"fp32": 4.0, "float32": 4.0, "int8": 1.0, "int4": 0.5, "4bit": 0.5}
+"""Weights only; anything else (bf16, fp16, auto) is 2 bytes."""
+OVERHEAD = 1.2
+"""Weights x 1.2 + 1 GB: activations, KV cache for a short RAG prompt, the CUDA context."""
 ENV_VAR = "WATTBENCH_MODEL_SIZES"
 
 
@@ -75,3 +79,9 @@ def family_members(family: str, sizes: dict[str, ModelSize]) -> list[ModelSize]:
     """A family's models, smallest first."""
     members = [s for s in sizes.values() if (s.family or "").lower() == family.lower()]
     return sorted(members, key=lambda s: s.params_b)
+
+
+def need_gb(params_b: float, dtype: str) -> float:
+    """Memory (GB) a model of `params_b` billion parameters needs to serve: what the scaling study checks
+    against free memory and the local executor divides by one GPU's memory."""
+    return params_b * BYTES_PER_PARAM.get(dtype.lower(), 2.0) * OVERHEAD + 1.0

@@ -127,19 +127,25 @@ def system_facts() -> dict[str, Any]:
     return facts
 
 
-def free_memory_gb(nvml: Any | None = None) -> tuple[float | None, str]:
-    """(free GB, where): free memory summed over the visible GPUs, or available RAM when NVML sees no GPU
-    (a CPU run). None when neither can be read."""
+def _gpu_memory(nvml: Any | None) -> dict[int, Any]:
+    """NVML index → memory info (total, free, used in bytes) of each GPU this process may use; empty when NVML
+    sees none."""
     from wattbench.energy.nvml import visible_devices
 
     try:
         nvml = nvml or load_nvml()
-        indices, _ = visible_devices(nvml)
-        if indices:
-            free = sum(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).free for i in indices)
-            return free / 1e9, f"{len(indices)} GPU(s)"
     except NvmlUnavailable:
-        pass
+        return {}
+    indices, _ = visible_devices(nvml)
+    return {i: nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)) for i in indices}
+
+
+def free_memory_gb(nvml: Any | None = None) -> tuple[float | None, str]:
+    """(free GB, where): free memory summed over the visible GPUs, or available RAM when NVML sees no GPU
+    (a CPU run). None when neither can be read."""
+    memory = _gpu_memory(nvml)
+    if memory:
+        return sum(m.free for m in memory.values()) / 1e9, f"{len(memory)} GPU(s)"
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -151,11 +157,4 @@ def free_memory_gb(nvml: Any | None = None) -> tuple[float | None, str]:
 
 def visible_gpus(nvml: Any | None = None) -> dict[int, float]:
     """NVML index → total memory (GB) of each GPU this process may use; empty when NVML sees none."""
-    from wattbench.energy.nvml import visible_devices
-
-    try:
-        nvml = nvml or load_nvml()
-    except NvmlUnavailable:
-        return {}
-    indices, _ = visible_devices(nvml)
-    return {i: nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(i)).total / 1e9 for i in indices}
+    return {index: m.total / 1e9 for index, m in _gpu_memory(nvml).items()}

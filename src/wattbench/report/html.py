@@ -26,10 +26,6 @@ class Column:
     """Decimals for numbers; None for text."""
 
 
-def _per_1000(run: RunInfo) -> float | None:
-    return None if run.cost_usd is None or not run.num_questions else run.cost_usd / run.num_questions * 1000
-
-
 RUN_COLUMNS = (
     Column("run", lambda r: r.name),
     Column("model", lambda r: r.model),
@@ -42,7 +38,7 @@ RUN_COLUMNS = (
     Column("ref", lambda r: r.score("ref_overlap"), 3),
     Column("NA", lambda r: r.score("na_term"), 3),
     Column("latency (s)", lambda r: r.latency_s, 2),
-    Column("USD / 1000 q", _per_1000, 4),
+    Column("USD / 1000 q", lambda r: r.usd_per_1000_questions, 4),
     Column("Wh / question", lambda r: r.wh_per_question, 4),
     Column("GPU power (W)", lambda r: r.avg_power_w, 1),
     Column("VRAM (GB)", lambda r: r.vram_gb, 2),

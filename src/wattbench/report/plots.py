@@ -133,23 +133,23 @@ def _by_size(runs: list[RunInfo], out: Path, name: str, title: str, value, ylabe
     return _save(fig, out, plot)
 
 
-def _usd_per_1000(run: RunInfo) -> float | None:
-    return None if run.cost_usd is None or not run.num_questions else run.cost_usd / run.num_questions * 1000
-
-
 def plot_bubble(runs: list[RunInfo], out: Path) -> Plot:
     plot = Plot("size_score_cost_bubble", "Size x score x cost")
-    kept = [r for r in _sized(runs) if _usd_per_1000(r) is not None]
+    kept = [r for r in _sized(runs) if r.usd_per_1000_questions is not None]
     if not kept:
         return _empty(plot, out, f"no run has a known {SIZE_HELP} and a recorded cost")
-    top = max(_usd_per_1000(r) or 0 for r in kept) or 1.0
+    top = max(r.usd_per_1000_questions or 0 for r in kept) or 1.0
     fig, ax = _plt().subplots(figsize=(7, 5))
     _scatter(
-        ax, kept, lambda r: r.params_b, lambda r: r.overall, size=lambda r: 40 + 1200 * (_usd_per_1000(r) or 0) / top
+        ax,
+        kept,
+        lambda r: r.params_b,
+        lambda r: r.overall,
+        size=lambda r: 40 + 1200 * (r.usd_per_1000_questions or 0) / top,
     )
     _log_x(ax)
     ax.set(xlabel="parameters (billions)", ylabel="overall score", title="Size x score (area: USD per 1000 questions)")
-    if top == 1.0 and not any(_usd_per_1000(r) for r in kept):
+    if top == 1.0 and not any(r.usd_per_1000_questions for r in kept):
         plot.note = "every run here cost 0 USD (local engines): the bubbles are all one size"
     return _save(fig, out, plot)
 
@@ -173,11 +173,11 @@ def plot_ranking(runs: list[RunInfo], out: Path) -> Plot:
 
 def plot_cost_vs_score(runs: list[RunInfo], out: Path) -> Plot:
     plot = Plot("cost_vs_score", "Cost vs score")
-    kept = [r for r in runs if r.overall is not None and _usd_per_1000(r) is not None]
+    kept = [r for r in runs if r.overall is not None and r.usd_per_1000_questions is not None]
     if not kept:
         return _empty(plot, out, "no run with both a score and a recorded cost")
     fig, ax = _plt().subplots(figsize=(7, 5))
-    _scatter(ax, kept, lambda r: _usd_per_1000(r), lambda r: r.overall)
+    _scatter(ax, kept, lambda r: r.usd_per_1000_questions, lambda r: r.overall)
     ax.set(xlabel="USD per 1000 questions", ylabel="overall score", title="Cost vs score")
     ax.legend(fontsize=8)
     return _save(fig, out, plot)
@@ -236,11 +236,18 @@ def plot_pareto(runs: list[RunInfo], out: Path) -> Plot:
     return _save(fig, out, plot)
 
 
+NO_SCORED_RUN = "no run has a submission scored against the solution"
+
+
+def _scored(scores: QuestionScores) -> list[str]:
+    return [name for name, rows in scores.by_run.items() if rows]
+
+
 def plot_wilson(scores: QuestionScores, out: Path) -> Plot:
     plot = Plot("overall_wilson", "Overall score with Wilson 95% intervals")
-    names = [n for n in scores.by_run if scores.by_run[n]]
+    names = _scored(scores)
     if not names:
-        return _empty(plot, out, "no run has a submission scored against the solution")
+        return _empty(plot, out, NO_SCORED_RUN)
     stats = sorted(((n, *overall_with_interval(scores, n)) for n in names), key=lambda s: s[1])
     fig, ax = _plt().subplots(figsize=(7, 1 + 0.4 * len(stats)))
     for i, (_, mean, low, high, _n) in enumerate(stats):
@@ -252,14 +259,14 @@ def plot_wilson(scores: QuestionScores, out: Path) -> Plot:
 
 def plot_evidence(scores: QuestionScores, out: Path) -> Plot:
     plot = Plot("accuracy_by_evidence", "Value accuracy by evidence type")
-    names = [n for n in scores.by_run if scores.by_run[n]]
+    names = _scored(scores)
     if not names:
-        return _empty(plot, out, "no run has a submission scored against the solution")
-    kinds = sorted({k for n in names for k in accuracy_by_evidence(scores, n)})
+        return _empty(plot, out, NO_SCORED_RUN)
+    by_run = {name: accuracy_by_evidence(scores, name) for name in names}
+    kinds = sorted({k for acc in by_run.values() for k in acc})
     fig, ax = _plt().subplots(figsize=(max(6, 1.2 * len(kinds)), 5))
     width = 0.8 / len(names)
-    for j, name in enumerate(names):
-        acc = accuracy_by_evidence(scores, name)
+    for j, (name, acc) in enumerate(by_run.items()):
         ax.bar([i + j * width for i in range(len(kinds))], [acc.get(k, (0, 0))[0] for k in kinds], width, label=name)
     counts = {k: sum(1 for q in scores.ids if scores.evidence[q] == k) for k in kinds}
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(kinds))], [f"{k}\n(n={counts[k]})" for k in kinds])
@@ -270,7 +277,7 @@ def plot_evidence(scores: QuestionScores, out: Path) -> Plot:
 
 def plot_agreement(scores: QuestionScores, out: Path) -> Plot:
     plot = Plot("agreement_heatmap", "Answer agreement between runs")
-    names = [n for n in scores.by_run if scores.by_run[n]]
+    names = _scored(scores)
     if len(names) < 2:
         return _empty(plot, out, "needs at least two runs with submissions")
     grid = [[agreement(scores, a, b) for b in names] for a in names]
@@ -292,7 +299,7 @@ def plot_unique_wins(scores: QuestionScores, out: Path) -> Plot:
     plot = Plot("unique_wins", "Questions only one run got right")
     wins = unique_wins(scores)
     if not wins:
-        return _empty(plot, out, "no run has a submission scored against the solution")
+        return _empty(plot, out, NO_SCORED_RUN)
     fig, ax = _plt().subplots(figsize=(max(6, 0.8 * len(wins)), 4))
     ax.bar(list(wins), [len(v) for v in wins.values()], color="#8172b3")
     ax.set(ylabel="questions", title=plot.title)
@@ -302,9 +309,9 @@ def plot_unique_wins(scores: QuestionScores, out: Path) -> Plot:
 
 def plot_refusals(scores: QuestionScores, out: Path) -> Plot:
     plot = Plot("refusal_rates", "Refusal (is_blank) rates")
-    names = [n for n in scores.by_run if scores.by_run[n]]
+    names = _scored(scores)
     if not names:
-        return _empty(plot, out, "no run has a submission scored against the solution")
+        return _empty(plot, out, NO_SCORED_RUN)
     rates = [refusal_rates(scores, n) for n in names]
     fig, ax = _plt().subplots(figsize=(max(6, 0.8 * len(names)), 4))
     xs = range(len(names))
@@ -329,7 +336,15 @@ def all_plots(runs: list[RunInfo], scores: QuestionScores | None, out: Path) -> 
             "mean latency per question (s)",
             "latency",
         ),
-        _by_size(runs, out, "size_vs_cost", "Size vs cost", _usd_per_1000, "USD per 1000 questions", "cost"),
+        _by_size(
+            runs,
+            out,
+            "size_vs_cost",
+            "Size vs cost",
+            lambda r: r.usd_per_1000_questions,
+            "USD per 1000 questions",
+            "cost",
+        ),
         plot_bubble(runs, out),
         plot_ranking(runs, out),
         plot_cost_vs_score(runs, out),

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from wattbench.data.model_sizes import ModelSize, params_b_of
 from wattbench.errors import DataError
+from wattbench.store.rundir import RunDir
 
 LOCAL_ENGINES = frozenset({"llamacpp", "hf", "vllm", "ollama"})
 
@@ -93,6 +94,11 @@ class RunInfo:
         return _num(self.get("cost.usd"))
 
     @property
+    def usd_per_1000_questions(self) -> float | None:
+        """Cost normalised by questions, so runs over different question sets compare."""
+        return None if self.cost_usd is None or not self.num_questions else self.cost_usd / self.num_questions * 1000
+
+    @property
     def num_questions(self) -> int:
         return int(self.summary.get("num_questions") or len(self.records))
 
@@ -126,20 +132,6 @@ class RunInfo:
         return any("cuda" in str(d) or "gpu" in str(d) for d in (devices if isinstance(devices, list) else [devices]))
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """results.jsonl, the latest line per question id; a line cut off by a kill is skipped."""
-    records: dict[str, dict[str, Any]] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and "id" in record:
-                records[str(record["id"])] = record
-    return list(records.values())
-
-
 def load_run(path: Path, sizes: dict[str, ModelSize] | None = None) -> RunInfo:
     summary_path = Path(path) / "summary.json"
     try:
@@ -148,7 +140,7 @@ def load_run(path: Path, sizes: dict[str, ModelSize] | None = None) -> RunInfo:
         raise DataError(f"{summary_path}: cannot read ({exc}); rerun the run or remove the dir") from None
     if not isinstance(summary, dict):
         raise DataError(f"{summary_path}: expected a JSON object")
-    run = RunInfo(Path(path).name, Path(path), summary, read_records(Path(path) / "results.jsonl"))
+    run = RunInfo(Path(path).name, Path(path), summary, list(RunDir(Path(path)).read_results().values()))
     if run.kind != "ensemble":
         run.params_b = params_b_of(run.get("config.model") or run.model, run.get("backend"), sizes or {})
     return run

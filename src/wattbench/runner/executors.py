@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattbench.config import ExperimentConfig
+from wattbench.data.model_sizes import need_gb
 
 EXECUTORS = ("inline", "local")
 
@@ -93,8 +94,6 @@ def slots_needed(config: ExperimentConfig, per_gpu_gb: float | None, params_b: f
     if config.generation.tensor_parallel > 1:
         return config.generation.tensor_parallel
     if params_b and per_gpu_gb:
-        from wattbench.runner.sweep import need_gb
-
         return max(1, math.ceil(need_gb(params_b, config.generation.dtype) / per_gpu_gb))
     return 1
 

@@ -17,15 +17,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
-from wattbench.data.model_sizes import ModelSize, family_members
+from wattbench.data.model_sizes import ModelSize, family_members, need_gb
 from wattbench.report.runs import load_run
 from wattbench.runner.benchmark import CONFIG_SUFFIXES, Outcome, run_config
 from wattbench.store.rundir import RunDir, write_atomically
 
-BYTES_PER_PARAM = {"fp32": 4.0, "float32": 4.0, "int8": 1.0, "int4": 0.5, "4bit": 0.5}
-"""Weights only; anything else (bf16, fp16, auto) is 2 bytes."""
-OVERHEAD = 1.2
-"""Weights x 1.2 + 1 GB: activations, KV cache for a short RAG prompt, the CUDA context."""
 API_PROVIDERS = frozenset({"openai", "bedrock"})
 COMPARISON_COLUMNS = (
     "family", "size", "model", "params_b", "run", "status", "reason", "overall", "value_accuracy", "ref_overlap",
@@ -45,10 +41,6 @@ class SizeStep:
     reason: str = ""
     need_gb: float | None = None
     config: ExperimentConfig | None = None
-
-
-def need_gb(params_b: float, dtype: str) -> float:
-    return params_b * BYTES_PER_PARAM.get(dtype.lower(), 2.0) * OVERHEAD + 1.0
 
 
 def _configs_by_model(configs_dir: Path, provider: str | None) -> dict[str, tuple[Path, ExperimentConfig]]:
