@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -67,36 +66,34 @@ def test_benchmark_pass_fail_skip_and_a_hang_killed_by_the_timeout(wattbot: Path
     (configs / "done.toml").write_text('name = "done"\n' + base)
     write_run(runs, "done-smoke", wattbot / "train_QA.csv", correct=5)  # complete: skipped
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    common = ["benchmark", "--configs", str(configs), "--smoke-test", "--data-dir", str(root / "data")]
+    # The real runs keep the default 30-minute limit, so a loaded CI machine cannot time them out.
     logs = root / "logs"
-    args = ["benchmark", "--configs", str(configs), "--smoke-test", "--timeout-min", "0.5", "--log-dir", str(logs)]
-    started = time.monotonic()
+    assert main([*common, "--log-dir", str(logs), "--model", "good", "typo", "broken", "done", "nope"]) == 1
+    out = capsys.readouterr().out
+    summary = json.loads((logs / "summary.json").read_text())
+    by_name = {c["name"] or c["config"]: c for c in summary["configs"]}
+    assert summary["counts"] == {"passed": 1, "failed": 2, "skipped": 2, "timed_out": 0, "interrupted": 0}
+    assert "1 passed, 2 failed, 2 skipped, 0 timed-out, 0 interrupted" in out
+    assert by_name["good-smoke"]["status"] == "passed"
+    assert json.loads((runs / "good-smoke" / "summary.json").read_text())["num_questions"] == 1
+    assert by_name["typo-smoke"]["status"] == "failed" and "llamacp" in by_name["typo-smoke"]["reason"]
+    broken = next(c for c in summary["configs"] if c["config"].endswith("broken.toml"))
+    assert "config does not load" in broken["reason"]
+    assert by_name["done-smoke"]["reason"] == "run is complete (--force to redo)"
+    assert by_name["nope"]["status"] == "skipped"
+
+    hang_logs = root / "hang-logs"
     try:
-        code = main(
-            [*args, "--data-dir", str(root / "data"), "--model", "good", "hang", "typo", "broken", "done", "nope"]
-        )
-        elapsed = time.monotonic() - started
-        out = capsys.readouterr().out
-        assert code == 1, out
+        code = main([*common, "--log-dir", str(hang_logs), "--model", "hang", "--timeout-min", "0.5"])
+        assert code == 1, capsys.readouterr().out
         assert server.connections, "the hanging run never reached the server"
         assert server.closed_by_peer(server.connections[0])  # the killed run's socket is gone
     finally:
         server.close()
-    summary = json.loads((logs / "summary.json").read_text())
-    by_name = {c["name"] or c["config"]: c for c in summary["configs"]}
-    assert summary["counts"] == {"passed": 1, "failed": 2, "skipped": 2, "timed_out": 1, "interrupted": 0}
-    assert by_name["good-smoke"]["status"] == "passed"
-    assert json.loads((runs / "good-smoke" / "summary.json").read_text())["num_questions"] == 1
-    hung = by_name["hang-smoke"]
+    (hung,) = json.loads((hang_logs / "summary.json").read_text())["configs"]
     assert hung["status"] == "timed_out" and hung["reason"] == "killed after 0.5 min"
     assert 30 <= hung["duration_s"] < 30 + 15  # the limit fired; SIGTERM was enough
     with pytest.raises(ProcessLookupError):
         os.killpg(hung["pid"], 0)  # nothing of its process group is left
-    assert by_name["typo-smoke"]["status"] == "failed" and "llamacp" in by_name["typo-smoke"]["reason"]
-    assert (
-        "config does not load" in next(c for c in summary["configs"] if c["config"].endswith("broken.toml"))["reason"]
-    )
-    assert by_name["done-smoke"]["reason"] == "run is complete (--force to redo)"
-    assert by_name["nope"]["status"] == "skipped"
-    assert "1 passed, 2 failed, 2 skipped, 1 timed-out, 0 interrupted" in out
-    assert elapsed < 150
     assert main(["benchmark", "--configs", str(root / "missing")]) == 2
