@@ -11,8 +11,8 @@ from itertools import combinations
 import pytest
 
 from wattbench.config import ExperimentConfig
-from wattbench.runner.benchmark import kill_group
 from wattbench.runner.executors import SlotPool, Task, run_local, slots_needed
+from wattbench.runner.process import kill_group
 
 
 def _task(key: str, needs: int, seconds: float, code: int = 0, timeout_s: float = 30.0, seen=None) -> Task:
@@ -111,3 +111,67 @@ def test_benchmark_with_the_local_executor_on_two_cpu_slots(wattbot, tmp_path, c
             in (logs / f"{name}-smoke.log").read_text()
         )
     assert main([*args, "--gpus", "0"]) == 2  # no GPU 0 on this machine: said, exit 2
+
+
+def _smol_models_csv(path):
+    import csv
+
+    smol = "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct"
+    rows = [(smol, "Off"), (smol, "Off (N/A)"), ("https://huggingface.co/acme/missing", "Off")]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "Models to Add", "Priority (1=hi)", "Class", "Task", "Reasoning State", "Chat Template"])
+        writer.writerows([i, model, 1, "A", "text_gen", state, "N/A"] for i, (model, state) in enumerate(rows))
+    return path
+
+
+BATCH_ARGS = ["--num-prompts", "2", "--warmup", "0", "--max-new-tokens", "8", "--meter", "none", "--idle-seconds", "0"]
+
+
+@pytest.mark.slow
+def test_batch_with_the_local_executor_runs_models_side_by_side_into_one_master_table(tmp_path, capsys):
+    import csv
+    import json
+
+    from wattbench.cli import main
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": t}) + "\n" for t in ("Say hello.", "Name a colour.")))
+    out = tmp_path / "batch_results"
+    args = ["batch", "--models-csv", str(_smol_models_csv(tmp_path / "m.csv")), "--prompts-file", str(prompts),
+            *BATCH_ARGS, "--output-dir", str(out), "--executor", "local", "--slots", "2"]  # fmt: skip
+    assert main(args) == 1  # the missing model fails; the batch goes on
+    captured = capsys.readouterr()
+    assert "3 runs (1 failed), 0 already completed, 0 unsupported" in captured.out
+    assert "on CPU slot 0" in captured.err and "on CPU slot 1" in captured.err
+    with open(out / "master_results.csv", encoding="utf-8") as handle:
+        rows = {(r["reasoning_state"], r["model_name"]): r for r in csv.DictReader(handle)}
+    assert len(rows) == 3  # every child's row survived the others' writes
+    smol = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    for state in ("Off", "Off (N/A)"):
+        assert rows[(state, smol)]["status"] == "completed" and rows[(state, smol)]["total_completion_tokens"] == "16"
+    assert rows[("Off", "acme/missing")]["status"] == "failed"
+    assert len(list((out / "logs").glob("*.log"))) == 3
+    assert main(args) == 1  # completed runs are skipped, the failed one is run again
+    assert "2 already completed" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_batch_run_killed_at_its_timeout_gets_a_failed_row(tmp_path):
+    from wattbench.config import BatchConfig, EnergyConfig
+    from wattbench.runner.batch_parallel import run_batch_parallel
+    from wattbench.runner.batch_plan import load_plan
+    from wattbench.runner.dispatch import ExecutorChoice
+
+    config = BatchConfig(output_dir=str(tmp_path / "out"), max_new_tokens=8, warmup_prompts=0,
+                         energy=EnergyConfig(meter="none", idle_seconds=0))  # fmt: skip
+    models = _smol_models_csv(tmp_path / "m.csv")
+    specs = load_plan(models)[:1]
+    # Starting Python and importing llama.cpp alone takes longer than half a second.
+    outcome = run_batch_parallel(config, specs, ["Say hello."], models, ExecutorChoice("local", cpu_slots=1),
+                                 timeout_s=0.5)  # fmt: skip
+    [row] = outcome.rows
+    assert row["status"] == "failed" and row["error_message"].startswith("timed_out: killed after")
+    assert row["total_prompts"] == 1 and row["failed_prompts"] == 1
+    master = (tmp_path / "out" / "master_results.csv").read_text()
+    assert "timed_out: killed after" in master

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,13 +20,9 @@ from typing import Any
 
 from wattbench.backends.base import Completion, GenerationRequest
 from wattbench.backends.openai_compat import OpenAICompatBackend
+from wattbench.backends.ports import release_port, reserve_port
+from wattbench.children import die_with_parent
 from wattbench.errors import WattbenchError
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, timeout_s: float = 2.0) -> tuple[int, str]:
@@ -63,7 +58,8 @@ class VllmServerBackend:
         if not model:
             raise WattbenchError("the vllm backend needs a model: --model <Hugging Face id or local dir>")
         self.model, self.host, self.gpus = model, host, gpus
-        self.port = port or free_port(host)
+        self.port = port or reserve_port(host)
+        self._reserved = port is None
         self.tensor_parallel = tensor_parallel
         self.base_url = f"http://{host}:{self.port}"
         command = [
@@ -88,10 +84,16 @@ class VllmServerBackend:
         self._log = open(self.log_path, "wb")
         try:
             self.process = subprocess.Popen(
-                command, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                command,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=die_with_parent,  # a run killed outright must not leave the server holding its GPUs
             )
         except FileNotFoundError:
             self._log.close()
+            release_port(self.port)
             raise WattbenchError(f"'{executable}' not found: install vLLM (pip install 'wattbench[vllm]')") from None
         try:
             self._wait_ready(startup_timeout_s, stall_timeout_s)
@@ -120,8 +122,8 @@ class VllmServerBackend:
                 raise WattbenchError(
                     f"vllm serve exited with code {code} before it was ready; log {self.log_path}: {self._log_tail()}"
                 )
-            if _get(f"{self.base_url}/health")[0] == 200:
-                return
+            if _get(f"{self.base_url}/health")[0] == 200 and self.process.poll() is None:
+                return  # and ours still runs: one that lost its port to another server exits
             now = time.monotonic()
             size = self.log_path.stat().st_size
             if size != last_size:
@@ -187,6 +189,9 @@ class VllmServerBackend:
                 pass
         if not self._log.closed:
             self._log.close()
+        if self._reserved:
+            release_port(self.port)
+            self._reserved = False
         deadline = time.monotonic() + release_timeout_s
         while self._memory_before and time.monotonic() < deadline:
             now = self._gpu_memory_mib()

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from wattbench.cli import app
+from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice
 
 batch_app = typer.Typer(
     help="Run every model of a models CSV on a prompt set, reasoning-aware, and aggregate the results.",
@@ -81,6 +82,11 @@ def batch(
     idle_seconds: float = typer.Option(10.0, "--idle-seconds", help="Idle baseline before the batch."),
     grid_intensity: float = typer.Option(None, "--grid-intensity", help="gCO2e/kWh for co2_emissions_g."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
+    executor: str = EXECUTOR,
+    gpus: str = GPUS,
+    slots: int = SLOTS,
+    ray_address: str = RAY_ADDRESS,
+    timeout_min: float = typer.Option(60.0, "--timeout-min", help="local/ray: per-run wall-clock limit (minutes)."),
 ) -> int | None:
     """Run each selected (model, reasoning state) of a models CSV and write batch_results/."""
     if ctx.invoked_subcommand is not None:
@@ -129,7 +135,16 @@ def batch(
             print(f"warning: row {spec.row.line} {spec.model_id} '{spec.state_label}': {warning}", file=sys.stderr)
     source = config.prompts_file or str(_energy_score_file(data_dir, "prompts.csv"))
     prompts = load_prompts(source, config.prompt_column, config.num_prompts)
-    outcome = run_batch(config, specs, prompts, force=force, notify=lambda m: print(m, file=sys.stderr))
+    choice = executor_choice(executor, gpus, slots, ray_address)
+    say = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if choice.name == "inline":
+        outcome = run_batch(config, specs, prompts, force=force, notify=say)
+    else:
+        from wattbench.data.model_sizes import load_sizes
+        from wattbench.runner.batch_parallel import run_batch_parallel
+
+        outcome = run_batch_parallel(config, specs, prompts, csv_path, choice, timeout_s=timeout_min * 60,
+                                     force=force, notify=say, sizes=load_sizes())  # fmt: skip
     failed = [r for r in outcome.rows if r["status"] == "failed"]
     typer.echo(
         f"{len(outcome.rows)} runs ({len(failed)} failed), {len(outcome.skipped)} already completed, "

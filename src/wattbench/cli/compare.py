@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from wattbench.cli import app
+from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice
 
 _EXPERIMENTS = typer.Option(Path("artifacts/experiments"), "--experiments-dir", help="Where run dirs are.")
 _DATA = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
@@ -59,15 +60,23 @@ def ensemble(
     ignore_blank: bool = typer.Option(False, "--ignore-blank", help="Blank votes count only if no run answered."),
     calibration: Path = typer.Option(None, "--calibration", help="Questions with answers that weigh the runs."),
     solution: Path = typer.Option(None, "--solution", help="Score against this (default: the train questions)."),
-    config: Path = typer.Option(None, "--config", help="Same-model ensemble: run this config --num-runs times."),
-    num_runs: int = typer.Option(5, "--num-runs", help="Same-model ensemble: seeds 0..N-1."),
+    config: list[Path] = typer.Option(
+        None, "--config", help="Run this config --num-runs times (same-model), or run several configs once each."
+    ),
+    num_runs: int = typer.Option(None, "--num-runs", help="Same-model ensemble: seeds 0..N-1 (default 5)."),
     temperature: float = typer.Option(
         None,
         "--temperature",
         help="Same-model ensemble: sampling temperature (default: the config's, or 0.7 when it is 0).",
     ),  # fmt: skip
-    limit: int = typer.Option(None, "--limit", help="Same-model ensemble: only the first N questions."),
+    limit: int = typer.Option(None, "--limit", help="With --config: only the first N questions."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing run dir of that name."),
+    executor: str = EXECUTOR,
+    gpus: str = GPUS,
+    slots: int = SLOTS,
+    ray_address: str = RAY_ADDRESS,
+    timeout_min: float = typer.Option(60.0, "--timeout-min", help="local/ray: per-member wall-clock limit."),
+    log_dir: Path = typer.Option(None, "--log-dir", help="local/ray: member logs (default artifacts/ensembles/NAME)."),
     experiments_dir: Path = _EXPERIMENTS,
     data_dir: Path = _DATA,
 ) -> None:
@@ -76,29 +85,37 @@ def ensemble(
     from wattbench.report.ensemble_run import run_ensemble
 
     listed = [*(experiments or []), *ctx.args]
-    if bool(listed) == bool(config):
-        raise WattbenchError("give either --experiments A B C (existing runs) or --config X --num-runs N")
-    if config is not None:
+    configs = list(config or [])
+    if bool(listed) == bool(configs):
+        raise WattbenchError("give either --experiments A B C (existing runs) or --config X [--config Y ...]")
+    if configs:
         from wattbench.config import load_experiment_config
-        from wattbench.runner.repeat import same_model_ensemble
+        from wattbench.runner.repeat import ensemble_of_configs, seed_configs
 
-        settings, warnings = load_experiment_config(config, {"limit": limit})
-        for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        summary = same_model_ensemble(
-            settings,
-            num_runs,
+        if len(configs) > 1 and num_runs is not None:
+            raise WattbenchError("--num-runs is for one --config (a same-model ensemble); several configs run once")
+        loaded = []
+        for path in configs:
+            settings, warnings = load_experiment_config(path, {"limit": limit})
+            for warning in warnings:
+                print(f"warning: {path}: {warning}", file=sys.stderr)
+            loaded.append(settings)
+        members = seed_configs(loaded[0], num_runs or 5, temperature, name) if len(loaded) == 1 else loaded
+        summary = ensemble_of_configs(
+            members,
             name,
             data_dir=data_dir,
-            solution=solution or Path(settings.questions or _train_questions(data_dir)),
+            solution=solution or Path(loaded[0].questions or _train_questions(data_dir)),
             strategy=strategy,
             ignore_blank=ignore_blank,
             calibration=calibration,
-            temperature=temperature,
             force=force,
             notify=lambda m: print(m, file=sys.stderr),
+            executor=executor_choice(executor, gpus, slots, ray_address),
+            log_dir=log_dir,
+            timeout_s=timeout_min * 60,
         )
-        experiments_dir = Path(settings.output_dir)
+        experiments_dir = Path(loaded[0].output_dir)
     else:
         summary = run_ensemble(
             listed,

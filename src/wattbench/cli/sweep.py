@@ -8,19 +8,9 @@ import typer
 
 from wattbench.cli import app
 from wattbench.cli.compare import _DATA
+from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice
 
 _MANY = {"allow_extra_args": True}
-
-
-def _gpu_list(text: str | None) -> list[int] | None:
-    from wattbench.errors import WattbenchError
-
-    if not text:
-        return None
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise WattbenchError(f"--gpus {text}: give NVML indices separated by commas (0,1)") from None
 
 
 def _echo_outcome(outcome) -> None:
@@ -41,23 +31,23 @@ def benchmark(
     force: bool = typer.Option(False, "--force", help="Redo complete runs."),
     log_dir: Path = typer.Option(Path("artifacts/benchmark"), "--log-dir", help="Per-config logs and summary."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would run, run nothing."),
-    executor: str = typer.Option("inline", "--executor", help="inline (one at a time) or local (GPU slots)."),
-    gpus: str = typer.Option(None, "--gpus", help="local: only these GPUs (0,1)."),
-    slots: int = typer.Option(None, "--slots", help="local: run on N CPU slots (default when no GPU is visible: 1)."),
+    executor: str = EXECUTOR,
+    gpus: str = GPUS,
+    slots: int = SLOTS,
+    ray_address: str = RAY_ADDRESS,
     data_dir: Path = _DATA,
 ) -> int:
     """Run every config as its own subprocess with a timeout that kills its process group."""
     import sys
 
     from wattbench.data.model_sizes import load_sizes
-    from wattbench.energy.hardware import visible_gpus
     from wattbench.runner.benchmark import counts, plan_benchmark, run_benchmark
-    from wattbench.runner.executors import make_pool
 
     if timeout_min <= 0:
         from wattbench.errors import WattbenchError
 
         raise WattbenchError(f"--timeout-min {timeout_min}: give a positive number of minutes")
+    choice = executor_choice(executor, gpus, slots, ray_address)
     keys = [*(model or []), *ctx.args]
     plan = plan_benchmark(configs, providers=provider or None, models=keys or None, smoke_test=smoke_test, force=force)
     if dry_run:
@@ -66,10 +56,6 @@ def benchmark(
         for path, config in plan.to_run:
             typer.echo(f"would run  {config.name} ({config.provider}, {config.model or 'default'}) from {path}")
         return 0
-    pool, per_gpu_gb, chosen = make_pool(
-        executor, _gpu_list(gpus), slots, visible_gpus() if executor != "inline" else {}
-    )
-    print(chosen, file=sys.stderr)
     outcomes = run_benchmark(
         plan,
         timeout_s=timeout_min * 60,
@@ -77,8 +63,8 @@ def benchmark(
         data_dir=data_dir,
         force=force,
         notify=_echo_outcome,
-        pool=pool,
-        per_gpu_gb=per_gpu_gb,
+        say=lambda line: print(line, file=sys.stderr),
+        executor=choice,
         sizes=load_sizes(),
     )
     tally = counts(outcomes)
@@ -107,6 +93,10 @@ def scaling(
     timeout_min: float = typer.Option(60.0, "--timeout-min", help="Per-size wall-clock limit (minutes)."),
     out: Path = typer.Option(Path("artifacts/scaling"), "--out", help="Logs and scaling_comparison.csv/.json."),
     model_sizes: Path = typer.Option(None, "--model-sizes", help="Extra model_sizes.toml."),
+    executor: str = EXECUTOR,
+    gpus: str = GPUS,
+    slots: int = SLOTS,
+    ray_address: str = RAY_ADDRESS,
     data_dir: Path = _DATA,
 ) -> int:
     """Run a model family by size, freeing the GPU between sizes; compare scores, latency, VRAM and energy."""
@@ -114,10 +104,12 @@ def scaling(
     from wattbench.energy.hardware import free_memory_gb
     from wattbench.runner.sweep import plan_scaling, run_scaling, write_comparison
 
+    choice = executor_choice(executor, gpus, slots, ray_address)
+    table = load_sizes(model_sizes)
     steps = plan_scaling(
         family,
         [*(sizes or []), *ctx.args] or None,
-        load_sizes(model_sizes),
+        table,
         configs,
         skip_existing=skip_existing,
         provider=provider,
@@ -127,7 +119,16 @@ def scaling(
         for step in steps:
             _echo_step(step)
         return 0
-    run_scaling(steps, timeout_s=timeout_min * 60, log_dir=out, data_dir=data_dir, notify=_echo_step)
+    run_scaling(
+        steps,
+        timeout_s=timeout_min * 60,
+        log_dir=out,
+        data_dir=data_dir,
+        notify=_echo_step,
+        say=lambda line: typer.echo(line, err=True),
+        executor=choice,
+        sizes=table,
+    )
     csv_path, json_path = write_comparison(out, family, steps)
     typer.echo(f"comparison: {csv_path} and {json_path}")
     return 1 if any(s.status in ("failed", "timed_out") for s in steps) else 0

@@ -10,6 +10,7 @@ The master table is rewritten atomically with a run's row replaced, so an interr
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import logging
@@ -87,7 +88,14 @@ class BatchDir:
         return read_csv_table(self.master_csv).rows
 
     def upsert_master(self, row: dict[str, Any]) -> None:
-        """Replace the row of the same run (model, state), or append it; every other row is kept as it was."""
+        """Replace the row of the same run (model, state), or append it; every other row is kept as it was.
+        Runs finishing side by side (the local executor) take turns: the read-modify-write holds a file lock."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".master_results.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._upsert(row)
+
+    def _upsert(self, row: dict[str, Any]) -> None:
         rows = self.read_master()
         key = (row["model_name"], row["reasoning_state"])
         rows = [r for r in rows if (r.get("model_name"), r.get("reasoning_state")) != key]
@@ -97,7 +105,6 @@ class BatchDir:
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows({c: r.get(c, "") for c in columns} for r in rows)
-        self.root.mkdir(parents=True, exist_ok=True)
         write_atomically(self.master_csv, out.getvalue())
 
     def completed(self, key: str) -> bool:

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wattbench.config import ExperimentConfig
+from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import need_gb
 
-EXECUTORS = ("inline", "local")
+EXECUTORS = ("inline", "local", "ray")
 
 
 @dataclass
@@ -80,6 +80,8 @@ class TaskResult:
     ended_s: float | None = None
     reason: str = ""
     pid: int | None = None
+    started_at: float | None = None
+    """Epoch seconds (started_s and ended_s are on the scheduler's clock)."""
 
 
 def slots_needed(config: ExperimentConfig, per_gpu_gb: float | None, params_b: float | None, cpu: bool) -> int:
@@ -131,7 +133,7 @@ def run_local(
                 running[task.key] = (
                     task,
                     process,
-                    TaskResult(task.key, "running", slots, started_s=clock(), pid=process.pid),
+                    TaskResult(task.key, "running", slots, started_s=clock(), pid=process.pid, started_at=time.time()),
                 )
             for key, (task, process, result) in list(running.items()):
                 code = process.poll()
@@ -157,17 +159,19 @@ def run_local(
     return [results[t.key] for t in tasks]
 
 
+def check_executor(name: str) -> None:
+    if name not in EXECUTORS:
+        raise ConfigError(f"--executor {name}: unknown; use one of: {', '.join(EXECUTORS)}")
+
+
 def make_pool(
     executor: str, gpus: list[int] | None, cpu_slots: int | None, inventory: dict[int, float]
 ) -> tuple[SlotPool | None, float | None, str]:
     """(pool, memory of the smallest GPU in it in GB, a line saying what was chosen) for `--executor`.
     `inventory` is the visible GPUs (index → GB); with none, the local executor runs on `cpu_slots` CPU slots."""
-    from wattbench.config import ConfigError
-
-    if executor not in EXECUTORS:
-        raise ConfigError(f"--executor {executor}: unknown; use one of: {', '.join(EXECUTORS)}")
-    if executor == "inline":
-        return None, None, "inline: one run after another"
+    check_executor(executor)
+    if executor != "local":
+        return None, None, f"{executor}: no slot pool"
     if gpus:
         missing = [g for g in gpus if g not in inventory]
         if missing:

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.config import ConfigError, ExperimentConfig
+from wattbench.errors import WattbenchError
 from wattbench.report.ensemble_run import run_ensemble
+from wattbench.runner.dispatch import ExecutorChoice
 from wattbench.runner.experiment import run_experiment
 from wattbench.store.rundir import RunDir
 
@@ -38,9 +40,8 @@ def seed_configs(
     ]
 
 
-def same_model_ensemble(
-    config: ExperimentConfig,
-    num_runs: int,
+def ensemble_of_configs(
+    configs: list[ExperimentConfig],
     name: str,
     *,
     data_dir: Path | None,
@@ -48,28 +49,71 @@ def same_model_ensemble(
     strategy: str = "majority",
     ignore_blank: bool = False,
     calibration: Path | None = None,
-    temperature: float | None = None,
     force: bool = False,
     notify: Callable[[str], None] = lambda message: None,
+    executor: ExecutorChoice | None = None,
+    log_dir: Path | None = None,
+    timeout_s: float = 3600.0,
 ) -> dict[str, Any]:
-    """Run (or resume) every seed, then write the ensemble run dir; returns the ensemble's summary."""
-    existing = RunDir(Path(config.output_dir) / name).read_summary()
+    """Run (or resume) every member config, in this process one after another (inline) or in parallel on the
+    executor's slots or Ray cluster, then combine them into the ensemble run dir `name`."""
+    experiments_dir = Path(configs[0].output_dir)
+    existing = RunDir(experiments_dir / name).read_summary()
     if existing is not None and existing.get("kind") != "ensemble" and not force:
-        raise ConfigError(f"--name {name}: {Path(config.output_dir) / name} is a run, not an ensemble; pick another")
-    members = []
-    for seeded in seed_configs(config, num_runs, temperature, name):
-        notify(f"{seeded.name}: seed {seeded.generation.seed}, temperature {seeded.generation.temperature}")
-        result = run_experiment(seeded, data_dir=data_dir, force=force, notify=notify)
-        if result.interrupted:
-            raise KeyboardInterrupt
-        members.append(str(result.run_dir))
+        raise ConfigError(f"--name {name}: {experiments_dir / name} is a run, not an ensemble; pick another")
+    names = [c.name for c in configs]
+    if len(set(names)) < len(names) or name in names:
+        raise ConfigError(f"--config: the members' run names must differ from each other and from --name ({names})")
+    for member in configs:
+        what, sampling = member.model or member.provider, member.generation
+        notify(f"{member.name}: {what}, seed {sampling.seed}, temperature {sampling.temperature}")
+    if executor is None or executor.name == "inline":
+        for member in configs:
+            result = run_experiment(member, data_dir=data_dir, force=force, notify=notify)
+            if result.interrupted:
+                raise KeyboardInterrupt
+    else:
+        _run_members(configs, executor, log_dir or Path("artifacts/ensembles") / name, data_dir, force, notify,
+                     timeout_s)  # fmt: skip
     return run_ensemble(
-        members,
+        [str(Path(c.output_dir) / c.name) for c in configs],
         name,
-        experiments_dir=Path(config.output_dir),
+        experiments_dir=experiments_dir,
         strategy=strategy,
         ignore_blank=ignore_blank,
         solution=solution,
         calibration=calibration,
         force=True,  # the members may have changed since: an earlier ensemble of this name is rewritten
     )
+
+
+def _run_members(
+    configs: list[ExperimentConfig],
+    executor: ExecutorChoice,
+    log_dir: Path,
+    data_dir: Path | None,
+    force: bool,
+    notify: Callable[[str], None],
+    timeout_s: float,
+) -> None:
+    from wattbench.runner.dispatch import RunJob, execute_runs, write_config
+
+    jobs = [RunJob(c, write_config(c, log_dir / "configs"), timeout_s) for c in configs]
+    outcomes = execute_runs(
+        jobs,
+        executor,
+        log_dir=log_dir,
+        data_dir=data_dir,
+        force=force,
+        notify=lambda o: notify(f"{o.name}: {o.status}" + (f" on {o.devices}" if o.devices else "")),
+        say=notify,
+    )
+    bad = [o for o in outcomes if o.status != "passed"]
+    if any(o.status == "interrupted" for o in bad):
+        raise KeyboardInterrupt
+    if bad:
+        first = bad[0]
+        raise WattbenchError(
+            f"ensemble member {first.name} {first.status}: {first.reason}; see {first.log}; "
+            "rerun the same command to redo the members that did not finish"
+        )

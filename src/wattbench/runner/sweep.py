@@ -19,7 +19,9 @@ from pathlib import Path
 from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
 from wattbench.data.model_sizes import ModelSize, family_members, need_gb
 from wattbench.report.runs import load_run
-from wattbench.runner.benchmark import CONFIG_SUFFIXES, Outcome, run_config
+from wattbench.runner.benchmark import CONFIG_SUFFIXES
+from wattbench.runner.dispatch import ExecutorChoice, RunJob, execute_runs, write_config
+from wattbench.runner.process import Outcome
 from wattbench.store.rundir import RunDir, write_atomically
 
 API_PROVIDERS = frozenset({"openai", "bedrock"})
@@ -119,20 +121,28 @@ def run_scaling(
     log_dir: Path,
     data_dir: Path | None = None,
     notify: Callable[[SizeStep], None] = lambda step: None,
+    say: Callable[[str], None] = lambda line: None,
+    executor: ExecutorChoice | None = None,
+    sizes: dict[str, ModelSize] | None = None,
 ) -> list[SizeStep]:
-    """Run the steps marked `run`, in order (smallest first), each in its own process."""
-    configs_dir = log_dir / "configs"
+    """Run the steps marked `run`, each in its own process: smallest first inline, packed onto free GPUs by
+    their size with the local executor, as Ray tasks with ray."""
+    jobs, by_name = [], {}
     for step in steps:
         if step.status != "run" or step.config is None:
             notify(step)
             continue
-        configs_dir.mkdir(parents=True, exist_ok=True)
-        # JSON is YAML: the derived config goes to the subprocess as a file it loads like any other.
-        path = configs_dir / f"{step.config.name}.yaml"
-        write_atomically(path, json.dumps(step.config.model_dump(mode="json"), indent=2) + "\n")
-        outcome: Outcome = run_config(path, step.config, timeout_s=timeout_s, log_dir=log_dir, data_dir=data_dir)
+        path = write_config(step.config, log_dir / "configs")
+        jobs.append(RunJob(step.config, path, timeout_s))
+        by_name[step.config.name] = step
+
+    def finished(outcome: Outcome) -> None:
+        step = by_name[outcome.name or ""]
         step.status, step.reason = outcome.status, outcome.reason
         notify(step)
+
+    execute_runs(jobs, executor or ExecutorChoice(), log_dir=log_dir, data_dir=data_dir, notify=finished, say=say,
+                 sizes=sizes)  # fmt: skip
     return steps
 
 
