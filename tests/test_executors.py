@@ -175,3 +175,44 @@ def test_a_batch_run_killed_at_its_timeout_gets_a_failed_row(tmp_path):
     assert row["total_prompts"] == 1 and row["failed_prompts"] == 1
     master = (tmp_path / "out" / "master_results.csv").read_text()
     assert "timed_out: killed after" in master
+
+
+@pytest.mark.slow
+def test_ensembles_run_their_members_side_by_side(wattbot, tmp_path, capsys):
+    """A same-model ensemble's seeds, and an ensemble of two configs, each member a run on its own CPU slot."""
+    import json
+
+    from fakes.workspace import make_workspace
+    from wattbench.cli import main
+
+    root = make_workspace(wattbot, tmp_path)
+    common = ["--limit", "1", "--executor", "local", "--slots", "2", "--data-dir", str(root / "data"),
+              "--solution", str(root / "questions.csv"), "--log-dir", str(root / "logs")]  # fmt: skip
+    assert main(["ensemble", "--config", str(root / "run.toml"), "--num-runs", "2", "--name", "seeds", *common]) == 0
+    err = capsys.readouterr().err
+    assert "seeds-s0: passed on CPU slot" in err and "seeds-s1: passed on CPU slot" in err
+    base = (root / "run.toml").read_text()
+    for name in ("left", "right"):
+        (root / f"{name}.toml").write_text(f'name = "{name}"\n' + base)
+    configs = ["--config", str(root / "left.toml"), "--config", str(root / "right.toml")]
+    assert main(["ensemble", *configs, "--name", "pair", *common]) == 0
+    pair = json.loads((root / "runs" / "pair" / "summary.json").read_text())
+    assert pair["kind"] == "ensemble" and pair["members"] == ["left", "right"] and pair["num_questions"] == 1
+    for member in ("seeds-s0", "seeds-s1", "left", "right"):
+        assert json.loads((root / "runs" / member / "summary.json").read_text())["complete"]
+    assert main(["ensemble", *configs, "--name", "pair", "--num-runs", "3", *common]) == 2  # seeds are for one config
+
+
+def test_runs_side_by_side_say_their_cpu_energy_is_shared(monkeypatch):
+    from wattbench.energy.base import Measurement
+    from wattbench.runner.outputs import shared_package_note
+
+    both = Measurement("questions", 2.0, energy_j={"gpu:0": 100.0, "cpu:package-0": 40.0})
+    monkeypatch.delenv("WATTBENCH_CONCURRENT_RUNS", raising=False)
+    assert shared_package_note(both) == {}  # alone on the machine: nothing to say
+    env = SlotPool.of_gpus([0, 1]).env_for([1])
+    assert env == {"CUDA_VISIBLE_DEVICES": "1", "WATTBENCH_CONCURRENT_RUNS": "2"}
+    monkeypatch.setenv("WATTBENCH_CONCURRENT_RUNS", env["WATTBENCH_CONCURRENT_RUNS"])
+    note = shared_package_note(both)
+    assert note["concurrent_runs"] == 2 and note["shared_scopes"] == ["cpu:package-0"]  # its own GPU is not shared
+    assert shared_package_note(Measurement("questions", 2.0, energy_j={"gpu:0": 1.0})) == {"concurrent_runs": 2}

@@ -71,8 +71,11 @@ def test_a_family_by_size_end_to_end(wattbot: Path, tmp_path: Path, capsys):
     out = root / "scaling"
     args = ["scaling", "--family", "smollm2", "--configs", str(configs), "--out", str(out)]
     args += ["--data-dir", str(root / "data")]
-    assert main([*args, "--sizes", "0.36", "0.135"]) == 1  # one size failed
-    printed = capsys.readouterr().out
+    # Both sizes side by side on two CPU slots; the comparison keeps the smallest-first order.
+    assert main([*args, "--sizes", "0.36", "0.135", "--executor", "local", "--slots", "2"]) == 1  # one size failed
+    captured = capsys.readouterr()
+    assert "local: 2 CPU slot(s)" in captured.err
+    printed = captured.out
     assert "passed    size 0.135" in printed and "failed    size 0.36" in printed
     with open(out / "scaling_comparison.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

@@ -309,6 +309,8 @@ def load_experiment_config(
             data, warnings = read_seed_python_config(Path(path))
         else:
             data = read_config_file(Path(path))
+        # A config that does not name its run (the seed's .py configs never do) runs under its file's stem.
+        data.setdefault("name", Path(path).stem)
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue

@@ -61,6 +61,8 @@ class LlamaCppBackend:
             model_path=str(self.model_path),
             n_ctx=n_ctx,
             n_threads=self.n_threads,
+            # Prompt processing has its own pool, which llama-cpp-python sizes to every core unless told.
+            n_threads_batch=self.n_threads,
             seed=seed,
             n_gpu_layers=n_gpu_layers,
             verbose=False,

@@ -32,6 +32,7 @@ from wattbench.errors import WattbenchError
 from wattbench.reasoning import ReasoningMode
 from wattbench.runner.batch_plan import ModelSpec
 from wattbench.runner.batch_results import BatchDir, close_logger
+from wattbench.runner.outputs import shared_package_note
 from wattbench.store.rundir import append_jsonl, write_atomically
 from wattbench.tasks.textgen import build_request, evaluate, sha256
 
@@ -298,6 +299,7 @@ def run_one(
         "first_rendered_prompt": first_rendered,
         "energy": measured.to_dict() if measured else None,
         "energy_unavailable": meter.unavailable(),
+        "energy_sharing": shared_package_note(measured),
         "hardware": {"gpus": facts.get("gpus"), "cpu": facts.get("cpu"), "hostname": facts.get("hostname")},
         "log": str(log_path),
         "results": row,

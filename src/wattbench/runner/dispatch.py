@@ -43,6 +43,7 @@ class RunJob:
 
 def write_config(config: ExperimentConfig, folder: Path) -> Path:
     """A derived config (a seed, a size) as a file a subprocess loads like any other: JSON is YAML."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{config.name}.yaml"
     write_atomically(path, json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
     return path

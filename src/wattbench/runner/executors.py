@@ -21,6 +21,7 @@ from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import need_gb
 
 EXECUTORS = ("inline", "local", "ray")
+CONCURRENT_RUNS = "WATTBENCH_CONCURRENT_RUNS"
 
 
 @dataclass
@@ -53,11 +54,13 @@ class SlotPool:
 
     def env_for(self, slots: list[int]) -> dict[str, str]:
         """What the child's environment needs: its GPUs; or, on a CPU slot, no GPU and its share of the cores
-        (llama.cpp reads WATTBENCH_THREADS, torch and BLAS read OMP_NUM_THREADS)."""
+        (llama.cpp reads WATTBENCH_THREADS, torch and BLAS read OMP_NUM_THREADS). CONCURRENT_RUNS tells the run
+        how many may share this machine's CPU package, whose RAPL energy is one figure for all of them."""
+        shared = {CONCURRENT_RUNS: str(len(self.slots))}
         if not self.cpu:
-            return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, slots))}
+            return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, slots)), **shared}
         threads = str(max(1, (os.cpu_count() or 1) // len(self.slots)))
-        return {"CUDA_VISIBLE_DEVICES": "", "WATTBENCH_THREADS": threads, "OMP_NUM_THREADS": threads}
+        return {"CUDA_VISIBLE_DEVICES": "", "WATTBENCH_THREADS": threads, "OMP_NUM_THREADS": threads, **shared}
 
 
 @dataclass

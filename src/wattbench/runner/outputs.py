@@ -3,6 +3,7 @@ summary.json (with the keys the seed tools' notebooks read) and results.json."""
 
 from __future__ import annotations
 
+import os
 import statistics
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,7 @@ from wattbench.data.wattbot import QUESTION_COLUMNS, Question
 from wattbench.energy.base import Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g, derived_figures
 from wattbench.runner.costs import cost_usd, price_per_1m
+from wattbench.runner.executors import CONCURRENT_RUNS
 from wattbench.scoring.wattbot import MODES, SOLUTION_COLUMNS, SUBMISSION_COLUMNS, CellTable, read_cells, score_tables
 from wattbench.store.rundir import SCHEMA_VERSION, RunDir
 
@@ -144,6 +146,7 @@ def build_summary(
                 kind: (None if j is None else j / J_PER_WH) for kind, j in (total.totals_j() if total else {}).items()
             },
             "unavailable": total.unavailable if total else {},
+            **shared_package_note(total),
             "questions": derived_figures(question_j, len(records), output_tokens),
             "co2e_g": co2e_g(None if total_j is None else total_j / J_PER_WH, config.energy.grid_intensity_g_per_kwh),
             "grid_intensity_g_per_kwh": config.energy.grid_intensity_g_per_kwh,
@@ -152,6 +155,20 @@ def build_summary(
         "sessions": sessions,
         "config": config.model_dump(),
     }
+
+
+def shared_package_note(total: Measurement | None) -> dict[str, Any]:
+    """Runs side by side on one machine (the local executor) each measure their own GPUs, but RAPL has one
+    counter per CPU package: a run's cpu and dram energy then include the other runs'. Say so in the run."""
+    concurrent = int(os.environ.get(CONCURRENT_RUNS, "1") or 1)
+    if concurrent <= 1:
+        return {}
+    note: dict[str, Any] = {"concurrent_runs": concurrent}
+    scopes = [s for s in (total.energy_j if total else {}) if not s.startswith("gpu")]
+    if scopes:
+        note["shared_scopes"] = scopes
+        note["shared_note"] = f"{', '.join(scopes)} cover the whole CPU package, shared by up to {concurrent} runs"
+    return note
 
 
 def results_json(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

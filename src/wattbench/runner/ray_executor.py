@@ -63,17 +63,13 @@ def connect(address: str | None, say: Callable[[str], None]) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray"
         raise WattbenchError(f"--ray-address {where}: cannot connect ({str(exc).splitlines()[0]})") from None
+    say(f"ray: joined {address}" if address else "ray: started a local Ray for this call")
     return address is None
 
 
-def largest_node(ray: Any) -> tuple[float, float]:
-    """(GPUs, CPUs) of the best-equipped live node: a run needing more than that would wait forever."""
-    gpus = cpus = 0.0
-    for node in ray.nodes():
-        if node.get("Alive"):
-            gpus = max(gpus, node.get("Resources", {}).get("GPU", 0.0))
-            cpus = max(cpus, node.get("Resources", {}).get("CPU", 0.0))
-    return gpus, cpus
+def largest_node_gpus(ray: Any) -> float:
+    """GPUs of the best-equipped live node: a run needing more than that would wait forever."""
+    return max((n.get("Resources", {}).get("GPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=0.0)
 
 
 SCRATCH = "@WATTBENCH_SCRATCH@"
@@ -192,7 +188,7 @@ def submit(
     ray = import_ray()
     started_here = connect(address, say)
     try:
-        node_gpus, _ = largest_node(ray)
+        node_gpus = largest_node_gpus(ray)
         resources = ray.cluster_resources()
         say(f"ray: {int(resources.get('CPU', 0))} CPUs, {int(resources.get('GPU', 0))} GPUs in the cluster")
         remote = ray.remote(_remote_run)

@@ -28,7 +28,10 @@ API_PROVIDERS = frozenset({"openai", "bedrock"})
 COMPARISON_COLUMNS = (
     "family", "size", "model", "params_b", "run", "status", "reason", "overall", "value_accuracy", "ref_overlap",
     "na_term", "latency_s", "vram_gb", "disk_gb", "energy_wh", "wh_per_question", "avg_power_w", "need_gb",
+    "overall_score", "vram_allocated_gb",
 )  # fmt: skip
+"""`overall_score` and `vram_allocated_gb` repeat `overall` and `vram_gb` under the names the seed's
+run_qwen_scaling.py wrote, so notebooks that read its scaling_comparison.csv keep working."""
 
 
 @dataclass
@@ -158,6 +161,7 @@ def comparison_rows(family: str, steps: list[SizeStep]) -> list[dict[str, object
                 "ref_overlap": run.score("ref_overlap"), "na_term": run.score("na_term"), "latency_s": run.latency_s,
                 "vram_gb": run.vram_gb, "disk_gb": run.disk_gb, "energy_wh": run.energy_wh,
                 "wh_per_question": run.wh_per_question, "avg_power_w": run.avg_power_w,
+                "overall_score": run.overall, "vram_allocated_gb": run.vram_gb,
             }  # fmt: skip
         rows.append(row)
     return rows
