@@ -138,3 +138,20 @@ def test_batch_on_ray_lands_runs_and_master_rows_on_the_driver(local_ray, tmp_pa
     for run in runs:
         assert (out / "individual_runs" / run / "summary.json").exists()
     assert len(list((out / "logs").glob("*.log"))) == 3  # the per-run logs came back from the workers
+
+
+def test_an_address_nobody_answers_on_fails_in_seconds_with_exit_2(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    (tmp_path / "configs").mkdir()
+    command = [sys.executable, "-m", "wattbench", "benchmark", "--configs", str(tmp_path / "configs"), "--executor",
+               "ray", "--ray-address", f"127.0.0.1:{port}", "--log-dir", str(tmp_path / "logs")]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and time.monotonic() - started < 30  # Ray alone retries for minutes
+    assert f"--ray-address 127.0.0.1:{port}: nothing answers there" in done.stderr

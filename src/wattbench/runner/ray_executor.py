@@ -58,6 +58,8 @@ def connect(address: str | None, say: Callable[[str], None]) -> bool:
         from wattbench.energy.hardware import visible_gpus
 
         options["num_gpus"] = len(visible_gpus())
+    else:
+        check_reachable(address)
     try:
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -65,6 +67,22 @@ def connect(address: str | None, say: Callable[[str], None]) -> bool:
         raise WattbenchError(f"--ray-address {where}: cannot connect ({str(exc).splitlines()[0]})") from None
     say(f"ray: joined {address}" if address else "ray: started a local Ray for this call")
     return address is None
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Ray retries an address nobody listens on for minutes; a plain TCP connect says so in seconds."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise WattbenchError(f"--ray-address {address}: give HOST:PORT of the Ray head (ray start --head prints it)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise WattbenchError(
+            f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); start the head with "
+            "'ray start --head' or check the address"
+        ) from None
 
 
 def largest_node_gpus(ray: Any) -> float:
