@@ -216,3 +216,17 @@ def test_runs_side_by_side_say_their_cpu_energy_is_shared(monkeypatch):
     note = shared_package_note(both)
     assert note["concurrent_runs"] == 2 and note["shared_scopes"] == ["cpu:package-0"]  # its own GPU is not shared
     assert shared_package_note(Measurement("questions", 2.0, energy_j={"gpu:0": 1.0})) == {"concurrent_runs": 2}
+
+
+def test_a_timeout_of_zero_minutes_is_refused_by_every_command_that_takes_one(tmp_path, capsys):
+    from wattbench.cli import main
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "one.toml").write_text('name = "one"\n')
+    for command in (["benchmark", "--configs", str(configs), "--log-dir", str(tmp_path / "logs")],
+                    ["scaling", "--family", "smollm2", "--sizes", "0.135", "--configs", str(configs),
+                     "--out", str(tmp_path / "scaling")]):  # fmt: skip
+        assert main([*command, "--timeout-min", "0"]) == 2
+        assert "--timeout-min 0: give a positive number of minutes" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()  # refused before anything ran

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from wattbench.cli import app
-from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice
+from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
 
 batch_app = typer.Typer(
     help="Run every model of a models CSV on a prompt set, reasoning-aware, and aggregate the results.",
@@ -143,7 +143,7 @@ def batch(
         from wattbench.data.model_sizes import load_sizes
         from wattbench.runner.batch_parallel import run_batch_parallel
 
-        outcome = run_batch_parallel(config, specs, prompts, csv_path, choice, timeout_s=timeout_min * 60,
+        outcome = run_batch_parallel(config, specs, prompts, csv_path, choice, timeout_s=timeout_s(timeout_min),
                                      force=force, notify=say, sizes=load_sizes())  # fmt: skip
     failed = [r for r in outcome.rows if r["status"] == "failed"]
     typer.echo(

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from wattbench.cli import app
-from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice
+from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
 
 _EXPERIMENTS = typer.Option(Path("artifacts/experiments"), "--experiments-dir", help="Where run dirs are.")
 _DATA = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
@@ -75,8 +75,10 @@ def ensemble(
     gpus: str = GPUS,
     slots: int = SLOTS,
     ray_address: str = RAY_ADDRESS,
-    timeout_min: float = typer.Option(60.0, "--timeout-min", help="local/ray: per-member wall-clock limit."),
-    log_dir: Path = typer.Option(None, "--log-dir", help="local/ray: member logs (default artifacts/ensembles/NAME)."),
+    timeout_min: float = typer.Option(60.0, "--timeout-min", help="Per-member wall-clock limit (minutes)."),
+    log_dir: Path = typer.Option(
+        None, "--log-dir", help="Member logs (default: ensembles/NAME beside the run dirs' folder)."
+    ),
     experiments_dir: Path = _EXPERIMENTS,
     data_dir: Path = _DATA,
 ) -> None:
@@ -113,7 +115,7 @@ def ensemble(
             notify=lambda m: print(m, file=sys.stderr),
             executor=executor_choice(executor, gpus, slots, ray_address),
             log_dir=log_dir,
-            timeout_s=timeout_min * 60,
+            timeout_s=timeout_s(timeout_min),
         )
         experiments_dir = Path(loaded[0].output_dir)
     else:

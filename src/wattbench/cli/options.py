@@ -30,3 +30,12 @@ def executor_choice(executor: str, gpus: str | None, slots: int | None, ray_addr
     if slots is not None and slots < 1:
         raise WattbenchError(f"--slots {slots}: give 1 or more")
     return ExecutorChoice(executor, gpu_list, slots, ray_address)
+
+
+def timeout_s(minutes: float) -> float:
+    """`--timeout-min` in seconds; zero or less would kill every run at once."""
+    from wattbench.errors import WattbenchError
+
+    if minutes <= 0:
+        raise WattbenchError(f"--timeout-min {minutes:g}: give a positive number of minutes")
+    return minutes * 60

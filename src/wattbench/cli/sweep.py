@@ -8,7 +8,7 @@ import typer
 
 from wattbench.cli import app
 from wattbench.cli.compare import _DATA
-from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice
+from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
 
 _MANY = {"allow_extra_args": True}
 
@@ -43,10 +43,6 @@ def benchmark(
     from wattbench.data.model_sizes import load_sizes
     from wattbench.runner.benchmark import counts, plan_benchmark, run_benchmark
 
-    if timeout_min <= 0:
-        from wattbench.errors import WattbenchError
-
-        raise WattbenchError(f"--timeout-min {timeout_min}: give a positive number of minutes")
     choice = executor_choice(executor, gpus, slots, ray_address)
     keys = [*(model or []), *ctx.args]
     plan = plan_benchmark(configs, providers=provider or None, models=keys or None, smoke_test=smoke_test, force=force)
@@ -58,7 +54,7 @@ def benchmark(
         return 0
     outcomes = run_benchmark(
         plan,
-        timeout_s=timeout_min * 60,
+        timeout_s=timeout_s(timeout_min),
         log_dir=log_dir,
         data_dir=data_dir,
         force=force,
@@ -121,7 +117,7 @@ def scaling(
         return 0
     run_scaling(
         steps,
-        timeout_s=timeout_min * 60,
+        timeout_s=timeout_s(timeout_min),
         log_dir=out,
         data_dir=data_dir,
         notify=_echo_step,

@@ -23,9 +23,9 @@ from wattbench.data.model_sizes import ModelSize, need_gb, params_b_of
 from wattbench.runner.batch import BatchOutcome, master_row
 from wattbench.runner.batch_plan import ModelSpec
 from wattbench.runner.batch_results import BatchDir
-from wattbench.runner.dispatch import ExecutorChoice
-from wattbench.runner.executors import Task, TaskResult, make_pool, run_local
-from wattbench.runner.process import Outcome, kill_group, last_line, start_run
+from wattbench.runner.dispatch import ExecutorChoice, local_pool, outcome_of
+from wattbench.runner.executors import Task, TaskResult, run_local
+from wattbench.runner.process import Outcome, kill_group, start_run
 from wattbench.store.rundir import write_atomically
 
 CHILD = ["-m", "wattbench.runner.batch_child"]
@@ -85,15 +85,26 @@ def run_batch_parallel(
 def _row_of(batch: BatchDir, spec: ModelSpec, config: BatchConfig, result: Outcome | None, planned: int) -> dict:
     """The run's own master row, or a failed one when it left no summary."""
     summary = batch.run_dir(spec.run_key) / "summary.json"
-    fresh = result is not None and summary.exists() and summary.stat().st_mtime >= (result.started_at or 0.0)
-    if fresh and result is not None and result.status in ("passed", "failed"):
+    if result is None:
+        status, why = "failed", "never ran"
+    elif (
+        result.status in ("passed", "failed")
+        and summary.exists()
+        and summary.stat().st_mtime >= (result.started_at or 0.0)
+    ):  # written by this run, not left from an earlier one
         return json.loads(summary.read_text(encoding="utf-8"))["results"]
-    status = "interrupted" if result is not None and result.status == "interrupted" else "failed"
-    why = f"{result.status}: {result.reason}" if result else "never ran"
+    else:
+        status = "interrupted" if result.status == "interrupted" else "failed"
+        why = f"{result.status}: {result.reason}"
     row = master_row(spec, config, [], planned * config.repeats, None, {}, status, why, uuid.uuid4().hex[:12],
                      time.strftime("%Y-%m-%dT%H:%M:%S"))  # fmt: skip
     batch.upsert_master(row)
     return row
+
+
+def _line(outcome: Outcome) -> str:
+    where = f" on {outcome.devices}" if outcome.devices else ""
+    return f"{outcome.name}: {outcome.status}{where}{': ' + outcome.reason if outcome.reason else ''}"
 
 
 def _on_slots(
@@ -106,11 +117,7 @@ def _on_slots(
     notify: Callable[[str], None],
     sizes: dict[str, ModelSize],
 ) -> dict[str, Outcome]:
-    from wattbench.energy.hardware import visible_gpus
-
-    pool, per_gpu_gb, chosen = make_pool("local", choice.gpus, choice.cpu_slots, visible_gpus())
-    assert pool is not None
-    notify(chosen)
+    pool, per_gpu_gb = local_pool(choice, notify)
     jobs_dir = Path(config.output_dir) / "jobs"
     tasks = []
     for spec in todo:
@@ -126,13 +133,9 @@ def _on_slots(
     results: dict[str, Outcome] = {}
 
     def finished(result: TaskResult) -> None:
-        log_path = jobs_dir / f"{result.key}.out"
-        reason = result.reason or (f"exit {result.returncode}: {last_line(log_path)}" if result.returncode else "")
-        status = "failed" if result.status == "unschedulable" else result.status
-        devices = f"{'CPU slot' if pool.cpu else 'GPU'} {','.join(map(str, result.slots))}" if result.slots else ""
-        results[result.key] = Outcome(str(models_csv), result.key, status, reason, log=str(log_path),
-                                      devices=devices, started_at=result.started_at)  # fmt: skip
-        notify(f"{result.key}: {status}{' on ' + devices if devices else ''}{': ' + reason if reason else ''}")
+        outcome = outcome_of(result, pool, str(models_csv), jobs_dir / f"{result.key}.out")
+        results[result.key] = outcome
+        notify(_line(outcome))
 
     run_local(tasks, pool, kill=kill_group, notify=finished)
     return results
@@ -174,8 +177,7 @@ def _on_ray(
 
     def finished(outcome: Outcome) -> None:
         results[outcome.name or ""] = outcome
-        where = f" on {outcome.devices}" if outcome.devices else ""
-        notify(f"{outcome.name}: {outcome.status}{where}{': ' + outcome.reason if outcome.reason else ''}")
+        notify(_line(outcome))
 
     submit(jobs, choice.ray_address, notify=finished, say=notify)
     return results

@@ -17,7 +17,15 @@ from pathlib import Path
 
 from wattbench.config import ExperimentConfig
 from wattbench.data.model_sizes import ModelSize, params_b_of
-from wattbench.runner.executors import Task, TaskResult, check_executor, make_pool, run_local, slots_needed
+from wattbench.runner.executors import (
+    SlotPool,
+    Task,
+    TaskResult,
+    check_executor,
+    make_pool,
+    run_local,
+    slots_needed,
+)
 from wattbench.runner.process import Outcome, kill_group, last_line, run_command, run_config, start_run
 from wattbench.store.rundir import write_atomically
 
@@ -81,6 +89,27 @@ def execute_runs(
     return outcomes
 
 
+def local_pool(choice: ExecutorChoice, say: Callable[[str], None]) -> tuple[SlotPool, float | None]:
+    """The local executor's slots (the visible GPUs, or CPU slots) and the smallest GPU's memory in GB."""
+    from wattbench.energy.hardware import visible_gpus
+
+    pool, per_gpu_gb, chosen = make_pool("local", choice.gpus, choice.cpu_slots, visible_gpus())
+    assert pool is not None
+    say(chosen)
+    return pool, per_gpu_gb
+
+
+def outcome_of(result: TaskResult, pool: SlotPool, label: str, log_path: Path) -> Outcome:
+    """A finished task as an Outcome: its status, why it failed (the end of its log), where and how long."""
+    status = "failed" if result.status == "unschedulable" else result.status
+    reason = result.reason
+    if status == "failed" and not reason:
+        reason = f"exit {result.returncode}: {last_line(log_path)}"
+    took = (result.ended_s or 0.0) - (result.started_s or 0.0) if result.started_s is not None else 0.0
+    devices = f"{'CPU slot' if pool.cpu else 'GPU'} {','.join(map(str, result.slots))}" if result.slots else ""
+    return Outcome(label, result.key, status, reason, took, result.pid, str(log_path), devices, result.started_at)
+
+
 def _run_local(
     jobs: list[RunJob],
     choice: ExecutorChoice,
@@ -91,11 +120,7 @@ def _run_local(
     say: Callable[[str], None],
     sizes: dict[str, ModelSize] | None,
 ) -> list[Outcome]:
-    from wattbench.energy.hardware import visible_gpus
-
-    pool, per_gpu_gb, chosen = make_pool("local", choice.gpus, choice.cpu_slots, visible_gpus())
-    assert pool is not None
-    say(chosen)
+    pool, per_gpu_gb = local_pool(choice, say)
     tasks, by_key = [], {}
     for job in jobs:
         log_path = log_dir / f"{job.config.name}.log"
@@ -109,15 +134,7 @@ def _run_local(
 
     def finished(result: TaskResult) -> None:
         path, log_path = by_key[result.key]
-        status = "failed" if result.status == "unschedulable" else result.status
-        reason = result.reason
-        if status == "failed" and not reason:
-            reason = f"exit {result.returncode}: {last_line(log_path)}"
-        took = (result.ended_s or 0.0) - (result.started_s or 0.0) if result.started_s is not None else 0.0
-        devices = f"{'CPU slot' if pool.cpu else 'GPU'} {','.join(map(str, result.slots))}" if result.slots else ""
-        outcome = Outcome(
-            str(path), result.key, status, reason, took, result.pid, str(log_path), devices, result.started_at
-        )
+        outcome = outcome_of(result, pool, str(path), log_path)
         outcomes.append(outcome)
         notify(outcome)
 

@@ -14,7 +14,6 @@ from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.errors import WattbenchError
 from wattbench.report.ensemble_run import run_ensemble
 from wattbench.runner.dispatch import ExecutorChoice
-from wattbench.runner.experiment import run_experiment
 from wattbench.store.rundir import RunDir
 
 DEFAULT_TEMPERATURE = 0.7
@@ -55,8 +54,8 @@ def ensemble_of_configs(
     log_dir: Path | None = None,
     timeout_s: float = 3600.0,
 ) -> dict[str, Any]:
-    """Run (or resume) every member config, in this process one after another (inline) or in parallel on the
-    executor's slots or Ray cluster, then combine them into the ensemble run dir `name`."""
+    """Run (or resume) every member config, each a `wattbench run` process: one after another (inline) or in
+    parallel on the executor's slots or Ray cluster; then combine them into the ensemble run dir `name`."""
     experiments_dir = Path(configs[0].output_dir)
     existing = RunDir(experiments_dir / name).read_summary()
     if existing is not None and existing.get("kind") != "ensemble" and not force:
@@ -67,14 +66,9 @@ def ensemble_of_configs(
     for member in configs:
         what, sampling = member.model or member.provider, member.generation
         notify(f"{member.name}: {what}, seed {sampling.seed}, temperature {sampling.temperature}")
-    if executor is None or executor.name == "inline":
-        for member in configs:
-            result = run_experiment(member, data_dir=data_dir, force=force, notify=notify)
-            if result.interrupted:
-                raise KeyboardInterrupt
-    else:
-        _run_members(configs, executor, log_dir or Path("artifacts/ensembles") / name, data_dir, force, notify,
-                     timeout_s)  # fmt: skip
+    # Member logs beside the run dirs: artifacts/ensembles/<name>/ for the default artifacts/experiments.
+    logs = log_dir or experiments_dir.parent / "ensembles" / name
+    _run_members(configs, executor or ExecutorChoice(), logs, data_dir, force, notify, timeout_s)
     return run_ensemble(
         [str(Path(c.output_dir) / c.name) for c in configs],
         name,
