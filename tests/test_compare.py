@@ -136,3 +136,37 @@ def test_ensemble_writes_a_scored_run_dir_the_matrix_can_read(tmp_path: Path, ca
     assert "already exists" in capsys.readouterr().err
     sources = find_sources(None, experiments)
     assert [s.name for s in sources] == ["r1", "r2", "r3", "vote"]
+
+
+def test_an_ensemble_dir_has_every_file_and_summary_key_of_a_run_dir(tmp_path: Path, wattbot: Path, capsys):
+    import pandas as pd
+
+    from fakes.store import write_run
+    from wattbench.config import ExperimentConfig
+    from wattbench.runner.outputs import build_summary
+
+    solution = wattbot / "train_QA.csv"
+    runs = tmp_path / "runs"
+    write_run(runs, "a", solution, correct=20, latency_s=1.0, tokens=(500, 40))
+    write_run(runs, "b", solution, correct=25, latency_s=2.0, tokens=(300, 20))
+    args = ["ensemble", "--experiments", "a", "b", "--name", "ab", "--experiments-dir", str(runs)]
+    assert main([*args, "--solution", str(solution)]) == 0
+    capsys.readouterr()
+    ens = runs / "ab"
+    assert {"summary.json", "results.jsonl", "results.json", "submission.csv", "run.log"} <= {
+        p.name for p in ens.iterdir()
+    }
+    summary = json.loads((ens / "summary.json").read_text())
+    run_keys = set(build_summary(ExperimentConfig(), [], [], [], None, {}, {}))
+    assert run_keys <= set(summary), run_keys - set(summary)
+    assert summary["model_id"] == "a+b" and summary["llm_provider"] == "ensemble"
+    # What the ensemble cost is what its members cost: per question and in total.
+    assert summary["input_tokens"] == 41 * 800 and summary["output_tokens"] == 41 * 60
+    assert summary["timing"]["latency_s"]["mean"] == pytest.approx(3.0)
+    assert summary["total_time_seconds"] == pytest.approx((41 * 1.0 + 5) + (41 * 2.0 + 5))
+    assert summary["overall_score"] is not None
+    # The README's post-processing snippet works on it as on a run.
+    frame = pd.DataFrame(json.loads((ens / "results.json").read_text()))
+    picked = frame[["id", "pred_value", "gt_value", "value_correct", "latency_seconds"]]
+    assert len(picked) == 41 and picked["latency_seconds"].iloc[0] == pytest.approx(3.0)
+    assert "ensemble ab (majority) of a" in (ens / "run.log").read_text()

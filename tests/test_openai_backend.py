@@ -9,59 +9,16 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from fakes.servers import OK_BODY, ScriptedServer
 from wattbench.backends.base import GenerationRequest
 from wattbench.backends.registry import create_backend
 from wattbench.errors import WattbenchError
-
-OK_BODY = {
-    "choices": [{"message": {"content": '{"answer_value": 4}'}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 11, "completion_tokens": 7, "completion_tokens_details": {"reasoning_tokens": 3}},
-}
-
-
-class ScriptedServer:
-    """Answers each POST with the next scripted reply: (status, body, headers, delay_s)."""
-
-    def __init__(self, replies: list[tuple[int, str, dict[str, str], float]]) -> None:
-        self.replies = list(replies)
-        self.seen: list[tuple[dict[str, str], dict]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 — http.server's name
-                length = int(self.headers.get("content-length", 0))
-                server.seen.append((dict(self.headers), json.loads(self.rfile.read(length))))
-                status, body, headers, delay = (
-                    server.replies.pop(0) if server.replies else (200, json.dumps(OK_BODY), {}, 0)
-                )
-                time.sleep(delay)
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                try:
-                    self.wfile.write(body.encode())
-                except BrokenPipeError:
-                    pass  # the client timed out first, as the slow-reply case intends
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def _request(max_tokens: int = 8, **options) -> GenerationRequest:
@@ -93,7 +50,13 @@ def test_garbage_permanent_errors_and_timeouts_are_recorded_per_request():
     )
     try:
         backend = create_backend(
-            "openai", model="m", base_url=server.url, backoff_s=0.01, max_retries=2, max_concurrent=1, timeout_s=0.3
+            "openai",
+            model="m",
+            base_url=server.url,
+            backoff_s=0.01,
+            max_attempts=3,
+            max_concurrent=1,
+            request_timeout_s=0.3,
         )
         garbage, bad, down = backend.generate([_request(), _request(), _request()])
         assert "not a chat completion" in garbage.error and bad.error.startswith("HTTP 400")
@@ -109,7 +72,7 @@ def test_unreachable_server_and_missing_key(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(WattbenchError, match=r"needs a key: set \$OPENAI_API_KEY"):
         create_backend("openai", model="gpt-4o-mini")
-    backend = create_backend("openai", model="m", base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_s=0.01)
+    backend = create_backend("openai", model="m", base_url="http://127.0.0.1:9/v1", max_attempts=2, backoff_s=0.01)
     (failed,) = backend.generate([_request()])
     assert failed.error.startswith("gave up after 2 attempts; last: ConnectError")
 
@@ -177,7 +140,7 @@ def test_real_llama_cpp_server(tmp_path: Path, wattbot: Path, capsys):
             ]
             + ["--config", str(_server_config(tmp_path, url))]
         )
-        assert code == 0 and "answered 2/2 (0 errors)" in capsys.readouterr().out
+        assert code == 0 and "run complete: 2/2 answered, 0 failed" in capsys.readouterr().out
     finally:
         server.terminate()
         server.wait(timeout=30)

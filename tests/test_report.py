@@ -176,7 +176,8 @@ def test_html_report_opens_in_chromium(store: Path, wattbot: Path, tmp_path: Pat
     ).stdout  # fmt: skip
     runs_table = re.search(r'<table id="runs".*?</table>', dom, re.S)
     assert runs_table is not None
-    assert runs_table.group(0).count("<tr>") == 1 + 7  # header + every run
+    assert runs_table.group(0).count("<tr") == 1 + 7  # header + every run
+    assert runs_table.group(0).count('<tr class="fewer"') == 3  # the SmolLM2 runs on 4 questions, not 41
     for name in ("smol-ens", "qwen7b-hf", "gpt4o-mini"):
         assert f">{name}</td>" in runs_table.group(0)
     assert f'data-loaded="{len(PLOTS)}/{len(PLOTS)}"' in dom  # every embedded plot decoded in the browser
@@ -190,3 +191,44 @@ def test_html_report_opens_in_chromium(store: Path, wattbot: Path, tmp_path: Pat
 
     pixels = imread(shot)
     assert pixels.shape[:2] == (1800, 1400) and pixels.std() > 0.05  # a page was drawn, not a blank frame
+    wide = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, *profile, "--window-size=1400,900", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    # At 1,400 px nothing sticks out of the page, and the runs table fits whole, audit column included.
+    assert 'data-overflow="none"' in wide
+    assert re.search(r'data-clipped="([^"]*)"', wide).group(1) in ("none", "batch"), wide[:300]
+
+
+def test_names_with_dollar_signs_do_not_break_plots_or_the_report(tmp_path: Path, wattbot: Path, capsys):
+    solution = wattbot / "train_QA.csv"
+    runs = tmp_path / "runs"
+    # Dir names copied in from elsewhere and model ids are not run names: matplotlib must not read them as TeX.
+    write_run(runs, "cost$5$-run", solution, correct=20, model="org/$\\foo$-7B", gpu_wh_per_question=0.1,
+              params=7_000_000_000)  # fmt: skip
+    write_run(runs, "x$_1$", solution, correct=10, model="$unbalanced", gpu_wh_per_question=0.2,
+              params=7_000_000_000)  # fmt: skip
+    args = ["--experiments-dir", str(runs), "--solution", str(solution)]
+    assert main(["plot", *args, "--out", str(tmp_path / "plots")]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", *args, "--out", str(page), "--plots-dir", str(tmp_path / "p2"),
+                 "--batch-dir", str(tmp_path / "none")]) == 0  # fmt: skip
+    text = page.read_text(encoding="utf-8")
+    assert "cost$5$-run" in text and "x$_1$" in text
+    assert "cost$5$-run" in (tmp_path / "plots" / "ranking.svg").read_text(encoding="utf-8")
+
+
+def test_charts_with_nothing_meaningful_say_why(tmp_path: Path, wattbot: Path, capsys):
+    solution = wattbot / "train_QA.csv"
+    runs = tmp_path / "runs"
+    # Two free local runs that get the same questions right: no cost to compare, no unique wins.
+    write_run(runs, "local-a", solution, correct=20, params=7_000_000_000)
+    write_run(runs, "local-b", solution, correct=20, params=7_000_000_000)
+    write_run(runs, "smoke", solution, correct=1, params=7_000_000_000,
+              overrides={"num_questions": 1, "scores.kaggle.overall": 1.0})  # fmt: skip
+    args = ["plot", "--experiments-dir", str(runs), "--solution", str(solution), "--out", str(tmp_path / "p")]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "cost_vs_score.png  (every run here cost 0 USD" in printed
+    assert "unique_wins.png  (no question was answered right by exactly one run)" in printed
+    assert "ranking.png  (hatched: scored on fewer questions than the 41" in printed and "smoke" in printed

@@ -160,7 +160,7 @@ def test_cli_index_and_retrieve(small_data: Path, tmp_path: Path, write_csv, cap
         (["retrieve", "q", "--questions", str(questions), *common], "either a question or --questions"),
         (["retrieve", "--questions", str(empty), *common], "no questions"),
         (["retrieve", "--questions", str(questions), "--column", "query", *common], "unknown column 'query'"),
-        (["retrieve", "q", "--method", "fuzzy", *common], "retrieval.method"),
+        (["retrieve", "q", "--method", "fuzzy", *common], "--method: "),
         (["index", "build", "--data-dir", str(tmp_path / "nowhere"), "--index", index], "does not exist"),
     ]
     for argv, message in bad_calls:
@@ -170,3 +170,25 @@ def test_cli_index_and_retrieve(small_data: Path, tmp_path: Path, write_csv, cap
     (small_data / "wattbot" / "corpus").rename(small_data / "wattbot" / "moved")
     assert main(["index", "build", *common]) == 2
     assert "corpus folder not found" in capsys.readouterr().err
+
+
+def test_an_interrupted_build_leaves_no_scratch_files(small_data: Path, tmp_path: Path, embedder):
+    config = _config(tmp_path)
+    corpus = small_data / "wattbot" / "corpus"
+
+    def interrupt(*_args) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_index(config, corpus, embedder=embedder, progress=interrupt)
+    assert list(tmp_path.glob("index.sqlite*")) == []
+    # A build killed outright (no cleanup ran) left a scratch file of a process that is gone: the next build
+    # removes it; a live process's scratch file is left alone.
+    dead = tmp_path / "index.sqlite.building.999999999"
+    dead.write_bytes(b"half an index")
+    import os
+
+    live = tmp_path / f"index.sqlite.building.{os.getppid()}"
+    live.write_bytes(b"someone else's build")
+    build_index(config, corpus, embedder=embedder)
+    assert not dead.exists() and live.exists() and (tmp_path / "index.sqlite").exists()

@@ -43,7 +43,7 @@ def _args(workspace: Path, name: str, *extra: str) -> list[str]:
 def test_run_writes_a_complete_run_dir(workspace: Path, capsys):
     assert main(_args(workspace, "complete")) == 0
     out = capsys.readouterr().out
-    assert "WattBot score (kaggle mode)" in out and "answered 4/4 (0 errors)" in out
+    assert "WattBot score (kaggle mode)" in out and "run complete: 4/4 answered, 0 failed" in out
     run = workspace / "runs" / "complete"
     assert {p.name for p in run.iterdir()} >= {
         "submission.csv",
@@ -117,7 +117,7 @@ def test_a_failing_question_is_recorded_and_the_run_goes_on(workspace: Path, cap
     }
     assert "context" in records["big"]["error"] and records["big"]["retries"] == 2  # 3 passages → 1, then gave up
     assert records["q2"]["error"] is None
-    assert "answered 2/2 (1 errors)" in capsys.readouterr().out
+    assert "run partial: 1/2 answered, 1 failed, 0 unparseable" in capsys.readouterr().out
 
 
 def test_seed_python_config_and_bad_configs(workspace: Path, capsys, monkeypatch):
@@ -143,7 +143,7 @@ def test_seed_python_config_and_bad_configs(workspace: Path, capsys, monkeypatch
     monkeypatch.chdir(workspace)  # the seed config names no output_dir: the run goes to ./artifacts
     assert main(args) == 0
     captured = capsys.readouterr()
-    assert "unknown setting 'questions'; ignored" in captured.err and "answered 1/1" in captured.out
+    assert "unknown setting 'questions'; ignored" in captured.err and "run complete: 1/1 answered" in captured.out
     summary = json.loads((workspace / "artifacts" / "experiments" / "seed" / "summary.json").read_text())
     assert summary["config"]["task"]["top_k"] == 2 and summary["config"]["generation"]["max_tokens"] == 64
 
@@ -165,7 +165,7 @@ def test_run_through_a_managed_vllm_server(workspace: Path, tmp_path: Path, monk
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_VLLM_PIDS", str(tmp_path / "pids"))
     assert main([*_args(workspace, "vllm"), "--provider", "vllm", "--model", "Qwen/Qwen2.5-7B-Instruct"]) == 0
-    assert "answered 4/4 (0 errors)" in capsys.readouterr().out
+    assert "run complete: 4/4 answered, 0 failed" in capsys.readouterr().out
     summary = json.loads((workspace / "runs" / "vllm" / "summary.json").read_text())
     assert summary["backend"]["engine"] == "vllm" and summary["llm_provider"] == "vllm"
     records = [json.loads(line) for line in (workspace / "runs" / "vllm" / "results.jsonl").read_text().splitlines()]

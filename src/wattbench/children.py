@@ -1,9 +1,21 @@
-"""Child processes that must not outlive the process that started them."""
+"""Child processes that must not outlive the process that started them, and whether a process still lives."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (one owned by another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def die_with_parent() -> None:

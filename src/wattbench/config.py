@@ -9,9 +9,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from wattbench.errors import WattbenchError
+from wattbench.names import name_problem
 
 
 class ConfigError(WattbenchError):
@@ -114,18 +115,24 @@ def read_config_file(path: Path) -> dict[str, Any]:
     raise ConfigError(f"{path}: unknown config format '{suffix}'; use .toml or .yaml")
 
 
-def validation_message(source: str, exc: ValidationError, prefix: str = "") -> str:
-    """One line naming the first bad field by its dotted path."""
+def validation_message(source: str, exc: ValidationError, prefix: str = "", flags: dict[str, str] | None = None) -> str:
+    """One line naming the first bad field by its dotted path, or by its command-line flag when the value came
+    from one (`flags`: dotted path → flag)."""
     first = exc.errors()[0]
     where = ".".join(str(p) for p in (prefix, *first["loc"]) if p != "")
-    what = first["msg"]
+    what = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         what = "unknown setting; check its spelling"
+    if flags and where in flags:
+        return f"{flags[where]}: {what}"
     return f"{source}: {where or 'config'}: {what}"
 
 
-def load_retrieval_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RetrievalConfig:
-    """Retrieval settings from the `[retrieval]` table of a config file (or defaults), then `overrides`."""
+def load_retrieval_config(
+    path: Path | None = None, overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None
+) -> RetrievalConfig:
+    """Retrieval settings from the `[retrieval]` table of a config file (or defaults), then `overrides`
+    (`flags`: the command-line flag of each, named in errors)."""
     data: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
@@ -135,7 +142,8 @@ def load_retrieval_config(path: Path | None = None, overrides: dict[str, Any] | 
     try:
         return RetrievalConfig(**data)
     except ValidationError as exc:
-        raise ConfigError(validation_message(source, exc, "retrieval")) from None
+        named = {f"retrieval.{k}": v for k, v in (flags or {}).items() if (overrides or {}).get(k) is not None}
+        raise ConfigError(validation_message(source, exc, "retrieval", named)) from None
 
 
 class GenerationConfig(BaseModel):
@@ -173,6 +181,15 @@ class GenerationConfig(BaseModel):
     """Extra command-line arguments for `vllm serve`."""
     json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
     """How a server is asked for JSON: json_schema (OpenAI, vLLM), json_object (llama.cpp server), none."""
+    connect_timeout_s: float = Field(10.0, gt=0)
+    """Server backends: seconds to wait for a connection before the attempt counts as failed."""
+    request_timeout_s: float = Field(60.0, gt=0)
+    """Server backends: seconds one attempt may take from sending to the whole reply (a server that accepts and
+    never answers ends here)."""
+    max_attempts: int = Field(3, ge=1)
+    """Server backends: attempts per request (429, 5xx, timeouts and dropped connections are retried)."""
+    retry_after_cap_s: float = Field(30.0, ge=0)
+    """Server backends: the longest wait a `Retry-After` header is obeyed for; longer ones are capped and logged."""
 
 
 class TaskConfig(BaseModel):
@@ -190,6 +207,12 @@ class TaskConfig(BaseModel):
     """Passages added at each blank retry."""
     planner_max_queries: int = Field(0, ge=0)
     """Extra search queries the model writes first, whose retrievals are fused with the question's (0: off)."""
+    question_timeout_s: float = Field(180.0, gt=0)
+    """Time budget of one question, its planner and retries included: no request starts after it, and server
+    requests are cut at it."""
+    max_consecutive_failures: int = Field(3, ge=1)
+    """The run stops, marked failed with the reason, after this many failed questions in a row (a dead server);
+    rerun the same command to resume."""
 
 
 class EnergyConfig(BaseModel):
@@ -207,10 +230,22 @@ class EnergyConfig(BaseModel):
     """Grid carbon intensity for CO2e; None: CO2e is not computed."""
 
 
+def _valid_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 class ExperimentConfig(BaseModel):
     """One WattBot run."""
 
     model_config = ConfigDict(extra="forbid")
+    _source: str | None = PrivateAttr(None)
+    """The config file the settings came from (None: no file, defaults and flags only)."""
+    _flags: dict[str, str] = PrivateAttr(default_factory=dict)
+    """Dotted path → the command-line flag that can set it; `_given`: the ones given this time."""
+    _given: set[str] = PrivateAttr(default_factory=set)
 
     name: str = "smollm2-llamacpp"
     """Run name: the run dir is <output_dir>/<name>."""
@@ -232,6 +267,15 @@ class ExperimentConfig(BaseModel):
     task: TaskConfig = Field(default_factory=TaskConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+
+    _check_name = field_validator("name")(_valid_name)
+
+    def where(self, dotted: str) -> str:
+        """Who set the setting `dotted`, for an error message: its command-line flag, else the config file and
+        the field (`configs/x.toml: generation.base_url`)."""
+        if dotted in self._given or (self._source is None and dotted in self._flags):
+            return self._flags[dotted]
+        return f"{self._source or 'config'}: {dotted}"
 
 
 # The seed project's Python config keys → dotted paths of ExperimentConfig.
@@ -297,9 +341,10 @@ def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
 
 
 def load_experiment_config(
-    path: Path | None = None, overrides: dict[str, Any] | None = None
+    path: Path | None = None, overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None
 ) -> tuple[ExperimentConfig, list[str]]:
-    """Load a TOML, YAML or seed .py config (or the defaults), apply dotted-path overrides, validate."""
+    """Load a TOML, YAML or seed .py config (or the defaults), apply dotted-path overrides, validate.
+    `flags` names the command-line flag of each override, so an error about one names the flag."""
     data: dict[str, Any] = {}
     warnings: list[str] = []
     source = "defaults"
@@ -316,10 +361,17 @@ def load_experiment_config(
             continue
         section, _, leaf = dotted.rpartition(".")
         (data.setdefault(section, {}) if section else data)[leaf] = value
+    given = {k: v for k, v in (flags or {}).items() if (overrides or {}).get(k) is not None}
     try:
-        return ExperimentConfig(**data), warnings
+        config = ExperimentConfig(**data)
     except ValidationError as exc:
-        raise ConfigError(validation_message(source, exc)) from None
+        message = validation_message(source, exc, flags=given)
+        if exc.errors()[0]["loc"] == ("name",) and "name" not in given and path is not None:
+            message += '; a config without `name` runs under its file\'s name: set name = "..."'
+        raise ConfigError(message) from None
+    config._source = str(path) if path is not None else None
+    config._flags, config._given = dict(flags or {}), set(given)
+    return config, warnings
 
 
 class BatchConfig(BaseModel):
@@ -366,4 +418,13 @@ class BatchConfig(BaseModel):
     """Where master_results.csv, individual_runs/ and logs/ go."""
     max_consecutive_failures: int = Field(3, ge=1)
     """A run stops after this many failed prompts in a row (a dead server), recording the rest as not run."""
+    connect_timeout_s: float = Field(10.0, gt=0)
+    """Server backends: seconds to wait for a connection."""
+    request_timeout_s: float = Field(600.0, gt=0)
+    """Server backends: seconds one prompt may take to its whole reply. Longer than a WattBot run's minute: a
+    reasoning answer of thousands of tokens, unstreamed, takes minutes."""
+    max_attempts: int = Field(3, ge=1)
+    """Server backends: attempts per prompt (429, 5xx, timeouts and dropped connections are retried)."""
+    retry_after_cap_s: float = Field(30.0, ge=0)
+    """Server backends: the longest wait a `Retry-After` header is obeyed for."""
     energy: EnergyConfig = Field(default_factory=EnergyConfig)

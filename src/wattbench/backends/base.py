@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from wattbench.errors import WattbenchError
+
 
 @dataclass
 class GenerationRequest:
@@ -25,6 +27,7 @@ class GenerationRequest:
     assistant_prefix: str | None = None  # opens the assistant turn; the model continues from it ("<think>\n")
     reasoning_effort: str | None = None  # gpt-oss Harmony effort: a request field on servers, a template kwarg locally
     think_end: str | None = None  # marker ending the thinking part, for engines that count reasoning tokens from ids
+    deadline: float | None = None  # time.monotonic() by which a server request must end, retries included
 
 
 @dataclass
@@ -37,8 +40,11 @@ class Completion:
     latency_s: float = 0.0
     ttft_s: float | None = None  # time to first token, where the engine streams
     error: str | None = None
+    error_kind: str | None = None  # "auth": the credentials were refused, so every other request fails the same way
     reasoning_text: str | None = None  # thinking the server returned apart from `text` (vLLM reasoning parsers)
     rendered_prompt: str | None = None  # the prompt text the engine ran, where this process rendered it
+    attempts: int = 1  # how many times the request was sent (server backends retry 429, 5xx and timeouts)
+    notes: list[str] = field(default_factory=list)  # what the run log should say (a capped Retry-After, say)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +62,17 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release the model and its memory."""
+
+
+class AuthError(WattbenchError):
+    """The server refused the credentials: no request can succeed, so the run ends before its first question."""
+
+
+def preflight(backend: Backend) -> list[str]:
+    """Ask the backend to check, once, what would fail every request (a refused or missing API key); returns
+    what the run log should say. Raises AuthError. Engines without such a check pass."""
+    check = getattr(backend, "preflight", None)
+    return list(check() or []) if callable(check) else []
 
 
 def marker_end(ids: list[int], marker: list[int]) -> int | None:

@@ -1,7 +1,11 @@
 """OpenAI-compatible chat completions over HTTP: vLLM, llama.cpp server, OpenRouter, OpenAI.
 
-Requests run concurrently (at most `max_concurrent` in flight). 429, 5xx and timeouts are retried with
-exponential backoff, honouring Retry-After. Token counts come from the response's `usage`. A request with a JSON
+Requests run concurrently (at most `max_concurrent` in flight). Every attempt has a connect timeout and a
+timeout on the whole reply (a server that accepts the connection and never answers ends there); 429, 5xx,
+timeouts and dropped connections are retried with exponential backoff, at most `max_attempts` times and never
+past the request's deadline, honouring Retry-After up to `retry_after_cap_s`. 401 and 403 are not retried, and
+`preflight()` finds a refused or missing key once, before the first request. Token counts come from the
+response's `usage`. A request with a JSON
 schema asks for a constrained reply in the form the server knows: `json_schema` (OpenAI, vLLM) or `json_object` with a
 schema (llama.cpp server); `json_mode = "none"` sends no schema. The API key is
 read from the environment variable named by `api_key_env` and is never logged, stored or returned by `info()`.
@@ -15,10 +19,20 @@ import os
 import time
 from typing import Any
 
-from wattbench.backends.base import Completion, GenerationRequest
+from wattbench.backends.base import AuthError, Completion, GenerationRequest
 from wattbench.errors import WattbenchError
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+AUTH_STATUS = frozenset({401, 403})
+NETWORK_OPTIONS = ("connect_timeout_s", "request_timeout_s", "max_attempts", "retry_after_cap_s")
+"""The timeouts and retry limits every server backend takes, under the same names in the run and batch configs."""
+
+
+def network_options(settings: Any) -> dict[str, Any]:
+    """NETWORK_OPTIONS read off a config section that has them (generation settings, a batch config)."""
+    return {name: getattr(settings, name) for name in NETWORK_OPTIONS}
+
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 JSON_MODES = ("json_schema", "json_object", "none")
 
@@ -32,8 +46,10 @@ class OpenAICompatBackend:
         base_url: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         max_concurrent: int = 4,
-        timeout_s: float = 120.0,
-        max_retries: int = 4,
+        connect_timeout_s: float = 10.0,
+        request_timeout_s: float = 60.0,
+        max_attempts: int = 3,
+        retry_after_cap_s: float = 30.0,
         backoff_s: float = 1.0,
         json_mode: str = "json_schema",
         **_: Any,
@@ -52,8 +68,49 @@ class OpenAICompatBackend:
         self._api_key = os.environ.get(api_key_env)
         if self._api_key is None and self.base_url == DEFAULT_BASE_URL:
             raise WattbenchError(f"the OpenAI API needs a key: set ${api_key_env} (it is never written anywhere)")
-        self.max_concurrent, self.timeout_s = max_concurrent, timeout_s
-        self.max_retries, self.backoff_s, self.json_mode = max_retries, backoff_s, json_mode
+        if max_attempts < 1:
+            raise WattbenchError(f"generation.max_attempts: {max_attempts}; a request needs at least 1 attempt")
+        self.max_concurrent = max_concurrent
+        self.connect_timeout_s, self.request_timeout_s = connect_timeout_s, request_timeout_s
+        self.max_attempts, self.retry_after_cap_s = max_attempts, retry_after_cap_s
+        self.backoff_s, self.json_mode = backoff_s, json_mode
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def _refused(self, status: int) -> str:
+        if self._api_key is None:
+            return (
+                f"{self.base_url} needs an API key (HTTP {status}): set ${self.api_key_env}, "
+                "or name the variable that holds it with generation.api_key_env"
+            )
+        return f"{self.base_url} refused the API key in ${self.api_key_env} (HTTP {status}); check the key"
+
+    def preflight(self) -> list[str]:
+        """One GET /models before the first question: a refused or missing key raises AuthError (every request
+        would fail the same way). Anything else (no such route, a slow or dead server) is only noted: the
+        requests' own timeouts and the run's consecutive-failure stop deal with it."""
+        import httpx
+
+        timeout = min(self.connect_timeout_s, self.request_timeout_s)
+        try:
+            response = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=timeout)
+        except httpx.HTTPError as exc:
+            return [f"preflight: {self.base_url}/models did not answer ({type(exc).__name__}); going on"]
+        if response.status_code in AUTH_STATUS:
+            raise AuthError(self._refused(response.status_code))
+        return []
+
+    def _retry_after(self, header: str, fallback_s: float) -> tuple[float, str | None]:
+        """The wait a Retry-After header asks for (seconds only; HTTP dates are rare here), capped."""
+        header = header.strip()
+        if not header.replace(".", "", 1).isdigit():
+            return fallback_s, None
+        asked = float(header)
+        if asked <= self.retry_after_cap_s:
+            return asked, None
+        note = f"Retry-After {asked:g} s capped at {self.retry_after_cap_s:g} s (generation.retry_after_cap_s)"
+        return self.retry_after_cap_s, note
 
     @staticmethod
     def _endpoint(request: GenerationRequest) -> str:
@@ -89,41 +146,79 @@ class OpenAICompatBackend:
             payload["response_format"] = {"type": "json_object", "schema": request.json_schema}
         return payload
 
+    def _attempt_timeout(self, deadline: float | None) -> float | None:
+        """Seconds this attempt may take: the request timeout, cut to what is left before the deadline."""
+        if deadline is None:
+            return self.request_timeout_s
+        left = deadline - time.monotonic()
+        return None if left <= 0 else min(self.request_timeout_s, left)
+
+    async def _send(self, client: Any, request: GenerationRequest, timeout_s: float) -> Any:
+        import httpx
+
+        # httpx's read timeout restarts with every byte; wait_for bounds the whole reply (a trickling server too).
+        return await asyncio.wait_for(
+            client.post(
+                f"{self.base_url}/{self._endpoint(request)}",
+                json=self._payload(request),
+                headers=self._headers(),
+                timeout=httpx.Timeout(timeout_s, connect=min(self.connect_timeout_s, timeout_s)),
+            ),
+            timeout=timeout_s,
+        )
+
     async def _one(self, client: Any, limit: asyncio.Semaphore, request: GenerationRequest) -> Completion:
         import httpx
 
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         started = time.perf_counter()
-        error = "no attempt made"
-        delay = self.backoff_s
+        error, notes, attempts, delay, why = "no attempt made", [], 0, self.backoff_s, ""
         async with limit:
-            for attempt in range(self.max_retries + 1):
-                if attempt:
+            while attempts < self.max_attempts:
+                if attempts:
+                    if request.deadline is not None and time.monotonic() + delay >= request.deadline:
+                        why = " (question time budget spent)"
+                        break
                     await asyncio.sleep(delay)
-                delay = self.backoff_s * 2**attempt
+                timeout_s = self._attempt_timeout(request.deadline)
+                if timeout_s is None:
+                    why = " (question time budget spent)"
+                    break
+                attempts += 1
+                delay = self.backoff_s * 2 ** (attempts - 1)
                 try:
-                    response = await client.post(
-                        f"{self.base_url}/{self._endpoint(request)}",
-                        json=self._payload(request),
-                        headers=headers,
-                        timeout=self.timeout_s,
-                    )
-                except (httpx.TimeoutException, httpx.TransportError) as exc:
+                    response = await self._send(client, request, timeout_s)
+                except (httpx.TimeoutException, TimeoutError):
+                    error = f"no reply within {timeout_s:.3g} s (generation.request_timeout_s)"
+                    continue
+                except httpx.TransportError as exc:
                     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                     continue
                 if response.status_code in RETRY_STATUS:
                     error = f"HTTP {response.status_code}: {response.text[:200]}"
-                    retry_after = response.headers.get("retry-after", "")
-                    delay = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else delay
+                    delay, note = self._retry_after(response.headers.get("retry-after", ""), delay)
+                    notes += [note] if note else []
                     continue
+                if response.status_code in AUTH_STATUS:
+                    refused = self._failed(self._refused(response.status_code), started, attempts, notes)
+                    refused.error_kind = "auth"
+                    return refused
                 if response.status_code >= 400:
-                    return self._failed(f"HTTP {response.status_code}: {response.text[:200]}", started)
-                return self._parse(response.text, started)
-        return self._failed(f"gave up after {self.max_retries + 1} attempts; last: {error}", started)
+                    return self._failed(f"HTTP {response.status_code}: {response.text[:200]}", started, attempts, notes)
+                completion = self._parse(response.text, started)
+                completion.attempts, completion.notes = attempts, notes
+                return completion
+        plural = "" if attempts == 1 else "s"
+        return self._failed(f"gave up after {attempts} attempt{plural}{why}; last: {error}", started, attempts, notes)
 
     @staticmethod
-    def _failed(error: str, started: float) -> Completion:
-        return Completion(error=error, finish_reason="error", latency_s=time.perf_counter() - started)
+    def _failed(error: str, started: float, attempts: int = 1, notes: list[str] | None = None) -> Completion:
+        return Completion(
+            error=error,
+            finish_reason="error",
+            latency_s=time.perf_counter() - started,
+            attempts=attempts,
+            notes=list(notes or []),
+        )
 
     def _parse(self, body: str, started: float) -> Completion:
         try:

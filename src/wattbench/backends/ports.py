@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from wattbench.children import pid_alive
 from wattbench.errors import WattbenchError
 
 
@@ -25,16 +26,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def reservations_dir() -> Path:
     return Path(os.environ.get("WATTBENCH_PORTS_DIR") or Path(tempfile.gettempdir()) / "wattbench-ports")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _holder(marker: Path) -> int | None:
@@ -58,7 +49,7 @@ def reserve_port(
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = _holder(marker)
-            if holder is not None and _alive(holder):
+            if holder is not None and pid_alive(holder):
                 continue
             marker.unlink(missing_ok=True)  # its holder died without releasing it: free for the next try
             continue

@@ -27,12 +27,22 @@ ALIASES = {
 }
 
 
-def create_backend(name: str, **options: Any) -> Backend:
+NEEDS_MODEL = frozenset({"hf", "vllm", "openai"})
+"""Engines with no default model: a run without `model` cannot start."""
+
+
+def resolve_backend(name: str) -> str:
+    """The registry name of `name` (an alias or a name); an unknown one is an error with the near miss."""
     key = ALIASES.get(name, name)
     if key not in BACKENDS:
         close = difflib.get_close_matches(key, [*BACKENDS, *ALIASES], n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise WattbenchError(f"unknown backend '{name}' (known: {', '.join(BACKENDS)}){hint}")
+    return key
+
+
+def create_backend(name: str, **options: Any) -> Backend:
+    key = resolve_backend(name)
     module_name, class_name, extra = BACKENDS[key]
     try:
         module = importlib.import_module(module_name)

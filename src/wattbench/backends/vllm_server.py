@@ -53,6 +53,10 @@ class VllmServerBackend:
         max_concurrent: int = 32,
         json_mode: str = "json_schema",
         log_dir: str | None = None,
+        connect_timeout_s: float = 10.0,
+        request_timeout_s: float = 60.0,
+        max_attempts: int = 3,
+        retry_after_cap_s: float = 30.0,
         **_: Any,
     ) -> None:
         if not model:
@@ -107,6 +111,10 @@ class VllmServerBackend:
             api_key_env="VLLM_API_KEY",
             max_concurrent=max_concurrent,
             json_mode=json_mode,
+            connect_timeout_s=connect_timeout_s,
+            request_timeout_s=request_timeout_s,
+            max_attempts=max_attempts,
+            retry_after_cap_s=retry_after_cap_s,
         )
 
     def _log_tail(self, lines: int = 5) -> str:

@@ -121,14 +121,15 @@ def batch(
     specs = load_plan(csv_path, config.max_new_tokens, config.reasoning_max_new_tokens)
     filters = Filters(model_name, model_class, task, reasoning_state, priority)
     specs = select(specs, filters)
+    if not specs:
+        raise ConfigError(
+            f"{csv_path}: no row matches the filters; 'wattbench batch --list' without filters shows every row"
+        )
     if strict:
         check_strict(specs, csv_path)
     if list_only:
         entries = [s.to_dict() for s in specs]
         typer.echo(json.dumps(entries, indent=2) if as_json else format_plan(entries))
-        return 0
-    if not specs:
-        typer.echo(f"no rows of {csv_path} match the filters", err=True)
         return 0
     for spec in specs:
         for warning in spec.warnings:

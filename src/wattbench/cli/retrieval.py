@@ -61,7 +61,10 @@ def _setup(data_dir: Path | None, config: Path | None, index_path: Path | None, 
     from wattbench.config import load_retrieval_config
     from wattbench.data.paths import resolve_data_dir, wattbot_dir
 
-    settings = load_retrieval_config(config, {"index_path": str(index_path) if index_path else None, **overrides})
+    flags = {"index_path": "--index", "method": "--method"}
+    settings = load_retrieval_config(
+        config, {"index_path": str(index_path) if index_path else None, **overrides}, flags
+    )
     return settings, wattbot_dir(resolve_data_dir(data_dir)) / "corpus"
 
 

@@ -52,7 +52,12 @@ def _progress(quiet: bool):
         score = f"score {sum(state['scores']) / len(state['scores']):.3f}" if state["scores"] else ""
         bar.update(state["task"], completed=done, rate=rate, score=score)
 
-    return update, bar
+    def stop() -> None:
+        # A bar that never started must not be stopped: rich would print a blank line before the error.
+        if state["task"] is not None:
+            bar.stop()
+
+    return update, stop
 
 
 def _run(
@@ -67,6 +72,7 @@ def _run(
     force: bool,
     quiet: bool,
     data_dir: Path | None,
+    base_url: str | None = None,
 ):
     from wattbench.cli.score import format_report
     from wattbench.config import load_experiment_config
@@ -83,11 +89,12 @@ def _run(
         "limit": limit,
         "provider": provider,
         "model": model,
+        "generation.base_url": base_url,
     }
-    settings, warnings = load_experiment_config(config, overrides)
+    settings, warnings = load_experiment_config(config, overrides, FLAGS)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    update, bar = _progress(quiet)
+    update, stop_bar = _progress(quiet)
     try:
         result = run_experiment(
             settings,
@@ -98,8 +105,8 @@ def _run(
             on_progress=update,
         )
     finally:
-        if bar is not None:
-            bar.stop()
+        if stop_bar is not None:
+            stop_bar()
     summary = result.summary
     for report in summary["scores"].values():
         typer.echo(
@@ -107,7 +114,6 @@ def _run(
         )
     timing, energy = summary["timing"], summary["energy"]
     typer.echo(
-        f"answered {summary['num_answered']}/{summary['num_questions']} ({summary['num_errors']} errors), "
         f"{timing['total_time_s']:.1f} s, {timing['questions_per_min'] or 0:.1f} questions/min, "
         f"tokens {summary['input_tokens']} in / {summary['output_tokens']} out"
     )
@@ -117,9 +123,41 @@ def _run(
         + "".join(f"; {scope}: {why}" for scope, why in energy["unavailable"].items())
     )
     typer.echo(f"run dir: {result.run_dir}")
+    typer.echo(status_line(summary))
     if result.interrupted:
         typer.echo("interrupted: rerun the same command to resume", err=True)
         raise typer.Exit(130)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+FLAGS = {
+    "name": "--name",
+    "questions": "--questions",
+    "limit": "--limit",
+    "provider": "--provider",
+    "model": "--model",
+    "generation.base_url": "--base-url",
+}
+"""The config path each flag overrides, so an error about a flag's value names the flag."""
+
+
+def status_line(summary: dict[str, Any]) -> str:
+    """The run's last line: how it ended and how many questions failed or could not be parsed."""
+    from wattbench.runner.outputs import run_status
+
+    status = run_status(summary)
+    line = (
+        f"run {status}: {summary['num_answered']}/{summary['num_questions']} answered, "
+        f"{summary['num_failed']} failed, {summary['num_unparseable']} unparseable"
+    )
+    if summary.get("num_recovered"):
+        line += f" ({summary['num_recovered']} incomplete JSON answers read)"
+    if summary.get("stop_reason"):
+        line += f"; {summary['stop_reason']}"
+    elif status != "complete":
+        line += "; rerun the same command to resume"
+    return line
 
 
 _CONFIG = typer.Option(None, "--config", help="TOML, YAML or seed-style .py config.")
@@ -133,6 +171,7 @@ _RESUME = typer.Option(True, "--resume/--no-resume", help="Continue an existing 
 _FORCE = typer.Option(False, "--force", help="Delete an existing run dir and start over.")
 _QUIET = typer.Option(False, "--quiet", help="No progress bar; logs go to run.log.")
 _DATA = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
+_BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server URL ending in /v1 (openai backend).")
 
 
 @app.command()
@@ -148,9 +187,11 @@ def run(
     force: bool = _FORCE,
     quiet: bool = _QUIET,
     data_dir: Path = _DATA,
+    base_url: str = _BASE_URL,
 ) -> None:
-    """Run a model over the WattBot questions with retrieval; write a resumable run dir and print the score."""
-    _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir)
+    """Run a model over the WattBot questions with retrieval; write a resumable run dir and print the score.
+    Exit 1 when the run failed (stopped on failures, or no question got an answer), 2 on bad input."""
+    _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir, base_url)
 
 
 # The seed's scripts call it "eval" (run + score); it is the same command.

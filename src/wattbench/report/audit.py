@@ -15,6 +15,7 @@ from typing import Any
 from wattbench.errors import DataError
 from wattbench.report.runs import RunInfo
 from wattbench.scoring.wattbot import score_files
+from wattbench.store.records import parse_status
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,26 @@ def _check_errors_score(run: RunInfo, audit: RunAudit, limits: Thresholds) -> No
         _flag(audit, "error_rate", f"{errors}/{total} questions failed ({rate:.0%} > {limits.max_error_rate:.0%})")
     if run.overall is not None and run.overall < limits.min_score:
         _flag(audit, "low_score", f"overall score {run.overall:.3f} < {limits.min_score:g}")
-    if run.summary.get("complete") is False:
-        _flag(audit, "incomplete", f"{len(run.records)} of {total} questions done; resume it with 'wattbench run'")
+    statuses = [parse_status(r) for r in run.records]
+    if statuses.count("unparseable"):
+        _flag(
+            audit,
+            "unparseable",
+            f"{statuses.count('unparseable')}/{len(run.records)} answers held no answer to parse and score as "
+            "blank (raw_output in results.jsonl)",
+        )
+    if statuses.count("recovered"):
+        audit.notes.append(
+            f"{statuses.count('recovered')} answers were incomplete JSON (cut at the token cap?); value and refs "
+            "were read from them"
+        )
+    status = run.summary.get("status")
+    if status == "failed":
+        why = run.summary.get("stop_reason") or "no question got an answer"
+        _flag(audit, "failed", f"the run failed: {why}")
+    elif run.summary.get("complete") is False or status in ("incomplete", "partial"):
+        done = sum(1 for r in run.records if not r.get("error"))
+        _flag(audit, "incomplete", f"{done} of {total} questions answered; resume it with 'wattbench run'")
 
 
 def _check_recomputed(run: RunInfo, audit: RunAudit, solution: Path | None, limits: Thresholds) -> None:
@@ -127,8 +146,10 @@ def _check_totals(run: RunInfo, audit: RunAudit) -> None:
         return
     problems = []
     n = len(run.records)
-    if run.summary.get("num_questions") not in (None, n):
-        problems.append(f"num_questions {run.summary.get('num_questions')} vs {n} records")
+    # An interrupted run has fewer records than questions: that is "incomplete", not a totals mismatch.
+    done = run.summary.get("num_done", run.summary.get("num_questions") if run.summary.get("complete") else None)
+    if done is not None and done != n:
+        problems.append(f"{done} questions done per summary.json vs {n} records")
     for key, field_name in (("tokens.input", "prompt_tokens"), ("tokens.output", "completion_tokens")):
         stored = run.get(key)
         summed = sum(int(r.get(field_name) or 0) for r in run.records)

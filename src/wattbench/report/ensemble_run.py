@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.data.textio import read_csv_table
-from wattbench.data.wattbot import QUESTION_COLUMNS
+from wattbench.data.wattbot import QUESTION_COLUMNS, load_questions
 from wattbench.errors import DataError
 from wattbench.report.ensemble import ensemble, summary_of
+from wattbench.report.ensemble_summary import ensemble_record, ensemble_run_summary
 from wattbench.scoring.wattbot import MODES, score_files
-from wattbench.store.rundir import RunDir
+from wattbench.store.compat import results_json
+from wattbench.store.paths import not_a_run_dir, run_dir_path
+from wattbench.store.rundir import RunDir, write_atomically
 
 
 def resolve_run(name_or_path: str, experiments_dir: Path) -> Path:
@@ -43,32 +46,31 @@ def run_ensemble(
     force: bool = False,
 ) -> dict[str, Any]:
     """Write `<experiments_dir>/<name>/` and return its summary (scored against `solution` when given)."""
+    out = RunDir(run_dir_path(experiments_dir, name, "--name"))  # before anything else reads or writes
     paths = [resolve_run(r, experiments_dir) for r in runs]
     names = [p.name for p in paths]
     if len(set(names)) != len(names):
         raise DataError(f"--experiments: a run is given twice ({', '.join(names)})")
-    out = RunDir(Path(experiments_dir) / name)
-    if out.path.exists() and any(out.path.iterdir()) and not force:
-        raise DataError(f"{out.path} already exists; pick another --name or pass --force")
+    if out.path.exists() and any(out.path.iterdir()):
+        if not force:
+            raise DataError(f"{out.path} already exists; pick another --name or pass --force")
+        why = not_a_run_dir(out.path)
+        if why:
+            raise DataError(f"--force: {out.path} is not a wattbench run dir ({why}); pick another --name")
     if out.path.resolve() in [p.resolve() for p in paths]:
         raise DataError(f"--name {name}: the ensemble would overwrite one of its own runs")
+    started = time.perf_counter()
     run_rows = {n: read_rows(p / "submission.csv") for n, p in zip(names, paths)}
     calib = read_rows(calibration) if calibration else (read_rows(solution) if solution else None)
     decisions = ensemble(run_rows, strategy, ignore_blank=ignore_blank, calibration=calib)
+    questions = {q.id: q for q in load_questions(solution)} if solution is not None else {}
+    member_records = [RunDir(p).read_results() for p in paths]
+    member_summaries = [RunDir(p).read_summary() or {} for p in paths]
+    records = [ensemble_record(d, questions.get(d.id), [m.get(d.id) for m in member_records]) for d in decisions]
     out.path.mkdir(parents=True, exist_ok=True)
     out.results_jsonl.unlink(missing_ok=True)
-    for d in decisions:
-        out.append_result(
-            {
-                "id": d.id,
-                "pred_value": d.row.get("answer_value", ""),
-                "pred_ref": d.row.get("ref_id", ""),
-                "winner": d.winner,
-                "voters": d.voters,
-                "tally": d.tally,
-                "submission": {c: d.row.get(c, "") for c in QUESTION_COLUMNS},
-            }
-        )
+    for record, decision in zip(records, decisions):
+        out.append_result({**record, "submission": {c: decision.row.get(c, "") for c in QUESTION_COLUMNS}})
     submission = out.write_submission(
         [{c: d.row.get(c, "") for c in QUESTION_COLUMNS} for d in decisions], QUESTION_COLUMNS
     )
@@ -79,20 +81,23 @@ def run_ensemble(
                 scores[mode] = score_files(solution, submission, mode, only_submitted=True).to_dict()
             except DataError as exc:
                 scores[mode] = {"error": str(exc)}
-    summary = {
-        "schema_version": 1,
-        "name": name,
-        "kind": "ensemble",
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "members": names,
-        "strategy": strategy,
-        "ignore_blank": ignore_blank,
-        "calibration": str(calibration or solution) if strategy == "confidence" else None,
-        "num_questions": len(decisions),
-        "overall_score": scores.get("kaggle", {}).get("overall"),
-        "scores": scores,
-        "ensemble": summary_of(decisions, len(names)),
-        "config": {"name": name, "provider": "ensemble", "model": "+".join(names)},
-    }
+    summary = ensemble_run_summary(name, names, member_summaries, records, scores, time.perf_counter() - started)
+    summary.update(
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        members=names,
+        strategy=strategy,
+        ignore_blank=ignore_blank,
+        calibration=str(calibration or solution) if strategy == "confidence" else None,
+        ensemble=summary_of(decisions, len(names)),
+    )
     out.write_json("summary.json", summary)
+    out.write_json("results.json", results_json(records))
+    score = summary["overall_score"]
+    log = (
+        f"[{summary['created_at']}] INFO: ensemble {name} ({strategy}{', ignore blank' if ignore_blank else ''}) "
+        f"of {', '.join(f'{n} ({p})' for n, p in zip(names, paths))}\n"
+        f"[{summary['created_at']}] INFO: {len(decisions)} questions, {summary['ensemble']['unanimous']} unanimous; "
+        f"overall {'n/a' if score is None else f'{score:.4f}'} (kaggle)\n"
+    )
+    write_atomically(out.path / "run.log", log)
     return summary

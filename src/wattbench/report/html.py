@@ -50,12 +50,16 @@ MASTER_SHOWN = (
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; }
+/* A wide table scrolls inside its own box: the page itself never scrolls sideways. */
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.45em; }
+td { max-width: 16em; overflow-wrap: anywhere; }
+tr.fewer td { background: #fff8e0; }
 th { background: #f0f0f0; cursor: pointer; user-select: none; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; overflow-wrap: normal; }
 td.none { color: #999; text-align: center; }
-.flag { color: #b00; } .clean { color: #070; }
+.flag { color: #b00; overflow-wrap: normal; } .clean { color: #070; }
 figure { display: inline-block; margin: 1em; vertical-align: top; max-width: 46%; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.85em; color: #555; }
@@ -75,11 +79,22 @@ document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventL
     return up ? d : -d;
   }).forEach(tr => body.appendChild(tr));
 }));
-// How many embedded plots decoded: a headless browser (the tests, a CI check) reads it from the DOM.
+// How many embedded plots decoded, and which tables stick out of the page: a headless browser (the tests, a
+// CI check) reads both from the DOM.
 window.addEventListener("load", () => {
   const imgs = [...document.querySelectorAll("#plots img")];
   const ok = imgs.filter(img => img.complete && img.naturalWidth > 0).length;
   document.getElementById("plots").dataset.loaded = ok + "/" + imgs.length;
+  const page = document.documentElement.clientWidth;
+  const out = [...document.querySelectorAll("table")].filter(t => {
+    const box = (t.closest(".scroll") || t).getBoundingClientRect();
+    return box.right > page + 1;
+  }).map(t => t.id || "table");
+  document.body.dataset.overflow = out.join(",") || "none";
+  const clipped = [...document.querySelectorAll(".scroll")].filter(d => d.scrollWidth > d.clientWidth + 1)
+    .map(d => (d.querySelector("table") || {}).id || "table");
+  document.body.dataset.clipped = clipped.join(",") || "none";
+  document.body.dataset.pageWidth = page + "/" + document.documentElement.scrollWidth;
 });
 """
 
@@ -96,6 +111,7 @@ def _cell(value: object, digits: int | None) -> str:
 def runs_table(runs: list[RunInfo], audits: dict[str, RunAudit]) -> str:
     head = "".join(f"<th>{html.escape(c.title)}</th>" for c in RUN_COLUMNS) + "<th>audit</th>"
     rows = []
+    most = max((r.num_questions for r in runs), default=0)
     for run in sorted(runs, key=lambda r: -(r.overall or -1)):
         cells = "".join(_cell(c.value(run), c.digits) for c in RUN_COLUMNS)
         audit = audits.get(run.name)
@@ -103,8 +119,18 @@ def runs_table(runs: list[RunInfo], audits: dict[str, RunAudit]) -> str:
         status = (
             f'<td class="flag" data-v="{flags}">{flags}</td>' if flags else '<td class="clean" data-v="">clean</td>'
         )
-        rows.append(f"<tr>{cells}{status}</tr>")
-    return f'<table id="runs" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        fewer = run.num_questions < most
+        mark = f' class="fewer" title="scored on {run.num_questions} of {most} questions"' if fewer else ""
+        rows.append(f"<tr{mark}>{cells}{status}</tr>")
+    table = f'<table id="runs" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    fewer_runs = [r.name for r in runs if r.num_questions < most]
+    note = (
+        f"<p>Shaded rows were scored on fewer questions than the {most} of the largest runs "
+        f"({html.escape(', '.join(fewer_runs))}): their scores do not compare with the others'.</p>"
+        if fewer_runs
+        else ""
+    )
+    return f'{note}<div class="scroll">{table}</div>'
 
 
 def audit_list(audits: list[RunAudit]) -> str:
@@ -161,7 +187,7 @@ def batch_section(rows: list[dict[str, str]] | None, ratings: RatingReport | Non
         for m, s, w in (ratings.left_out if ratings else [])
     )
     table = f'<table id="batch" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-    return f"{table}<ul>{bounds}{left}</ul>"
+    return f'<div class="scroll">{table}</div><ul>{bounds}{left}</ul>'
 
 
 def render_report(

@@ -44,6 +44,9 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and in CI
+    # Run names and model ids are text, not TeX: "$5 run" or "a_$x$" must print as written, never as mathtext
+    # (which renders them wrongly or raises on an unbalanced "$").
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt
@@ -73,16 +76,40 @@ def _left_out(runs: list[RunInfo], kept: list[RunInfo], what: str) -> str | None
     return f"{what} unknown for {', '.join(missing)}" if missing else None
 
 
-def _scatter(ax, runs: list[RunInfo], x: Callable[[RunInfo], float], y: Callable[[RunInfo], float], size=None):
+def _label_offsets(points: list[tuple[float, float]], ax) -> list[tuple[int, int]]:
+    """Label offsets in points: runs drawn at (nearly) the same place (one model size, one score) get their
+    labels stacked instead of printed over each other."""
+    import math
+
+    xs = [math.log10(x) if ax.get_xscale() == "log" and x > 0 else x for x, _ in points]
+    ys = [y for _, y in points]
+    span_x = (max(xs) - min(xs)) or 1.0
+    span_y = (max(ys) - min(ys)) or 1.0
+    taken: dict[tuple[int, int], int] = {}
+    offsets = []
+    for x, y in zip(xs, ys):
+        cell = (round(40 * (x - min(xs)) / span_x), round(40 * (y - min(ys)) / span_y))
+        k = taken.get(cell, 0)
+        taken[cell] = k + 1
+        offsets.append((4, 3 - 9 * k))
+    return offsets
+
+
+def _scatter(
+    ax, runs: list[RunInfo], x: Callable[[RunInfo], float], y: Callable[[RunInfo], float], size=None, log_x=False
+):
+    if log_x:
+        _log_x(ax)
     seen: set[str] = set()
-    for run in runs:
+    offsets = _label_offsets([(x(r), y(r)) for r in runs], ax) if runs else []
+    for run, offset in zip(runs, offsets):
         kind = run.deployment
         ax.scatter(
             x(run), y(run), marker=MARKERS[kind], s=size(run) if size else 60, alpha=0.75, color=COLOURS[kind],
             label=None if kind in seen else kind, edgecolors="black", linewidths=0.5,
         )  # fmt: skip
         seen.add(kind)
-        ax.annotate(run.name, (x(run), y(run)), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.annotate(run.name, (x(run), y(run)), fontsize=7, xytext=offset, textcoords="offset points")
     ax.grid(alpha=0.3)
 
 
@@ -111,12 +138,14 @@ def plot_score_vs_size(runs: list[RunInfo], out: Path) -> Plot:
     fig, axes = _plt().subplots(2, 2, figsize=(10, 8), sharex=True)
     for ax, (part, label) in zip(axes.flat, SCORE_PARTS):
         kept = [r for r in sized if r.score(part) is not None]
-        _scatter(ax, kept, lambda r: r.params_b, lambda r, p=part: r.score(p))
-        _log_x(ax)
+        _scatter(ax, kept, lambda r: r.params_b, lambda r, p=part: r.score(p), log_x=True)
         ax.set(title=label, ylim=(-0.02, 1.02), xlabel="parameters (billions)", ylabel="score")
     axes.flat[0].legend(fontsize=8)
     plot.note = _left_out([r for r in runs if r.kind != "ensemble"], sized, "size")
     return _save(fig, out, plot)
+
+
+ALL_FREE = "every run here cost 0 USD (local engines): there is no cost to compare"
 
 
 def _by_size(runs: list[RunInfo], out: Path, name: str, title: str, value, ylabel: str, what: str) -> Plot:
@@ -124,9 +153,10 @@ def _by_size(runs: list[RunInfo], out: Path, name: str, title: str, value, ylabe
     kept = [r for r in runs if r.params_b is not None and value(r) is not None]
     if not kept:
         return _empty(plot, out, f"no run has both a known {SIZE_HELP} and a recorded {what}")
+    if what == "cost" and not any(value(r) for r in kept):
+        return _empty(plot, out, ALL_FREE)
     fig, ax = _plt().subplots(figsize=(7, 5))
-    _scatter(ax, kept, lambda r: r.params_b, value)
-    _log_x(ax)
+    _scatter(ax, kept, lambda r: r.params_b, value, log_x=True)
     ax.set(xlabel="parameters (billions)", ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     plot.note = _left_out([r for r in runs if r.kind != "ensemble"], kept, f"size or {what}")
@@ -146,8 +176,8 @@ def plot_bubble(runs: list[RunInfo], out: Path) -> Plot:
         lambda r: r.params_b,
         lambda r: r.overall,
         size=lambda r: 40 + 1200 * (r.usd_per_1000_questions or 0) / top,
+        log_x=True,
     )
-    _log_x(ax)
     ax.set(xlabel="parameters (billions)", ylabel="overall score", title="Size x score (area: USD per 1000 questions)")
     if top == 1.0 and not any(r.usd_per_1000_questions for r in kept):
         plot.note = "every run here cost 0 USD (local engines): the bubbles are all one size"
@@ -159,10 +189,22 @@ def plot_ranking(runs: list[RunInfo], out: Path) -> Plot:
     kept = sorted((r for r in runs if r.overall is not None), key=lambda r: r.overall or 0)
     if not kept:
         return _empty(plot, out, "no scored run (runs on questions without answers are not scored)")
+    most = max(r.num_questions for r in kept)
+    fewer = [r for r in kept if r.num_questions < most]
     fig, ax = _plt().subplots(figsize=(7, 1 + 0.4 * len(kept)))
-    ax.barh([r.name for r in kept], [r.overall for r in kept], color=[COLOURS[r.deployment] for r in kept])
+    labels = [r.name if r.num_questions == most else f"{r.name} (n={r.num_questions} of {most})" for r in kept]
+    bars = ax.barh(labels, [r.overall for r in kept], color=[COLOURS[r.deployment] for r in kept])
+    for bar, r in zip(bars, kept):
+        if r.num_questions < most:
+            bar.set_hatch("//")  # scored on fewer questions: not comparable with the full runs
+            bar.set_alpha(0.5)
     for i, r in enumerate(kept):
         ax.text(r.overall or 0, i, f" {r.overall:.3f}", va="center", fontsize=8)
+    if fewer:
+        plot.note = (
+            f"hatched: scored on fewer questions than the {most} of the largest runs "
+            f"({', '.join(r.name for r in fewer)}), not comparable with them"
+        )
     ax.set(
         xlim=(0, 1.1),
         xlabel="overall score (kaggle)",
@@ -176,8 +218,11 @@ def plot_cost_vs_score(runs: list[RunInfo], out: Path) -> Plot:
     kept = [r for r in runs if r.overall is not None and r.usd_per_1000_questions is not None]
     if not kept:
         return _empty(plot, out, "no run with both a score and a recorded cost")
+    if not any(r.usd_per_1000_questions for r in kept):
+        return _empty(plot, out, ALL_FREE)
     fig, ax = _plt().subplots(figsize=(7, 5))
     _scatter(ax, kept, lambda r: r.usd_per_1000_questions, lambda r: r.overall)
+    ax.set_xlim(left=0)  # a cost is never negative; matplotlib's margin would draw a negative axis
     ax.set(xlabel="USD per 1000 questions", ylabel="overall score", title="Cost vs score")
     ax.legend(fontsize=8)
     return _save(fig, out, plot)
@@ -225,11 +270,10 @@ def plot_pareto(runs: list[RunInfo], out: Path) -> Plot:
             front.append(run)
             best = run.overall or 0
     fig, ax = _plt().subplots(figsize=(7, 5))
-    _scatter(ax, kept, lambda r: r.wh_per_question, lambda r: r.overall)
+    _scatter(ax, kept, lambda r: r.wh_per_question, lambda r: r.overall, log_x=True)
     ax.step(
         [r.wh_per_question for r in front], [r.overall for r in front], where="post", color="red", label="Pareto front"
     )
-    _log_x(ax)
     ax.set(xlabel="Wh per question", ylabel="overall score", title="Accuracy vs energy")
     ax.legend(fontsize=8)
     plot.note = _left_out(runs, kept, "energy")
@@ -300,6 +344,10 @@ def plot_unique_wins(scores: QuestionScores, out: Path) -> Plot:
     wins = unique_wins(scores)
     if not wins:
         return _empty(plot, out, NO_SCORED_RUN)
+    if len(wins) < 2:
+        return _empty(plot, out, "needs at least two runs with submissions")
+    if not any(wins.values()):
+        return _empty(plot, out, "no question was answered right by exactly one run")
     fig, ax = _plt().subplots(figsize=(max(6, 0.8 * len(wins)), 4))
     ax.bar(list(wins), [len(v) for v in wins.values()], color="#8172b3")
     ax.set(ylabel="questions", title=plot.title)

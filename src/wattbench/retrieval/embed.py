@@ -94,6 +94,10 @@ class SentenceEmbedder:
                     "(install torch first: pip install torch==2.13.0 for the CPU build)"
                 ) from None
             try:
+                from transformers.utils import logging as hf_logging
+
+                # transformers draws a "Loading weights" bar on stderr for every load, mid-run and under --quiet.
+                hf_logging.disable_progress_bar()
                 self._model = SentenceTransformer(location, device=self.device)
             except Exception as exc:  # noqa: BLE001 — any load failure becomes one clear line
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

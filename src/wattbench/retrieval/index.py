@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wattbench.children import pid_alive
 from wattbench.config import RetrievalConfig
 from wattbench.data.wattbot import load_document
 from wattbench.errors import DataError
@@ -219,6 +220,17 @@ def _write_manifest(conn: sqlite3.Connection, settings: dict[str, Any], dim: int
     conn.executemany("INSERT OR REPLACE INTO manifest VALUES (?, ?)", ((k, json.dumps(v)) for k, v in values.items()))
 
 
+def remove_stale_scratch(path: Path) -> list[Path]:
+    """Scratch files of builds whose process is gone (killed outright, so its cleanup never ran)."""
+    removed = []
+    for scratch in path.parent.glob(f"{path.name}.building.*"):
+        pid = scratch.name.removeprefix(f"{path.name}.building.").split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            scratch.unlink(missing_ok=True)
+            removed.append(scratch)
+    return removed
+
+
 def build_index(
     config: RetrievalConfig,
     corpus_dir: Path,
@@ -250,6 +262,7 @@ def build_index(
         # One scratch file per process: runs started side by side by the local executor may build the same
         # index at once; each builds its own and the last rename wins (the results are the same).
         tmp = path.with_name(f"{path.name}.building.{os.getpid()}")
+        remove_stale_scratch(path)
         tmp.unlink(missing_ok=True)
         new = sqlite3.connect(tmp)
         try:
@@ -258,9 +271,13 @@ def build_index(
             _write_manifest(new, settings, model.dim)
             _write_bm25(new, config)
             new.commit()
-        finally:
             new.close()
-        os.replace(tmp, path)
+            os.replace(tmp, path)
+        except BaseException:  # Ctrl-C and errors alike: an unfinished index leaves no scratch file behind
+            new.close()
+            for leftover in (tmp, *tmp.parent.glob(f"{tmp.name}-*")):  # SQLite's -journal / -wal files too
+                leftover.unlink(missing_ok=True)
+            raise
         action = "built" if reason in ("no index yet", "forced") else "rebuilt"
         return BuildReport(
             action, reason, path, len(files), n_chunks, n_chunks, list(files), [], time.perf_counter() - started

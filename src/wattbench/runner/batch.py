@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wattbench.backends.base import Backend, Completion
+from wattbench.backends.base import AuthError, Backend, Completion, preflight
+from wattbench.backends.openai_compat import network_options
 from wattbench.backends.registry import ALIASES, create_backend
 from wattbench.config import BatchConfig
 from wattbench.energy.base import Measurement, Meter
@@ -110,6 +111,7 @@ def backend_plan(spec: ModelSpec, config: BatchConfig) -> tuple[str, dict[str, A
         return name, {"model": model, "n_ctx": config.n_ctx, "seed": config.seed or 0}
     if name == "hf":
         return name, {"model": model, "dtype": config.dtype, "max_batch_size": config.batch_size, "seed": config.seed}
+    network = network_options(config)
     if name == "vllm" and not config.endpoint:
         return name, {
             "model": model,
@@ -117,6 +119,7 @@ def backend_plan(spec: ModelSpec, config: BatchConfig) -> tuple[str, dict[str, A
             "tensor_parallel": config.tensor_parallel,
             "max_concurrent": config.batch_size,
             "json_mode": "none",
+            **network,
         }
     if name in ("vllm", "openai"):
         base_url = endpoint_base_url(config.endpoint) if config.endpoint else None
@@ -125,6 +128,7 @@ def backend_plan(spec: ModelSpec, config: BatchConfig) -> tuple[str, dict[str, A
             "base_url": base_url,
             "max_concurrent": config.batch_size,
             "json_mode": "none",
+            **network,
         }
     raise WattbenchError(f"--backend '{config.backend}': use llamacpp, hf (pytorch), vllm or openai")
 
@@ -259,6 +263,11 @@ def run_one(
             raise RunFailed(f"model could not be loaded: {exc}{hint}") from None
         load_s = time.perf_counter() - load_started
         log.info(f"Model loaded in {load_s:.2f} s: {backend.info()}")
+        try:
+            for note in preflight(backend):  # a refused key fails the row once, not once per prompt
+                log.info(note)
+        except AuthError as exc:
+            raise RunFailed(str(exc)) from None
         harmony = mode.harmony and name in ("llamacpp", "hf") and harmony_usable()
         _warmup(backend, prompts, mode, config, log, harmony)
         with meter.window("measured") as window:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.data.textio import read_csv_table
+from wattbench.store.paths import inside
 from wattbench.store.rundir import write_atomically
 
 MASTER_COLUMNS = (
@@ -80,7 +81,9 @@ class BatchDir:
         return self.root / "master_results.csv"
 
     def run_dir(self, key: str) -> Path:
-        return self.root / "individual_runs" / key
+        runs = self.root / "individual_runs"
+        inside(runs, runs / key, f"run key {key!r}")  # keys are sanitised model ids; never a path out
+        return runs / key
 
     def read_master(self) -> list[dict[str, str]]:
         if not self.master_csv.exists():

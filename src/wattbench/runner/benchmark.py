@@ -13,6 +13,7 @@ from wattbench.config import ConfigError, ExperimentConfig, load_experiment_conf
 from wattbench.data.model_sizes import ModelSize
 from wattbench.runner.dispatch import ExecutorChoice, RunJob, execute_runs
 from wattbench.runner.process import Outcome
+from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
 
 CONFIG_SUFFIXES = (".toml", ".yaml", ".yml", ".py")
@@ -61,7 +62,7 @@ def plan_benchmark(
         matched |= {k for k in models or [] if _matches(path, config, [k])}
         if smoke_test:
             config = config.model_copy(update={"name": f"{config.name}-smoke", "limit": 1})
-        summary = RunDir(Path(config.output_dir) / config.name).read_summary()
+        summary = RunDir(run_dir_path(config.output_dir, config.name, f"{path}: name")).read_summary()
         if summary and summary.get("complete") and not force:
             plan.outcomes.append(Outcome(str(path), config.name, "skipped", "run is complete (--force to redo)"))
             continue

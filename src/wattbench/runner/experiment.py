@@ -10,7 +10,6 @@ sessions because they are recomputed from the records and the per-session phase 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,18 +17,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wattbench.backends.base import Backend
-from wattbench.backends.registry import create_backend
+from wattbench.backends.base import AuthError, Backend, Completion, GenerationRequest, preflight
+from wattbench.backends.openai_compat import network_options
+from wattbench.backends.registry import create_backend, resolve_backend
 from wattbench.config import ExperimentConfig
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
 from wattbench.data.wattbot import DocumentMeta, Question, is_blank_value, load_metadata, load_questions
 from wattbench.energy.base import Meter
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
-from wattbench.energy.meters import make_meter
 from wattbench.errors import WattbenchError
 from wattbench.retrieval.search import Retriever, fuse_hit_lists, open_retriever
-from wattbench.runner.outputs import write_outputs
+from wattbench.runner.checks import check_run_config, open_meter
+from wattbench.runner.outputs import run_status, write_outputs
 from wattbench.scoring.wattbot import score_row
+from wattbench.store.paths import remove_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir
 from wattbench.tasks.wattbot import (
     ParsedAnswer,
@@ -49,6 +50,36 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any]
     interrupted: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """The run stopped on failures, or not one question got an answer: not a result to report."""
+        return self.summary.get("status") == "failed"
+
+
+class QuestionBudget:
+    """One question's time budget (task.question_timeout_s): every request carries the deadline, and no request
+    starts once it has passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def spent(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def ask(self, backend: Backend, request: GenerationRequest) -> Completion:
+        if self.spent():
+            return Completion(
+                error=f"question time budget of {self.seconds:g} s spent (task.question_timeout_s)",
+                finish_reason="error",
+                attempts=0,
+            )
+        request.deadline = self.deadline
+        completion = backend.generate([request])[0]
+        if completion.error_kind == "auth":
+            raise AuthError(completion.error or "the server refused the credentials")
+        return completion
 
 
 def _now() -> str:
@@ -78,12 +109,18 @@ def answer_question(
     k = task.top_k
     retrieval_s = generation_s = 0.0
     prompt_tokens = completion_tokens = 0
-    retries, blank_retries = 0, 0
+    retries = {"blank": 0, "overflow": 0, "transport": 0}
     raw, error, finish = "", None, None
     parsed = ParsedAnswer("is_blank", [])
     planned: list[str] = []
+    budget = QuestionBudget(task.question_timeout_s)
+    attempts = 0
+    notes: list[str] = []
     if task.planner_max_queries > 0:  # the plan's tokens and time count in this question's totals
-        plan = backend.generate([planner_request(question, task.planner_max_queries, gen.seed)])[0]
+        plan = budget.ask(backend, planner_request(question, task.planner_max_queries, gen.seed))
+        attempts += plan.attempts
+        retries["transport"] += max(plan.attempts - 1, 0)
+        notes += plan.notes
         generation_s += plan.latency_s
         prompt_tokens += plan.prompt_tokens or 0
         completion_tokens += plan.completion_tokens or 0
@@ -107,24 +144,28 @@ def answer_question(
             seed=gen.seed,
             constrained=gen.constrained,
         )
-        completion = backend.generate([request])[0]
+        completion = budget.ask(backend, request)
+        attempts += completion.attempts
+        retries["transport"] += max(completion.attempts - 1, 0)
+        notes += completion.notes
         generation_s += completion.latency_s
         prompt_tokens += completion.prompt_tokens or 0
         completion_tokens += completion.completion_tokens or 0
         raw, finish = completion.text, completion.finish_reason
         if completion.error is not None:
-            if "context" in completion.error.lower() and len(hits) > 1:
-                hits, retries = hits[:-1], retries + 1  # too long for the window: drop the last passage
+            if "context" in completion.error.lower() and len(hits) > 1 and not budget.spent():
+                hits = hits[:-1]  # too long for the window: drop the last passage
+                retries["overflow"] += 1
                 continue
             error, parsed = completion.error, ParsedAnswer("is_blank", [])
             break
         parsed = parse_answer(completion.text)
         if (
             is_blank_value(normalize_answer_value(parsed.answer_value, question))
-            and blank_retries < task.max_blank_retries
+            and retries["blank"] < task.max_blank_retries
+            and not budget.spent()
         ):
-            blank_retries += 1
-            retries += 1
+            retries["blank"] += 1
             k += task.blank_retry_extra_k
             started = time.perf_counter()
             hits = retrieve(k)
@@ -158,11 +199,15 @@ def answer_question(
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "finish_reason": finish,
-        "retries": retries,
+        "retries": sum(retries.values()),
+        "retries_by_kind": retries,
+        "attempts": attempts,
+        "notes": notes,
         "retrieved": [h.chunk.chunk_id for h in hits],
         "planner_queries": planned,
         "raw_output": raw,
         "parse_error": parsed.parse_error,
+        "parse_status": None if error else parsed.parse_status,
         "error": error,
         "submission": row,
     }
@@ -172,11 +217,12 @@ def backend_options(config: ExperimentConfig) -> dict[str, Any]:
     """What each engine takes from the typed config."""
     gen = config.generation
     options: dict[str, Any] = {"model": config.model}
-    if config.provider in ("llamacpp", "llama_cpp", "llama.cpp"):
+    engine = resolve_backend(config.provider)
+    if engine == "llamacpp":
         options.update(n_ctx=gen.n_ctx, n_threads=gen.n_threads, seed=gen.seed or 0)
-    elif config.provider in ("hf", "hf_local", "transformers", "pytorch"):
+    elif engine == "hf":
         options.update(dtype=gen.dtype, seed=gen.seed, max_batch_size=gen.max_concurrent)
-    elif config.provider == "vllm":
+    elif engine == "vllm":
         options.update(
             gpus=gen.gpus,
             tensor_parallel=gen.tensor_parallel,
@@ -184,22 +230,24 @@ def backend_options(config: ExperimentConfig) -> dict[str, Any]:
             extra_args=gen.server_args,
             max_concurrent=gen.max_concurrent,
             json_mode=gen.json_mode,
+            **network_options(gen),
         )
-    elif config.provider in ("openai", "openrouter"):
+    elif engine == "openai":
         options.update(
             base_url=gen.base_url,
             api_key_env=gen.api_key_env,
             max_concurrent=gen.max_concurrent,
             json_mode=gen.json_mode,
+            **network_options(gen),
         )
     return options
 
 
 def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, dict[str, Any] | None]:
-    run = RunDir(Path(config.output_dir) / config.name)
+    run = RunDir(run_dir_path(config.output_dir, config.name, config.where("name")))
     if run.path.exists() and any(run.path.iterdir()):
         if force:
-            shutil.rmtree(run.path)
+            remove_run_dir(run.path, config.output_dir)
         elif not resume:
             raise WattbenchError(f"{run.path} already holds a run; pass --resume to continue it or --force to redo it")
     run.path.mkdir(parents=True, exist_ok=True)
@@ -226,10 +274,12 @@ def run_experiment(
     meter: Meter | None = None,
 ) -> RunResult:
     """Run (or resume) the experiment described by `config`; returns the run dir and its summary."""
+    check_run_config(config)
     root = wattbot_dir(resolve_data_dir(data_dir))
     questions_path = Path(config.questions) if config.questions else root / "train_QA.csv"
     questions = load_questions(questions_path)[: config.limit]
     metadata = load_metadata(root / "metadata.csv")
+    meter = meter or open_meter(config)
     run, previous = _prepare_run_dir(config, resume, force)
     log = _logger(run)
     records = run.read_results()
@@ -242,10 +292,6 @@ def run_experiment(
         f"{config.provider}, model {config.model or 'default'}"
     )
     wall_start = time.perf_counter()
-    # A managed server runs on the GPUs the config gives it: measure exactly those.
-    meter = meter or make_meter(
-        config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=config.generation.gpus
-    )
     measurable = any(s.scopes() for s in meter.sources)
     if meter.sampler is not None and measurable:
         meter.sampler.start()
@@ -253,6 +299,7 @@ def run_experiment(
     backend_info: dict[str, Any] = (previous or {}).get("backend", {})
     hardware: dict[str, Any] = {}
     interrupted = False
+    refused: AuthError | None = None
     try:
         if measurable and config.energy.idle_seconds > 0:
             session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
@@ -269,31 +316,20 @@ def run_experiment(
         disk = model_disk_bytes(backend_info.get("model_path") or config.model or "")
         hardware = _hardware(disk, session["model_load_s"], meter)
         log.info(f"model: {backend_info} loaded in {session['model_load_s']:.2f} s")
-        for done, question in enumerate(pending, start=1):
-            try:
-                with meter.window(f"question {question.id}") as window:
-                    record = answer_question(question, retriever, backend, config, metadata)
-                record["energy"] = window.result.to_dict()
-            except (KeyboardInterrupt, WattbenchError):
-                raise
-            except Exception as exc:  # one question's failure never stops the run
-                record = _failed_record(question, exc)
-            record["session"] = len(sessions)
-            run.append_result(record)
-            records[question.id] = record
-            session["questions"] += 1
-            session["wall_s"] = time.perf_counter() - wall_start
-            log.info(
-                f"{question.id}: value {record['pred_value']!r} ref {record['pred_ref']} "
-                f"latency {record['latency_s']:.2f} s tokens {record['prompt_tokens']}+{record['completion_tokens']}"
-                + (f" error {record['error']}" if record["error"] else "")
-            )
-            write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware)
-            if on_progress:
-                on_progress(done, len(pending), record)
+        if pending:
+            for note in preflight(backend):
+                log.info(note)
+        _answer_all(pending, run, records, session, sessions, log, wall_start, retriever, backend, config,
+                    metadata, meter, on_progress,
+                    lambda: write_outputs(run, config, questions, questions_path, records, sessions, backend_info,
+                                          hardware))  # fmt: skip
     except KeyboardInterrupt:
         interrupted = True
         log.info("interrupted: finished questions are saved; rerun the same command to resume")
+    except AuthError as exc:
+        refused = exc
+        session["stopped"] = str(exc)
+        log.error(f"stopped: {exc}")
     finally:
         if meter.sampler is not None and meter.sampler.running:
             meter.sampler.stop()
@@ -304,9 +340,73 @@ def run_experiment(
         session["wall_s"] = time.perf_counter() - wall_start
         if hardware:
             hardware["peak_rss_gb"] = peak_rss_bytes() / 1e9
+        session["interrupted"] = interrupted
     summary = write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware)
-    log.info(f"done: {len(records)}/{len(questions)} answered, overall {summary['overall_score']}")
+    if refused is not None:
+        raise refused
+    status = run_status(summary)
+    log.info(
+        f"done ({status}): {summary['num_answered']}/{len(questions)} answered, {summary['num_failed']} failed, "
+        f"{summary['num_unparseable']} unparseable; overall {summary['overall_score']}"
+    )
     return RunResult(run.path, summary, interrupted)
+
+
+def _answer_all(
+    pending: list[Question],
+    run: RunDir,
+    records: dict[str, dict[str, Any]],
+    session: dict[str, Any],
+    sessions: list[dict[str, Any]],
+    log: logging.Logger,
+    wall_start: float,
+    retriever: Retriever,
+    backend: Backend,
+    config: ExperimentConfig,
+    metadata: dict[str, DocumentMeta],
+    meter: Meter,
+    on_progress: Progress | None,
+    rewrite: Callable[[], Any],
+) -> None:
+    """Answer the pending questions in order, each record forced to disk as it finishes; stop after
+    task.max_consecutive_failures failed questions in a row (a dead or refusing server), saying why in the
+    session, so the summary marks the run failed and a rerun resumes it."""
+    failures_in_a_row = 0
+    for done, question in enumerate(pending, start=1):
+        try:
+            with meter.window(f"question {question.id}") as window:
+                record = answer_question(question, retriever, backend, config, metadata)
+            record["energy"] = window.result.to_dict()
+        except (KeyboardInterrupt, WattbenchError):
+            raise
+        except Exception as exc:  # one question's failure never stops the run
+            record = _failed_record(question, exc)
+        record["session"] = len(sessions)
+        run.append_result(record)
+        records[question.id] = record
+        session["questions"] += 1
+        session["wall_s"] = time.perf_counter() - wall_start
+        for note in record.get("notes") or []:
+            log.warning(f"{question.id}: {note}")
+        log.info(
+            f"{question.id}: value {record['pred_value']!r} ref {record['pred_ref']} "
+            f"latency {record['latency_s']:.2f} s tokens {record['prompt_tokens']}+{record['completion_tokens']}"
+            + (f" attempts {record['attempts']}" if record.get("attempts", 1) > 1 else "")
+            + (f" error {record['error']}" if record["error"] else "")
+        )
+        failures_in_a_row = failures_in_a_row + 1 if record["error"] else 0
+        limit = config.task.max_consecutive_failures
+        if failures_in_a_row >= limit and done < len(pending):
+            session["stopped"] = (
+                f"stopped after {limit} failed questions in a row (task.max_consecutive_failures); "
+                f"last: {record['error']}"
+            )
+            log.error(f"{session['stopped']}; {len(pending) - done} questions not asked; rerun to resume")
+        rewrite()
+        if on_progress:
+            on_progress(done, len(pending), record)
+        if session.get("stopped"):
+            return
 
 
 def _hardware(disk_bytes: int | None, load_s: float, meter: Meter) -> dict[str, Any]:
@@ -363,10 +463,14 @@ def _failed_record(question: Question, exc: Exception) -> dict[str, Any]:
         **zero_timing,
         "finish_reason": "error",
         "retries": 0,
+        "retries_by_kind": {"blank": 0, "overflow": 0, "transport": 0},
+        "attempts": 0,
+        "notes": [],
         "retrieved": [],
         "planner_queries": [],
         "raw_output": "",
         "parse_error": None,
+        "parse_status": None,
         "error": f"{type(exc).__name__}: {exc}",
         "submission": row,
     }

@@ -16,6 +16,8 @@ from wattbench.energy.carbon import J_PER_WH, co2e_g, derived_figures
 from wattbench.runner.costs import cost_usd, price_per_1m
 from wattbench.runner.executors import CONCURRENT_RUNS
 from wattbench.scoring.wattbot import MODES, SOLUTION_COLUMNS, SUBMISSION_COLUMNS, CellTable, read_cells, score_tables
+from wattbench.store.compat import results_json
+from wattbench.store.records import question_counts
 from wattbench.store.rundir import SCHEMA_VERSION, RunDir
 
 
@@ -73,6 +75,7 @@ def build_summary(
     hardware: dict[str, Any],
 ) -> dict[str, Any]:
     latencies = [r["latency_s"] for r in records]
+    counts = question_counts(records)
     input_tokens = sum(r.get("prompt_tokens") or 0 for r in records)
     output_tokens = sum(r.get("completion_tokens") or 0 for r in records)
     price_in, price_out = price_per_1m(
@@ -101,9 +104,10 @@ def build_summary(
         "model_id": backend_info.get("model_id", config.model),
         "llm_provider": config.provider,
         "num_questions": len(questions),
-        "num_answered": len(records),
-        "num_errors": sum(1 for r in records if r.get("error")),
-        "complete": len(records) == len(questions),
+        **counts,
+        "status": run_status_of(len(questions), counts, sessions),
+        "stop_reason": (sessions[-1].get("stopped") if sessions else None),
+        "complete": counts["num_answered"] == len(questions),
         "overall_score": kaggle.overall if kaggle else None,
         "value_accuracy": kaggle.value_accuracy if kaggle else None,
         "ref_overlap": kaggle.ref_overlap if kaggle else None,
@@ -157,6 +161,21 @@ def build_summary(
     }
 
 
+def run_status_of(num_questions: int, counts: dict[str, int], sessions: list[dict[str, Any]]) -> str:
+    """complete: every question answered. failed: the last session stopped on failures, or every question
+    failed. partial: every question done, some failed (a rerun retries them). incomplete: questions not yet
+    asked (interrupted, killed, or still running)."""
+    if counts["num_answered"] == num_questions:
+        return "complete"
+    if (sessions and sessions[-1].get("stopped")) or (counts["num_done"] and not counts["num_answered"]):
+        return "failed"
+    return "partial" if counts["num_done"] == num_questions else "incomplete"
+
+
+def run_status(summary: dict[str, Any]) -> str:
+    return str(summary.get("status") or ("complete" if summary.get("complete") else "incomplete"))
+
+
 def shared_package_note(total: Measurement | None) -> dict[str, Any]:
     """Runs side by side on one machine (the local executor) each measure their own GPUs, but RAPL has one
     counter per CPU package: a run's cpu and dram energy then include the other runs'. Say so in the run."""
@@ -169,33 +188,6 @@ def shared_package_note(total: Measurement | None) -> dict[str, Any]:
         note["shared_scopes"] = scopes
         note["shared_note"] = f"{', '.join(scopes)} cover the whole CPU package, shared by up to {concurrent} runs"
     return note
-
-
-def results_json(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The seed tools' per-question list (results.jsonl stays the source of truth)."""
-    return [
-        {
-            "id": r["id"],
-            "question": r["question"],
-            "gt_value": r["gt_value"],
-            "gt_unit": r["gt_unit"],
-            "gt_ref": r["gt_ref"],
-            "pred_value": r["pred_value"],
-            "pred_unit": r["pred_unit"],
-            "pred_ref": r["pred_ref"],
-            "pred_explanation": r["pred_explanation"],
-            "value_correct": r["value_correct"],
-            "ref_score": r["ref_score"],
-            "na_correct": r["na_correct"],
-            "weighted_score": r["weighted_score"],
-            "latency_seconds": r["latency_s"],
-            "retrieval_seconds": r["retrieval_s"],
-            "generation_seconds": r["generation_s"],
-            "error": r["error"],
-            "retry_count": r["retries"],
-        }
-        for r in records
-    ]
 
 
 def write_outputs(

@@ -31,6 +31,7 @@ from wattbench.data.model_sizes import ModelSize, params_b_of
 from wattbench.errors import WattbenchError
 from wattbench.runner.executors import slots_needed
 from wattbench.runner.process import Outcome, kill_group, last_line, run_command, start_run
+from wattbench.store.paths import inside
 from wattbench.store.rundir import write_bytes_atomically
 
 MAX_RETRIES = 3
@@ -125,7 +126,8 @@ def read_tree(folder: Path, prefix: str = "") -> dict[str, bytes]:
 
 def write_tree(files: dict[str, bytes], folder: Path) -> None:
     for relative, data in files.items():
-        target = folder / relative
+        # A task's file names come from another machine: none may land outside the folder it belongs in.
+        target = inside(folder, folder / relative, "a file sent back by a Ray task")
         target.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomically(target, data)
 

@@ -12,8 +12,10 @@ from typing import Any
 
 from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.errors import WattbenchError
+from wattbench.names import check_name
 from wattbench.report.ensemble_run import run_ensemble
 from wattbench.runner.dispatch import ExecutorChoice
+from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir
 
 DEFAULT_TEMPERATURE = 0.7
@@ -25,6 +27,7 @@ def seed_configs(
 ) -> list[ExperimentConfig]:
     if num_runs < 2:
         raise ConfigError(f"--num-runs {num_runs}: an ensemble needs at least 2 runs")
+    check_name(base_name, "--name")
     temp = temperature if temperature is not None else (config.generation.temperature or DEFAULT_TEMPERATURE)
     if temp <= 0:
         raise ConfigError(f"--temperature {temp}: seeds only differ when sampling; use a temperature above 0")
@@ -57,7 +60,7 @@ def ensemble_of_configs(
     """Run (or resume) every member config, each a `wattbench run` process: one after another (inline) or in
     parallel on the executor's slots or Ray cluster; then combine them into the ensemble run dir `name`."""
     experiments_dir = Path(configs[0].output_dir)
-    existing = RunDir(experiments_dir / name).read_summary()
+    existing = RunDir(run_dir_path(experiments_dir, name)).read_summary()
     if existing is not None and existing.get("kind") != "ensemble" and not force:
         raise ConfigError(f"--name {name}: {experiments_dir / name} is a run, not an ensemble; pick another")
     names = [c.name for c in configs]

@@ -22,6 +22,7 @@ from wattbench.report.runs import load_run
 from wattbench.runner.benchmark import CONFIG_SUFFIXES
 from wattbench.runner.dispatch import ExecutorChoice, RunJob, execute_runs, write_config
 from wattbench.runner.process import Outcome
+from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
 
 API_PROVIDERS = frozenset({"openai", "bedrock"})
@@ -104,7 +105,7 @@ def plan_scaling(
             step.config_source = f"derived from the defaults (provider {engine})"
         step.config, step.run = config, config.name
         steps.append(step)
-        summary = RunDir(Path(config.output_dir) / config.name).read_summary()
+        summary = RunDir(run_dir_path(config.output_dir, config.name, f"scaling run name for {family}")).read_summary()
         if skip_existing and summary and summary.get("complete"):
             step.status, step.reason = "exists", "complete run reused (--skip-existing)"
             continue

@@ -58,7 +58,8 @@ class RunDir:
     def write_submission(self, rows: list[dict[str, str]], columns: tuple[str, ...]) -> Path:
         """submission.csv with `columns` (the WattBot 9, given by the caller: the store knows no task)."""
         path = self.path / "submission.csv"
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".submission.")
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".submission.csv.")
+        _as_plain_file(fd)
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(columns))
             writer.writeheader()
@@ -71,9 +72,22 @@ def write_atomically(path: Path, text: str) -> None:
     write_bytes_atomically(path, text.encode("utf-8"))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _as_plain_file(fd: int) -> None:
+    # mkstemp creates 0600; the files a run writes are as readable as any other file the user creates (0644
+    # under the usual umask), like results.jsonl, so a shared results folder can be read by the team.
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
 def write_bytes_atomically(path: Path, data: bytes) -> None:
     """Readers see the old file or the new one, never half of it."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    _as_plain_file(fd)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
     os.replace(tmp, path)

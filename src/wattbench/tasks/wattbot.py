@@ -119,6 +119,15 @@ class ParsedAnswer:
     explanation: str = ""
     parse_error: str | None = None
     notes: list[str] = field(default_factory=list)
+    recovered: bool = False
+    """The output was not complete JSON (cut at the token cap, say), but value and refs were read from it."""
+
+    @property
+    def parse_status(self) -> str:
+        """ok, recovered (incomplete JSON, value and refs read), or unparseable (no answer in it: scored blank)."""
+        if self.parse_error is None:
+            return "ok"
+        return "recovered" if self.recovered else "unparseable"
 
 
 _VALUE = re.compile(r'"answer_value"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\]|-?[\d.]+(?:[eE][-+]?\d+)?|true|false|null)')
@@ -182,6 +191,7 @@ def parse_answer(text: str) -> ParsedAnswer:
         texts["answer"],
         texts["explanation"],
         parse_error="output was not complete JSON; value and refs recovered",
+        recovered=True,
     )
 
 

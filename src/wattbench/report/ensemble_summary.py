@@ -1,0 +1,173 @@
+"""An ensemble's records and summary in the same schema as a run's, so every reader (the README's
+post-processing snippet, the matrix, the audit, the plots) treats an ensemble dir like any run dir.
+
+What an ensemble costs is what its members cost: its latency, tokens, money and energy per question are the
+members' sums for that question (answering with the ensemble means running every member). A figure some member
+did not record is None, never a partial sum.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from wattbench.data.wattbot import Question
+from wattbench.energy.carbon import derived_figures
+from wattbench.report.ensemble import Decision
+from wattbench.scoring.wattbot import score_row
+
+ADDED_UP = ("latency_s", "retrieval_s", "generation_s", "prompt_tokens", "completion_tokens")
+
+
+def _sum(values: list[Any]) -> Any:
+    """The sum when every value is a number, else None (one member did not record it)."""
+    if not values or any(not isinstance(v, int | float) or isinstance(v, bool) for v in values):
+        return None
+    return sum(values)
+
+
+def _question_energy_j(record: dict[str, Any]) -> float | None:
+    energy = (record.get("energy") or {}).get("energy_j") or {}
+    return sum(energy.values()) if energy else None
+
+
+def ensemble_record(
+    decision: Decision,
+    question: Question | None,
+    member_records: list[dict[str, Any] | None],
+) -> dict[str, Any]:
+    """One question's record: the chosen answer, its score (when the answer is known), the members' sums."""
+    row = decision.row
+    seen = next((r for r in member_records if r), {})
+    gt = question or Question(
+        decision.id, seen.get("question", ""), answer_value=seen.get("gt_value", ""),
+        answer_unit=seen.get("gt_unit", ""), ref_id=seen.get("gt_ref", ""),
+    )  # fmt: skip
+    scored = None
+    if gt.answer_value.strip():
+        scored = score_row(gt.id, gt.answer_value, gt.answer_unit, gt.ref_id, row.get("answer_value", ""),
+                           row.get("answer_unit", ""), row.get("ref_id", ""), mode="kaggle")  # fmt: skip
+    present = [r or {} for r in member_records]
+    record: dict[str, Any] = {
+        "id": decision.id,
+        "question": gt.question,
+        "gt_value": gt.answer_value,
+        "gt_unit": gt.answer_unit,
+        "gt_ref": gt.ref_id,
+        "pred_value": row.get("answer_value", ""),
+        "pred_unit": row.get("answer_unit", ""),
+        "pred_ref": row.get("ref_id", ""),
+        "pred_answer": row.get("answer", ""),
+        "pred_explanation": row.get("explanation", ""),
+        "value_correct": None if scored is None else scored.value_correct,
+        "ref_score": None if scored is None else scored.ref_score,
+        "na_correct": None if scored is None else scored.na_correct,
+        "weighted_score": None if scored is None else scored.weighted,
+        **{key: _sum([r.get(key) for r in present]) for key in ADDED_UP},
+        "finish_reason": "ensemble",
+        "retries": 0,
+        "attempts": 0,
+        "retrieved": [],
+        "raw_output": "",
+        "parse_error": None,
+        "error": None,
+        "energy_j": _sum([_question_energy_j(r) for r in present]),
+        "winner": decision.winner,
+        "voters": decision.voters,
+        "tally": decision.tally,
+    }
+    return record
+
+
+def _members_sum(summaries: list[dict[str, Any]], *paths: str) -> Any:
+    """The members' sum of a figure, read from the first of `paths` (dotted) each summary has."""
+    values = []
+    for summary in summaries:
+        found = None
+        for dotted in paths:
+            node: Any = summary
+            for part in dotted.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                found = node
+                break
+        values.append(found)
+    return _sum(values)
+
+
+def ensemble_run_summary(
+    name: str,
+    members: list[str],
+    member_summaries: list[dict[str, Any]],
+    records: list[dict[str, Any]],
+    scores: dict[str, Any],
+    combine_s: float,
+) -> dict[str, Any]:
+    """Every key a run's summary.json has, for an ensemble."""
+    kaggle = scores.get("kaggle") or {}
+    latencies = [r["latency_s"] for r in records if r["latency_s"] is not None]
+    known_latency = len(latencies) == len(records) and latencies
+    input_tokens = _sum([r["prompt_tokens"] for r in records])
+    output_tokens = _sum([r["completion_tokens"] for r in records])
+    question_j = _sum([r["energy_j"] for r in records])
+    usd = _members_sum(member_summaries, "cost.usd", "estimated_cost_usd")
+    total_time = _members_sum(member_summaries, "total_time_seconds", "timing.total_time_s")
+    gpu_wh = _members_sum(member_summaries, "hardware.gpu_energy_wh")
+    unavailable = {} if question_j is not None else {"energy": "not every member measured its questions' energy"}
+    model = "+".join(members)
+    return {
+        "schema_version": 1,
+        "name": name,
+        "kind": "ensemble",
+        "model_id": model,
+        "llm_provider": "ensemble",
+        "num_questions": len(records),
+        "num_done": len(records),
+        "num_answered": len(records),
+        "num_failed": 0,
+        "num_errors": 0,
+        "num_unparseable": 0,
+        "num_recovered": 0,
+        "status": "complete",
+        "stop_reason": None,
+        "complete": True,
+        "overall_score": kaggle.get("overall"),
+        "value_accuracy": kaggle.get("value_accuracy"),
+        "ref_overlap": kaggle.get("ref_overlap"),
+        "na_accuracy": kaggle.get("na_recall"),
+        "scores": scores,
+        "total_time_seconds": total_time,
+        "avg_latency_seconds": statistics.fmean(latencies) if known_latency else None,
+        "timing": {
+            "total_time_s": total_time,
+            "combine_s": combine_s,
+            "questions_time_s": sum(latencies) if known_latency else None,
+            "latency_s": {
+                "mean": statistics.fmean(latencies) if known_latency else None,
+                "p50": statistics.median(latencies) if known_latency else None,
+                "max": max(latencies) if known_latency else None,
+            },
+            "retrieval_s": _sum([r["retrieval_s"] for r in records]),
+            "generation_s": _sum([r["generation_s"] for r in records]),
+            "questions_per_min": 60 * len(records) / sum(latencies) if known_latency and sum(latencies) else None,
+        },
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "tokens": {"input": input_tokens, "output": output_tokens},
+        "estimated_cost_usd": usd,
+        "cost": {"usd": usd, "price_input_per_1m": None, "price_output_per_1m": None},
+        "hardware": {"gpu_energy_wh": gpu_wh, "gpu_avg_power_watts": None, "gpu_vram_allocated_gb": None},
+        "energy": {
+            "phases": {},
+            "total_j": question_j,
+            "by_kind_wh": {},
+            "unavailable": unavailable,
+            "questions": derived_figures(question_j, len(records), output_tokens or 0),
+            "co2e_g": None,
+            "grid_intensity_g_per_kwh": None,
+            "note": "an ensemble's time, tokens, cost and energy are its members' sums",
+        },
+        "backend": {"engine": "ensemble", "model_id": model, "members": members, "devices": []},
+        "sessions": [{"wall_s": combine_s, "questions": len(records)}],
+        "config": {"name": name, "provider": "ensemble", "model": model},
+    }
