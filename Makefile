@@ -32,8 +32,11 @@ run: data
 	$(BIN)/wattbench data check --data-dir $(DATA_DIR) > /dev/null
 	HF_HUB_OFFLINE=1 $(BIN)/wattbench run --data-dir $(DATA_DIR) $(RUN_ARGS)
 
-# Tests never touch a model hub: HF_HUB_OFFLINE makes a missing model fail at once instead of after retries.
+# Lint and type-check first (zero findings), then the tests. Tests never touch a model hub: HF_HUB_OFFLINE makes a
+# missing model fail at once instead of after retries.
 test: data
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	WATTBENCH_DATA=$(DATA_DIR) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: data

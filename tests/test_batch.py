@@ -14,13 +14,14 @@ import pytest
 
 from fakes.fake_pynvml import FakeGpu, make_module
 from wattbench.backends.base import GenerationRequest, marker_end
+from wattbench.backends.openai_compat import endpoint_base_url
 from wattbench.cli import main
 from wattbench.config import BatchConfig, EnergyConfig
 from wattbench.data.prompts import load_prompts
 from wattbench.energy.meters import make_meter
 from wattbench.errors import DataError
 from wattbench.report.ratings import rate, stars_for
-from wattbench.runner.batch import StopRequest, endpoint_base_url, run_batch
+from wattbench.runner.batch import StopRequest, run_batch
 from wattbench.runner.batch_plan import load_plan
 from wattbench.runner.batch_results import MASTER_COLUMNS
 

@@ -55,7 +55,7 @@ def test_settings_split_batches_and_errors_are_one_line(tiny_model: Path):
         ]
     )
     assert [c.completion_tokens for c in out] == [3, 5, 3]  # answers come back in request order
-    with pytest.raises(WattbenchError, match="unknown dtype 'int3'"):
+    with pytest.raises(WattbenchError, match=r"backend 'hf': dtype: Input should be 'auto'"):
         create_backend("hf", model=str(tiny_model), dtype="int3")
     with pytest.raises(WattbenchError, match="'no-org/no-model' is not in the local cache"):
         create_backend("hf", model="no-org/no-model")

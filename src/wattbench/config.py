@@ -270,6 +270,10 @@ class ExperimentConfig(BaseModel):
 
     _check_name = field_validator("name")(_valid_name)
 
+    def origin(self) -> str:
+        """The config file the settings came from, for messages ("config" when there is none)."""
+        return self._source or "config"
+
     def where(self, dotted: str) -> str:
         """Who set the setting `dotted`, for an error message: its command-line flag, else the config file and
         the field (`configs/x.toml: generation.base_url`)."""

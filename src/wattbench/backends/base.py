@@ -7,9 +7,39 @@ can wrap one call. Token counts come from the engine's own usage figures, never 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wattbench.errors import WattbenchError
+
+
+class EngineOptions(BaseModel):
+    """What an engine takes. Each engine subclasses it with its own fields; an unknown option is an error that
+    names it, never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    """Model id or path; None: the engine's default, where it has one."""
+
+
+Options = TypeVar("Options", bound=EngineOptions)
+
+
+def options_of(engine: str, kind: type[Options], given: Options | None, kwargs: dict[str, Any]) -> Options:
+    """The engine's options, from an options object or from keyword arguments checked against its model."""
+    if given is not None:
+        if kwargs:
+            raise TypeError("pass options or keyword arguments, not both")
+        return given
+    try:
+        return kind(**kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        what = "unknown option; check its spelling" if first["type"] == "extra_forbidden" else first["msg"]
+        raise WattbenchError(f"backend '{engine}': {where}: {what}") from None
 
 
 @dataclass
@@ -52,7 +82,16 @@ class Completion:
 
 
 class Backend(Protocol):
+    """An engine. Besides generating, it says what it is, so that no other module keeps a list of engines:
+    `priced` (tokens cost money: the price table applies; otherwise they cost 0), `needs_model` (it has no default
+    model), `takes_slot` (it runs a model on
+    the executor's GPU or CPU slot; an API client takes none), `run_options` / `batch_options` (its options from
+    a WattBot run config or a batch config), and `devices()` (the GPUs it holds, for the meter)."""
+
     name: str
+    priced: ClassVar[bool]
+    needs_model: ClassVar[bool]
+    takes_slot: ClassVar[bool]
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         """Answer every request; a failed request is a Completion with `error` set, never an exception."""
@@ -62,6 +101,9 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release the model and its memory."""
+
+    def devices(self) -> list[str]:
+        """What the model runs on: "cpu", "cuda:0", GPU indices of a managed server, or "remote"."""
 
 
 class AuthError(WattbenchError):

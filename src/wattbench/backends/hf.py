@@ -11,31 +11,58 @@ from __future__ import annotations
 import gc
 import time
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from wattbench.backends.base import Completion, GenerationRequest, marker_end
+from wattbench.backends.base import Completion, EngineOptions, GenerationRequest, marker_end, options_of
 from wattbench.errors import WattbenchError
 from wattbench.hub import local_model_dir
+
+if TYPE_CHECKING:
+    from wattbench.config import BatchConfig, ExperimentConfig
 
 DTYPES = ("auto", "bf16", "fp16", "fp32")
 
 
+class HfOptions(EngineOptions):
+    """Hugging Face transformers in process."""
+
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """Weights dtype."""
+    device_map: str | None = None
+    """transformers device map ("auto" spreads a model over the visible GPUs); None: one device."""
+    load_in_4bit: bool = False
+    """4-bit weights with bitsandbytes."""
+    max_batch_size: int = 8
+    """Prompts per generate call."""
+    seed: int | None = 0
+    """Sampling seed."""
+    trust_remote_code: bool = False
+    """Run the model repository's own code (only for models you trust)."""
+
+
 class HfBackend:
     name = "hf"
+    Options = HfOptions
+    priced: ClassVar[bool] = False
+    needs_model: ClassVar[bool] = True
+    takes_slot: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        model: str | None = None,
-        dtype: str = "auto",
-        device_map: str | None = None,
-        load_in_4bit: bool = False,
-        max_batch_size: int = 8,
-        seed: int | None = 0,
-        trust_remote_code: bool = False,
-        **_: Any,
-    ) -> None:
+    @classmethod
+    def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
+        gen = config.generation
+        return {"model": config.model, "dtype": gen.dtype, "seed": gen.seed, "max_batch_size": gen.max_concurrent}
+
+    @classmethod
+    def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
+        return {"model": model, "dtype": config.dtype, "max_batch_size": config.batch_size, "seed": config.seed}
+
+    def __init__(self, options: HfOptions | None = None, **kwargs: Any) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        opts = options_of(self.name, HfOptions, options, kwargs)
+        model, dtype, device_map, load_in_4bit = opts.model, opts.dtype, opts.device_map, opts.load_in_4bit
+        max_batch_size, seed, trust_remote_code = opts.max_batch_size, opts.seed, opts.trust_remote_code
 
         if not model:
             raise WattbenchError("the hf backend needs a model: --model <Hugging Face id or local dir>")
@@ -43,20 +70,20 @@ class HfBackend:
             raise WattbenchError(f"generation.dtype: unknown dtype '{dtype}'; use one of: {', '.join(DTYPES)}")
         self.model_id, self.dtype, self.max_batch_size, self.seed = model, dtype, max_batch_size, seed
         location = local_model_dir(model)
-        options: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-        options["dtype"] = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+        load: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        load["dtype"] = {"auto": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
         if load_in_4bit:
             try:
                 import bitsandbytes  # noqa: F401
                 from transformers import BitsAndBytesConfig
             except ImportError:
                 raise WattbenchError("4-bit loading needs bitsandbytes: pip install bitsandbytes") from None
-            options["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True)
+            load["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True)
         if device_map:
-            options["device_map"] = device_map
+            load["device_map"] = device_map
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
-            self.model = AutoModelForCausalLM.from_pretrained(location, **options)
+            self.model = AutoModelForCausalLM.from_pretrained(location, **load)
         except OSError as exc:
             raise WattbenchError(f"model '{model}' could not be loaded ({str(exc).splitlines()[0]})") from None
         if not device_map and not load_in_4bit:
@@ -173,10 +200,13 @@ class HfBackend:
             "model_path": getattr(self.model, "name_or_path", self.model_id),
             "revision": getattr(self.model.config, "_commit_hash", None),
             "dtype": str(self.model.dtype),
-            "devices": [str(self.device)],
+            "devices": self.devices(),
             "max_batch_size": self.max_batch_size,
             "num_parameters": int(self.model.num_parameters()),
         }
+
+    def devices(self) -> list[str]:
+        return [str(self.device)]
 
     def close(self) -> None:
         import torch

@@ -8,10 +8,13 @@ import importlib.util
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from wattbench.backends.base import Completion, GenerationRequest, marker_end
+from wattbench.backends.base import Completion, EngineOptions, GenerationRequest, marker_end, options_of
 from wattbench.errors import WattbenchError
+
+if TYPE_CHECKING:
+    from wattbench.config import BatchConfig, ExperimentConfig
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -37,19 +40,41 @@ def resolve_gguf(model: str | None) -> Path:
     return path
 
 
+class LlamaCppOptions(EngineOptions):
+    """llama.cpp in process."""
+
+    n_ctx: int = 4096
+    """Context window the engine allocates."""
+    n_threads: int | None = None
+    """CPU threads (None: the executor's share, else every core)."""
+    seed: int = 0
+    """Sampling seed."""
+    n_gpu_layers: int = 0
+    """Layers offloaded to the GPU (0: CPU only)."""
+
+
 class LlamaCppBackend:
     name = "llamacpp"
+    Options = LlamaCppOptions
+    priced: ClassVar[bool] = False
+    needs_model: ClassVar[bool] = False
+    takes_slot: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        model: str | None = None,
-        n_ctx: int = 4096,
-        n_threads: int | None = None,
-        seed: int = 0,
-        n_gpu_layers: int = 0,
-    ) -> None:
+    @classmethod
+    def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
+        gen = config.generation
+        return {"model": config.model, "n_ctx": gen.n_ctx, "n_threads": gen.n_threads, "seed": gen.seed or 0}
+
+    @classmethod
+    def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
+        return {"model": model, "n_ctx": config.n_ctx, "seed": config.seed or 0}
+
+    def __init__(self, options: LlamaCppOptions | None = None, **kwargs: Any) -> None:
         from llama_cpp import Llama
 
+        opts = options_of(self.name, LlamaCppOptions, options, kwargs)
+        model, n_ctx, n_threads = opts.model, opts.n_ctx, opts.n_threads
+        seed, n_gpu_layers = opts.seed, opts.n_gpu_layers
         self.model_path = resolve_gguf(model)
         self.model_id = model or DEFAULT_MODEL
         self.n_ctx, self.n_gpu_layers = n_ctx, n_gpu_layers
@@ -211,10 +236,13 @@ class LlamaCppBackend:
             "n_threads": self.n_threads,
             "n_gpu_layers": self.n_gpu_layers,
             "dtype": "gguf",
-            "devices": ["cpu"] if not self.n_gpu_layers else ["gpu"],
+            "devices": self.devices(),
             # The GGUF's own count: plots and the scaling study read model size from here before any table.
             "num_parameters": self._llm._model.n_params() if self._llm is not None else None,
         }
+
+    def devices(self) -> list[str]:
+        return ["cpu"] if not self.n_gpu_layers else ["gpu"]
 
     def close(self) -> None:
         if self._llm is not None:

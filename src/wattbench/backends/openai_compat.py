@@ -17,10 +17,13 @@ import asyncio
 import json
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from wattbench.backends.base import AuthError, Completion, GenerationRequest
+from wattbench.backends.base import AuthError, Completion, EngineOptions, GenerationRequest, options_of
 from wattbench.errors import WattbenchError
+
+if TYPE_CHECKING:
+    from wattbench.config import BatchConfig, ExperimentConfig
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 AUTH_STATUS = frozenset({401, 403})
@@ -33,27 +36,78 @@ def network_options(settings: Any) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in NETWORK_OPTIONS}
 
 
+def endpoint_base_url(endpoint: str) -> str:
+    """`http://host:8000`, `.../v1` or `.../v1/chat/completions` → `http://host:8000/v1`."""
+    url = endpoint.strip().rstrip("/")
+    for suffix in ("/chat/completions", "/completions"):
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+    return url if url.endswith("/v1") else url + "/v1"
+
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 JSON_MODES = ("json_schema", "json_object", "none")
 
 
+class NetworkOptions(EngineOptions):
+    """The limits every server client has."""
+
+    max_concurrent: int = 4
+    """Requests in flight at once."""
+    connect_timeout_s: float = 10.0
+    """Seconds to wait for a connection."""
+    request_timeout_s: float = 60.0
+    """Seconds one attempt may take to its whole reply."""
+    max_attempts: int = 3
+    """Attempts per request (429, 5xx, timeouts and dropped connections are retried)."""
+    retry_after_cap_s: float = 30.0
+    """The longest Retry-After obeyed."""
+    json_mode: str = "json_schema"
+    """How the server is asked for JSON: json_schema, json_object or none."""
+
+
+class OpenAIOptions(NetworkOptions):
+    """Any OpenAI-compatible server."""
+
+    base_url: str | None = None
+    """Server URL ending in /v1; None: $OPENAI_BASE_URL, then the OpenAI API."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the key (the key itself is never stored)."""
+    backoff_s: float = 1.0
+    """First wait between attempts; it doubles at each retry."""
+
+
 class OpenAICompatBackend:
     name = "openai"
+    Options = OpenAIOptions
+    priced: ClassVar[bool] = True
+    needs_model: ClassVar[bool] = True
+    takes_slot: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        model: str | None = None,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        max_concurrent: int = 4,
-        connect_timeout_s: float = 10.0,
-        request_timeout_s: float = 60.0,
-        max_attempts: int = 3,
-        retry_after_cap_s: float = 30.0,
-        backoff_s: float = 1.0,
-        json_mode: str = "json_schema",
-        **_: Any,
-    ) -> None:
+    @classmethod
+    def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
+        gen = config.generation
+        return {
+            "model": config.model,
+            "base_url": gen.base_url,
+            "api_key_env": gen.api_key_env,
+            "max_concurrent": gen.max_concurrent,
+            "json_mode": gen.json_mode,
+            **network_options(gen),
+        }
+
+    @classmethod
+    def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
+        base_url = endpoint_base_url(config.endpoint) if config.endpoint else None
+        return {"model": model, "base_url": base_url, "max_concurrent": config.batch_size, "json_mode": "none",
+                **network_options(config)}  # fmt: skip
+
+    def __init__(self, options: OpenAIOptions | None = None, **kwargs: Any) -> None:
+        opts = options_of(self.name, OpenAIOptions, options, kwargs)
+        model, base_url, api_key_env, json_mode = opts.model, opts.base_url, opts.api_key_env, opts.json_mode
+        max_concurrent, backoff_s, max_attempts = opts.max_concurrent, opts.backoff_s, opts.max_attempts
+        connect_timeout_s, request_timeout_s = opts.connect_timeout_s, opts.request_timeout_s
+        retry_after_cap_s = opts.retry_after_cap_s
         try:
             import httpx  # noqa: F401
         except ImportError:
@@ -258,8 +312,11 @@ class OpenAICompatBackend:
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
             "max_concurrent": self.max_concurrent,
-            "devices": ["remote"],
+            "devices": self.devices(),
         }
+
+    def devices(self) -> list[str]:
+        return ["remote"]
 
     def close(self) -> None:
         pass

@@ -16,13 +16,16 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from wattbench.backends.base import Completion, GenerationRequest
-from wattbench.backends.openai_compat import OpenAICompatBackend
+from wattbench.backends.base import Completion, GenerationRequest, options_of
+from wattbench.backends.openai_compat import NetworkOptions, OpenAICompatBackend, OpenAIOptions, network_options
 from wattbench.backends.ports import release_port, reserve_port
 from wattbench.children import die_with_parent
 from wattbench.errors import WattbenchError
+
+if TYPE_CHECKING:
+    from wattbench.config import BatchConfig, ExperimentConfig
 
 
 def _get(url: str, timeout_s: float = 2.0) -> tuple[int, str]:
@@ -35,30 +38,57 @@ def _get(url: str, timeout_s: float = 2.0) -> tuple[int, str]:
         return 0, ""
 
 
+class VllmOptions(NetworkOptions):
+    """A managed `vllm serve`."""
+
+    max_concurrent: int = 32
+    """Requests in flight at once (the server batches them)."""
+    executable: str = "vllm"
+    """The vllm command."""
+    host: str = "127.0.0.1"
+    """Address the server listens on."""
+    port: int | None = None
+    """Port (None: a free one, reserved)."""
+    gpus: list[int] | None = None
+    """GPUs it starts on (CUDA_VISIBLE_DEVICES); None: the run's own."""
+    tensor_parallel: int = 1
+    """Tensor-parallel size."""
+    max_model_len: int | None = None
+    """Context length (None: the model's own)."""
+    extra_args: list[str] = []
+    """More `vllm serve` arguments."""
+    startup_timeout_s: float = 1200.0
+    """Longest wait for /health."""
+    stall_timeout_s: float = 300.0
+    """Give up when the server's log stops growing this long (a hung download or compile)."""
+    log_dir: str | None = None
+    """Where the server log goes (None: a temp dir)."""
+
+
 class VllmServerBackend:
     name = "vllm"
+    Options = VllmOptions
+    priced: ClassVar[bool] = False
+    needs_model: ClassVar[bool] = True
+    takes_slot: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        model: str | None = None,
-        executable: str = "vllm",
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        gpus: list[int] | None = None,
-        tensor_parallel: int = 1,
-        max_model_len: int | None = None,
-        extra_args: list[str] | None = None,
-        startup_timeout_s: float = 1200.0,
-        stall_timeout_s: float = 300.0,
-        max_concurrent: int = 32,
-        json_mode: str = "json_schema",
-        log_dir: str | None = None,
-        connect_timeout_s: float = 10.0,
-        request_timeout_s: float = 60.0,
-        max_attempts: int = 3,
-        retry_after_cap_s: float = 30.0,
-        **_: Any,
-    ) -> None:
+    @classmethod
+    def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
+        gen = config.generation
+        return {"model": config.model, "gpus": gen.gpus, "tensor_parallel": gen.tensor_parallel,
+                "max_model_len": gen.max_model_len, "extra_args": gen.server_args,
+                "max_concurrent": gen.max_concurrent, "json_mode": gen.json_mode, **network_options(gen)}  # fmt: skip
+
+    @classmethod
+    def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
+        return {"model": model, "gpus": config.gpus, "tensor_parallel": config.tensor_parallel,
+                "max_concurrent": config.batch_size, "json_mode": "none", **network_options(config)}  # fmt: skip
+
+    def __init__(self, options: VllmOptions | None = None, **kwargs: Any) -> None:
+        opts = options_of(self.name, VllmOptions, options, kwargs)
+        model, executable, host, port, gpus = opts.model, opts.executable, opts.host, opts.port, opts.gpus
+        tensor_parallel, max_model_len, extra_args = opts.tensor_parallel, opts.max_model_len, opts.extra_args
+        startup_timeout_s, stall_timeout_s, log_dir = opts.startup_timeout_s, opts.stall_timeout_s, opts.log_dir
         if not model:
             raise WattbenchError("the vllm backend needs a model: --model <Hugging Face id or local dir>")
         self.model, self.host, self.gpus = model, host, gpus
@@ -105,16 +135,9 @@ class VllmServerBackend:
         except BaseException:
             self.close()
             raise
+        client = {k: v for k, v in opts.model_dump().items() if k in NetworkOptions.model_fields}
         self.client = OpenAICompatBackend(
-            model=model,
-            base_url=f"{self.base_url}/v1",
-            api_key_env="VLLM_API_KEY",
-            max_concurrent=max_concurrent,
-            json_mode=json_mode,
-            connect_timeout_s=connect_timeout_s,
-            request_timeout_s=request_timeout_s,
-            max_attempts=max_attempts,
-            retry_after_cap_s=retry_after_cap_s,
+            OpenAIOptions(**client, base_url=f"{self.base_url}/v1", api_key_env="VLLM_API_KEY")
         )
 
     def _log_tail(self, lines: int = 5) -> str:
@@ -172,11 +195,14 @@ class VllmServerBackend:
             "engine": "vllm",
             "model_id": self.model,
             "server": self.base_url,
-            "devices": self.gpus or "all visible",
+            "devices": self.gpus or "all visible",  # the seed's form, which the report reads
             "tensor_parallel": self.tensor_parallel,
             "server_log": str(self.log_path),
             "pid": self.process.pid,
         }
+
+    def devices(self) -> list[str]:
+        return [str(g) for g in self.gpus] if self.gpus else ["all visible"]
 
     def close(self, timeout_s: float = 30.0, release_timeout_s: float = 60.0) -> None:
         """Stop the server's whole process group; then wait until its GPUs' memory is back to the level before."""

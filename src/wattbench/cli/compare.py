@@ -43,7 +43,7 @@ def matrix(
     if mode not in MODES:
         raise WattbenchError(f"--mode: unknown mode '{mode}'; use one of: {', '.join(MODES)}")
     sources = find_sources([*(submissions or []), *ctx.args] or None, experiments_dir)
-    columns, rows, warnings = build_matrix(solution or _train_questions(data_dir), sources, mode)  # type: ignore[arg-type]
+    columns, rows, warnings = build_matrix(solution or _train_questions(data_dir), sources, mode)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     write_matrix(output, columns, rows)
@@ -91,14 +91,14 @@ def ensemble(
     if bool(listed) == bool(configs):
         raise WattbenchError("give either --experiments A B C (existing runs) or --config X [--config Y ...]")
     if configs:
-        from wattbench.config import load_experiment_config
+        from wattbench.runner.checks import load_run_config
         from wattbench.runner.repeat import ensemble_of_configs, seed_configs
 
         if len(configs) > 1 and num_runs is not None:
             raise WattbenchError("--num-runs is for one --config (a same-model ensemble); several configs run once")
         loaded = []
         for path in configs:
-            settings, warnings = load_experiment_config(path, {"limit": limit})
+            settings, warnings = load_run_config(path, {"limit": limit})
             for warning in warnings:
                 print(f"warning: {path}: {warning}", file=sys.stderr)
             loaded.append(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -20,7 +21,7 @@ def hw(
 
     facts = system_facts()
     chosen = make_meter(meter, sampler_hz=None)  # type: ignore[arg-type]
-    meters = {
+    meters: dict[str, Any] = {
         "requested": meter,
         "sources": [s.name for s in chosen.sources if s.scopes()],
         "methods": chosen.methods(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -23,7 +24,7 @@ class _ProgressBar:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self._progress = None
+        self._progress: Any = None  # a rich Progress, started on first use
         self._tasks: dict[str, int] = {}
 
     def __enter__(self) -> _ProgressBar:

@@ -75,7 +75,7 @@ def _run(
     base_url: str | None = None,
 ):
     from wattbench.cli.score import format_report
-    from wattbench.config import load_experiment_config
+    from wattbench.runner.checks import load_run_config
     from wattbench.runner.experiment import run_experiment
     from wattbench.scoring.wattbot import ScoreReport
 
@@ -91,7 +91,7 @@ def _run(
         "model": model,
         "generation.base_url": base_url,
     }
-    settings, warnings = load_experiment_config(config, overrides, FLAGS)
+    settings, warnings = load_run_config(config, overrides, FLAGS)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     update, stop_bar = _progress(quiet)

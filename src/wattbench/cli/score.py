@@ -50,7 +50,7 @@ def score(
     """Score a WattBot submission: 0.75 value + 0.15 ref overlap + 0.10 NA."""
     if mode not in MODES:
         raise WattbenchError(f"--mode: unknown mode '{mode}'; use one of: {', '.join(MODES)}")
-    report = score_files(solution, submission, mode)  # type: ignore[arg-type]
+    report = score_files(solution, submission, mode)
     if as_json:
         typer.echo(json.dumps(report.to_dict(with_rows=rows)))
     else:

@@ -159,6 +159,12 @@ class Window:
         self.label = label
         self.result: Measurement | None = None
 
+    def record(self) -> dict[str, Any]:
+        """The finished window's measurement as stored in a run dir."""
+        if self.result is None:
+            raise RuntimeError(f"window {self.label!r} is still open")
+        return self.result.to_dict()
+
 
 class Meter:
     """Measures windows over a set of sources; with a sampler it also records peaks and the power timeline."""

@@ -122,7 +122,7 @@ def _check_recomputed(run: RunInfo, audit: RunAudit, solution: Path | None, limi
 
 
 def _warnings(run: RunInfo) -> list[str]:
-    found = []
+    found: list[str] = []
     for phase in (run.get("energy.phases") or {}).values():
         found += (phase or {}).get("warnings") or []
     for session in run.summary.get("sessions") or []:

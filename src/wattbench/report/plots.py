@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from wattbench.report.question_stats import (
     QuestionScores,
@@ -95,9 +97,7 @@ def _label_offsets(points: list[tuple[float, float]], ax) -> list[tuple[int, int
     return offsets
 
 
-def _scatter(
-    ax, runs: list[RunInfo], x: Callable[[RunInfo], float], y: Callable[[RunInfo], float], size=None, log_x=False
-):
+def _scatter(ax, runs: list[RunInfo], x: Callable[[RunInfo], Any], y: Callable[[RunInfo], Any], size=None, log_x=False):
     if log_x:
         _log_x(ax)
     seen: set[str] = set()
@@ -138,7 +138,7 @@ def plot_score_vs_size(runs: list[RunInfo], out: Path) -> Plot:
     fig, axes = _plt().subplots(2, 2, figsize=(10, 8), sharex=True)
     for ax, (part, label) in zip(axes.flat, SCORE_PARTS):
         kept = [r for r in sized if r.score(part) is not None]
-        _scatter(ax, kept, lambda r: r.params_b, lambda r, p=part: r.score(p), log_x=True)
+        _scatter(ax, kept, lambda r: r.params_b, partial(RunInfo.score, part=part), log_x=True)
         ax.set(title=label, ylim=(-0.02, 1.02), xlabel="parameters (billions)", ylabel="score")
     axes.flat[0].legend(fontsize=8)
     plot.note = _left_out([r for r in runs if r.kind != "ensemble"], sized, "size")

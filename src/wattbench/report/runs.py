@@ -18,7 +18,8 @@ from wattbench.data.model_sizes import ModelSize, params_b_of
 from wattbench.errors import DataError
 from wattbench.store.rundir import RunDir
 
-LOCAL_ENGINES = frozenset({"llamacpp", "hf", "vllm", "ollama"})
+LEGACY_LOCAL_ENGINES = frozenset({"llamacpp", "hf", "vllm", "ollama"})
+"""Run dirs written before runs recorded `backend.takes_slot`: the engines that ran on the user's hardware."""
 
 
 def _get(tree: dict[str, Any], dotted: str) -> Any:
@@ -72,7 +73,8 @@ class RunInfo:
         """local (runs on hardware the user measures), api (someone else's), or ensemble."""
         if self.kind == "ensemble":
             return "ensemble"
-        if self.provider in LOCAL_ENGINES:
+        runs_here = self.get("backend.takes_slot")
+        if runs_here is True or (runs_here is None and self.provider in LEGACY_LOCAL_ENGINES):
             return "local"
         # An OpenAI-compatible server on this machine or the user's network is a local model behind HTTP.
         return "local" if _is_own_network(self.get("config.generation.base_url")) else "api"

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wattbench.config import RetrievalConfig
 from wattbench.errors import WattbenchError
@@ -79,7 +79,7 @@ class Retriever:
         import numpy as np
 
         self._doc_index_array = np.asarray(self._doc_index_of, dtype=np.int64)
-        self._reranker = None
+        self._reranker: Any = None  # a sentence-transformers CrossEncoder, loaded on first use
         self._reranker_failed = False
 
     @property
@@ -119,9 +119,9 @@ class Retriever:
         if doc_scores is not None:
             doc_rank = {d: r for r, d in enumerate(_top(doc_scores, len(doc_scores), True), start=1)}
             for i in fused:
-                r = doc_rank.get(self._doc_index_of[i])
-                if r is not None:
-                    fused[i] += self.config.doc_weight / (self.config.rrf_k + r)
+                doc_r = doc_rank.get(self._doc_index_of[i])
+                if doc_r is not None:
+                    fused[i] += self.config.doc_weight / (self.config.rrf_k + doc_r)
                     ranks[i]["doc"] = r
         return fused
 
@@ -156,18 +156,18 @@ class Retriever:
         for name, (order, _) in rankings.items():
             for r, i in enumerate(order, start=1):
                 ranks.setdefault(i, {})[name] = r
-        use_doc = self._doc_bm25 is not None and self.config.doc_weight > 0
-        doc_scores = self._doc_bm25.scores(query) if use_doc else None
+        doc_bm25 = self._doc_bm25 if self.config.doc_weight > 0 else None
+        doc_scores = doc_bm25.scores(query) if doc_bm25 is not None else None
         if self.config.fusion == "rrf":
             fused = self._fuse_rrf(rankings, weights, doc_scores, ranks)
         else:
             fused = self._fuse_linear(rankings, weights, doc_scores)
         title_ranks = self._title_ranks(query)
         for i in fused if title_ranks else ():
-            r = title_ranks.get(self._doc_of[i])
-            if r is not None:
-                fused[i] += self.config.title_weight / (self.config.rrf_k + r)
-                ranks[i]["title"] = r
+            title_r = title_ranks.get(self._doc_of[i])
+            if title_r is not None:
+                fused[i] += self.config.title_weight / (self.config.rrf_k + title_r)
+                ranks[i]["title"] = title_r
         ordered = sorted(fused, key=lambda i: (-fused[i], i))
         return [(i, fused[i], ranks[i]) for i in ordered]
 

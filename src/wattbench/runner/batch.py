@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.backends.base import AuthError, Backend, Completion, preflight
-from wattbench.backends.openai_compat import network_options
-from wattbench.backends.registry import ALIASES, create_backend
+from wattbench.backends.registry import backend_class, create_backend, resolve_backend
 from wattbench.config import BatchConfig
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.carbon import J_PER_WH, co2e_g
@@ -59,15 +58,6 @@ class BatchOutcome:
     interrupted: bool = False
 
 
-def endpoint_base_url(endpoint: str) -> str:
-    """`http://host:8000`, `.../v1` or `.../v1/chat/completions` → `http://host:8000/v1`."""
-    url = endpoint.strip().rstrip("/")
-    for suffix in ("/chat/completions", "/completions"):
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-    return url if url.endswith("/v1") else url + "/v1"
-
-
 def check_endpoint(base_url: str, model: str, timeout_s: float = 5.0) -> None:
     """Fail the run at once when the server is down or serves another model (not after every prompt's retries)."""
     try:
@@ -99,38 +89,22 @@ def find_gguf(gguf_dir: Path, model_id: str) -> Path | None:
 
 
 def backend_plan(spec: ModelSpec, config: BatchConfig) -> tuple[str, dict[str, Any]]:
-    """(registry name, options) that run this model with this config."""
-    name = ALIASES.get(config.backend, config.backend)
+    """(registry name, options) that run this model with this config. The engine maps the batch settings to its
+    options (`batch_options`); what is batch-specific stays here: a GGUF found by name, and `vllm` with an
+    `--endpoint` meaning a running server, reached as any OpenAI-compatible one."""
+    try:
+        name = resolve_backend(config.backend)
+    except WattbenchError as exc:
+        raise WattbenchError(f"--backend: {exc}") from None
     model = spec.model_id
-    if name == "llamacpp":
-        if config.gguf_dir:
-            found = find_gguf(Path(config.gguf_dir), model)
-            if found is None:
-                raise RunFailed(f"no .gguf for {model} in {config.gguf_dir} (matched by name '{model.split('/')[-1]}')")
-            model = str(found)
-        return name, {"model": model, "n_ctx": config.n_ctx, "seed": config.seed or 0}
-    if name == "hf":
-        return name, {"model": model, "dtype": config.dtype, "max_batch_size": config.batch_size, "seed": config.seed}
-    network = network_options(config)
-    if name == "vllm" and not config.endpoint:
-        return name, {
-            "model": model,
-            "gpus": config.gpus,
-            "tensor_parallel": config.tensor_parallel,
-            "max_concurrent": config.batch_size,
-            "json_mode": "none",
-            **network,
-        }
-    if name in ("vllm", "openai"):
-        base_url = endpoint_base_url(config.endpoint) if config.endpoint else None
-        return "openai", {
-            "model": model,
-            "base_url": base_url,
-            "max_concurrent": config.batch_size,
-            "json_mode": "none",
-            **network,
-        }
-    raise WattbenchError(f"--backend '{config.backend}': use llamacpp, hf (pytorch), vllm or openai")
+    if name == "llamacpp" and config.gguf_dir:
+        found = find_gguf(Path(config.gguf_dir), model)
+        if found is None:
+            raise RunFailed(f"no .gguf for {model} in {config.gguf_dir} (matched by name '{model.split('/')[-1]}')")
+        model = str(found)
+    if name == "vllm" and config.endpoint:
+        name = "openai"
+    return name, backend_class(name).batch_options(model, config)  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -393,8 +367,9 @@ def _record(
     evaluated, rendered = evaluate(request, completion, mode)
     record: dict[str, Any] = {"prompt_index": index, "repeat": repeat, **evaluated}
     # A generate call is metered as a whole; each prompt of it is given an equal share.
-    record["gpu_energy_j"] = None if energy.get("gpu") is None else energy["gpu"] / chunk_size
-    record["cpu_energy_j"] = None if energy.get("cpu") is None else energy["cpu"] / chunk_size
+    gpu_j, cpu_j = energy.get("gpu"), energy.get("cpu")
+    record["gpu_energy_j"] = None if gpu_j is None else gpu_j / chunk_size
+    record["cpu_energy_j"] = None if cpu_j is None else cpu_j / chunk_size
     return record, rendered
 
 

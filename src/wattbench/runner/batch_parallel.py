@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +38,17 @@ def _job(config: BatchConfig, models_csv: Path, spec: ModelSpec, prompts: list[s
             "prompts": prompts}  # fmt: skip
 
 
+def _start(command: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    return start_run(command, log_path, env)
+
+
 def _gpus_for(spec: ModelSpec, config: BatchConfig, per_gpu_gb: float | None, sizes: dict[str, ModelSize]) -> int:
     """A server reached over HTTP needs none here; a local engine its weights over one GPU's memory, else 1."""
     if config.endpoint:
         return 0
     params_b = params_b_of(spec.model_id, None, sizes)
     if params_b and per_gpu_gb:
-        return max(1, math.ceil(need_gb(params_b, None) / per_gpu_gb))
+        return max(1, math.ceil(need_gb(params_b, config.dtype) / per_gpu_gb))
     return 1
 
 
@@ -129,7 +135,7 @@ def _on_slots(
         log_path = jobs_dir / f"{spec.run_key}.out"
         command = [sys.executable, *CHILD, str(job_path)]
         need = 1 if pool.cpu else _gpus_for(spec, config, per_gpu_gb, sizes)
-        tasks.append(Task(spec.run_key, need, lambda env, c=command, p=log_path: start_run(c, p, env), timeout_s))
+        tasks.append(Task(spec.run_key, need, partial(_start, command, log_path), timeout_s))
     results: dict[str, Outcome] = {}
 
     def finished(result: TaskResult) -> None:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
+from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import ModelSize
+from wattbench.runner.checks import load_run_config
 from wattbench.runner.dispatch import ExecutorChoice, RunJob, execute_runs
 from wattbench.runner.process import Outcome
 from wattbench.store.paths import run_dir_path
@@ -47,7 +48,7 @@ def plan_benchmark(
     matched: set[str] = set()
     for path in sorted(p for p in Path(configs_dir).iterdir() if p.suffix in CONFIG_SUFFIXES):
         try:
-            config, _ = load_experiment_config(path)
+            config, _ = load_run_config(path)
         except ConfigError as exc:
             # Only the file's name can be matched; a broken config nobody asked for does not fail the benchmark.
             keys = [k for k in models or [] if k.lower() in path.stem.lower()]

@@ -6,15 +6,27 @@ before the run dir exists, so a bad config never leaves a run dir holding only a
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
-from wattbench.backends.registry import NEEDS_MODEL, resolve_backend
-from wattbench.config import ConfigError, ExperimentConfig
+from pydantic import ValidationError
+
+from wattbench.backends.registry import backend_class, resolve_backend
+from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
 from wattbench.energy.base import Meter
 from wattbench.energy.meters import make_meter
 from wattbench.errors import WattbenchError
 
-HF_DTYPES = ("auto", "bf16", "fp16", "fp32")
+
+def load_run_config(
+    path: Path | None = None, overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None
+) -> tuple[ExperimentConfig, list[str]]:
+    """A run config loaded and checked: its provider resolved (an unknown one fails here, at load, with the near
+    miss), its engine options valid. Every command that runs WattBot runs loads configs through this."""
+    config, warnings = load_experiment_config(path, overrides, flags)
+    check_run_config(config)
+    return config, warnings
 
 
 def check_run_config(config: ExperimentConfig) -> str:
@@ -23,13 +35,16 @@ def check_run_config(config: ExperimentConfig) -> str:
         backend = resolve_backend(config.provider)
     except WattbenchError as exc:
         raise ConfigError(f"{config.where('provider')}: {exc}") from None
-    if backend in NEEDS_MODEL and not config.model:
+    engine = backend_class(backend)
+    if engine.needs_model and not config.model:
         raise ConfigError(f'{config.where("model")}: the {backend} backend needs a model id; set model = "..."')
-    if backend == "hf" and config.generation.dtype not in HF_DTYPES:
-        raise ConfigError(
-            f"{config.where('generation.dtype')}: unknown dtype '{config.generation.dtype}'; "
-            f"use one of: {', '.join(HF_DTYPES)}"
-        )
+    try:
+        # The engine's own options model checks the values it takes (a dtype, say) without loading anything.
+        engine.Options(**engine.run_options(config))  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{config.origin()}: the {backend} backend's {field}: {first['msg']}") from None
     url = config.generation.base_url
     if url is not None and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname):
         where = config.where("generation.base_url")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
-LOCAL_PROVIDERS = frozenset({"llamacpp", "hf", "vllm"})
+from wattbench.backends.registry import is_priced
 
 
 def price_per_1m(
@@ -14,7 +14,7 @@ def price_per_1m(
     """(input, output) USD per 1M tokens; None when unknown (an API model missing from the table)."""
     table = tomllib.loads(resources.files("wattbench.data").joinpath("prices.toml").read_text(encoding="utf-8"))
     entry = table.get("models", {}).get((model or "").lower(), {})
-    local = 0.0 if provider in LOCAL_PROVIDERS else None
+    local = None if is_priced(provider) else 0.0  # local engines cost nothing per token
     price_in = input_override if input_override is not None else entry.get("input", local)
     price_out = output_override if output_override is not None else entry.get("output", local)
     return price_in, price_out

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wattbench.backends.registry import takes_slot
 from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import need_gb
 
@@ -92,7 +93,7 @@ def slots_needed(config: ExperimentConfig, per_gpu_gb: float | None, params_b: f
     memory; API models need none. On CPU slots every run takes one slot."""
     if cpu:
         return 1
-    if config.provider in ("openai", "bedrock"):
+    if not takes_slot(config.provider):  # an API client: the model runs elsewhere
         return 0
     if config.generation.gpus:
         return len(config.generation.gpus)

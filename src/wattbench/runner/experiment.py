@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.backends.base import AuthError, Backend, Completion, GenerationRequest, preflight
-from wattbench.backends.openai_compat import network_options
-from wattbench.backends.registry import create_backend, resolve_backend
+from wattbench.backends.registry import backend_class, create_backend
 from wattbench.config import ExperimentConfig
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
 from wattbench.data.wattbot import DocumentMeta, Question, is_blank_value, load_metadata, load_questions
@@ -214,33 +213,8 @@ def answer_question(
 
 
 def backend_options(config: ExperimentConfig) -> dict[str, Any]:
-    """What each engine takes from the typed config."""
-    gen = config.generation
-    options: dict[str, Any] = {"model": config.model}
-    engine = resolve_backend(config.provider)
-    if engine == "llamacpp":
-        options.update(n_ctx=gen.n_ctx, n_threads=gen.n_threads, seed=gen.seed or 0)
-    elif engine == "hf":
-        options.update(dtype=gen.dtype, seed=gen.seed, max_batch_size=gen.max_concurrent)
-    elif engine == "vllm":
-        options.update(
-            gpus=gen.gpus,
-            tensor_parallel=gen.tensor_parallel,
-            max_model_len=gen.max_model_len,
-            extra_args=gen.server_args,
-            max_concurrent=gen.max_concurrent,
-            json_mode=gen.json_mode,
-            **network_options(gen),
-        )
-    elif engine == "openai":
-        options.update(
-            base_url=gen.base_url,
-            api_key_env=gen.api_key_env,
-            max_concurrent=gen.max_concurrent,
-            json_mode=gen.json_mode,
-            **network_options(gen),
-        )
-    return options
+    """What the run's engine takes from the typed config: the engine says (its `run_options`)."""
+    return backend_class(config.provider).run_options(config)  # type: ignore[attr-defined]
 
 
 def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, dict[str, Any] | None]:
@@ -305,14 +279,16 @@ def run_experiment(
             session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
         with meter.window("index_load") as index_window:
             retriever, report = open_retriever(config.retrieval, root / "corpus", notify=notify)
-        session["energy"]["index_load"] = index_window.result.to_dict()
+        session["energy"]["index_load"] = index_window.record()
         log.info(f"index: {report.action} ({report.reason}), {report.n_chunks} passages")
         load_started = time.perf_counter()
         with meter.window("model_load") as model_window:
             backend = create_backend(config.provider, **backend_options(config))
         session["model_load_s"] = time.perf_counter() - load_started
-        session["energy"]["model_load"] = model_window.result.to_dict()
-        backend_info = backend.info()
+        session["energy"]["model_load"] = model_window.record()
+        # What the report needs to know of the engine without importing it: does the model run on hardware the
+        # run holds (in process or a managed server), or behind someone's API.
+        backend_info = {**backend.info(), "takes_slot": bool(getattr(backend, "takes_slot", True))}
         disk = model_disk_bytes(backend_info.get("model_path") or config.model or "")
         hardware = _hardware(disk, session["model_load_s"], meter)
         log.info(f"model: {backend_info} loaded in {session['model_load_s']:.2f} s")
@@ -376,7 +352,7 @@ def _answer_all(
         try:
             with meter.window(f"question {question.id}") as window:
                 record = answer_question(question, retriever, backend, config, metadata)
-            record["energy"] = window.result.to_dict()
+            record["energy"] = window.record()
         except (KeyboardInterrupt, WattbenchError):
             raise
         except Exception as exc:  # one question's failure never stops the run

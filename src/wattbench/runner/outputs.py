@@ -15,14 +15,22 @@ from wattbench.energy.base import Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g, derived_figures
 from wattbench.runner.costs import cost_usd, price_per_1m
 from wattbench.runner.executors import CONCURRENT_RUNS
-from wattbench.scoring.wattbot import MODES, SOLUTION_COLUMNS, SUBMISSION_COLUMNS, CellTable, read_cells, score_tables
+from wattbench.scoring.wattbot import (
+    MODES,
+    SOLUTION_COLUMNS,
+    SUBMISSION_COLUMNS,
+    CellTable,
+    Mode,
+    read_cells,
+    score_tables,
+)
 from wattbench.store.compat import results_json
 from wattbench.store.records import question_counts
 from wattbench.store.rundir import SCHEMA_VERSION, RunDir
 
 
 @lru_cache(maxsize=4)
-def _solution_cells(path: str, modified_ns: int, mode: str) -> CellTable:
+def _solution_cells(path: str, modified_ns: int, mode: Mode) -> CellTable:
     # Outputs are rewritten after every question: read the solution file once per run, not once per question.
     return read_cells(Path(path), mode, SOLUTION_COLUMNS + ("Quote", "Table", "Figure", "Math", "is_NA"))
 
@@ -32,7 +40,7 @@ def score_run(questions_path: Path, selected: list[Question], submission_path: P
     if not any(q.answer_value.strip() for q in selected):
         return None
     ids = {q.id for q in selected}
-    out = {}
+    out: dict[str, Any] = {}
     for mode in MODES:
         solution = _solution_cells(str(questions_path), questions_path.stat().st_mtime_ns, mode).subset(ids)
         submission = read_cells(submission_path, mode, SUBMISSION_COLUMNS + ("explanation",))
@@ -58,6 +66,13 @@ def phase_energy(sessions: list[dict[str, Any]], phase: str) -> Measurement | No
             m = Measurement.from_dict(session["energy"][phase])
             total = m if total is None else total + m
     return total
+
+
+def _average_power_w(measurement: Measurement | None, kind: str) -> float | None:
+    joules = measurement.total_j(kind) if measurement is not None else None
+    if measurement is None or joules is None or not measurement.duration_s:
+        return None
+    return joules / measurement.duration_s
 
 
 def _wh(measurement: Measurement | None, kind: str) -> float | None:
@@ -97,7 +112,6 @@ def build_summary(
     question_j = sum(question_phase.energy_j.values()) if question_phase and question_phase.energy_j else None
     kaggle = scores["kaggle"] if scores else None
     gpu_wh = _wh(total, "gpu")
-    gpu_seconds = question_phase.duration_s if question_phase else None
     return {
         "schema_version": SCHEMA_VERSION,
         "name": config.name,
@@ -139,9 +153,7 @@ def build_summary(
         "hardware": {
             **hardware,
             "gpu_energy_wh": gpu_wh,
-            "gpu_avg_power_watts": (question_phase.total_j("gpu") / gpu_seconds)
-            if question_phase and question_phase.total_j("gpu") is not None and gpu_seconds
-            else None,
+            "gpu_avg_power_watts": _average_power_w(question_phase, "gpu"),
         },
         "energy": {
             "phases": {name: (m.to_dict() if m else None) for name, m in phases.items()},

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.config import ConfigError, ExperimentConfig
+from wattbench.data.model_sizes import ModelSize, load_sizes
 from wattbench.errors import WattbenchError
 from wattbench.names import check_name
 from wattbench.report.ensemble_run import run_ensemble
@@ -56,6 +57,7 @@ def ensemble_of_configs(
     executor: ExecutorChoice | None = None,
     log_dir: Path | None = None,
     timeout_s: float = 3600.0,
+    sizes: dict[str, ModelSize] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) every member config, each a `wattbench run` process: one after another (inline) or in
     parallel on the executor's slots or Ray cluster; then combine them into the ensemble run dir `name`."""
@@ -71,7 +73,9 @@ def ensemble_of_configs(
         notify(f"{member.name}: {what}, seed {sampling.seed}, temperature {sampling.temperature}")
     # Member logs beside the run dirs: artifacts/ensembles/<name>/ for the default artifacts/experiments.
     logs = log_dir or experiments_dir.parent / "ensembles" / name
-    _run_members(configs, executor or ExecutorChoice(), logs, data_dir, force, notify, timeout_s)
+    # Model sizes tell the executor how many GPUs each member's weights need (not one GPU each whatever the model).
+    table = sizes if sizes is not None else load_sizes()
+    _run_members(configs, executor or ExecutorChoice(), logs, data_dir, force, notify, timeout_s, table)
     return run_ensemble(
         [str(Path(c.output_dir) / c.name) for c in configs],
         name,
@@ -92,6 +96,7 @@ def _run_members(
     force: bool,
     notify: Callable[[str], None],
     timeout_s: float,
+    sizes: dict[str, ModelSize],
 ) -> None:
     from wattbench.runner.dispatch import RunJob, execute_runs, write_config
 
@@ -104,6 +109,7 @@ def _run_members(
         force=force,
         notify=lambda o: notify(f"{o.name}: {o.status}" + (f" on {o.devices}" if o.devices else "")),
         say=notify,
+        sizes=sizes,
     )
     bad = [o for o in outcomes if o.status != "passed"]
     if any(o.status == "interrupted" for o in bad):

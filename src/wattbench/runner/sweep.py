@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
+from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import ModelSize, family_members, need_gb
 from wattbench.report.runs import load_run
 from wattbench.runner.benchmark import CONFIG_SUFFIXES
+from wattbench.runner.checks import load_run_config
 from wattbench.runner.dispatch import ExecutorChoice, RunJob, execute_runs, write_config
 from wattbench.runner.process import Outcome
 from wattbench.store.paths import run_dir_path
@@ -53,7 +54,7 @@ def _configs_by_model(configs_dir: Path, provider: str | None) -> dict[str, tupl
     found: dict[str, tuple[Path, ExperimentConfig]] = {}
     for path in sorted(p for p in Path(configs_dir).glob("*") if p.suffix in CONFIG_SUFFIXES):
         try:
-            config, _ = load_experiment_config(path)
+            config, _ = load_run_config(path)
         except ConfigError:
             continue  # `wattbench benchmark` reports broken configs; here they simply do not match
         if config.model and provider in (None, config.provider):

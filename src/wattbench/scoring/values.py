@@ -98,11 +98,9 @@ def _all_numbers(items: list[ListItem]) -> bool:
 def lists_match(expected: list[ListItem], got: list[ListItem]) -> bool:
     """Order-insensitive: numbers element-wise with the tolerance, anything else as case-insensitive strings."""
     if _all_numbers(expected) and _all_numbers(got):
-        a, b = sorted(expected), sorted(got)  # type: ignore[type-var]
-        return len(a) == len(b) and all(
-            math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
-            for x, y in zip(a, b)  # type: ignore[arg-type]
-        )
+        a = sorted(float(x) for x in expected)
+        b = sorted(float(y) for y in got)
+        return len(a) == len(b) and all(math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=TOLERANCE) for x, y in zip(a, b))
     return sorted(_text(x).strip().lower() for x in expected) == sorted(_text(x).strip().lower() for x in got)
 
 
@@ -117,9 +115,9 @@ def value_matches(solution_value: str, submission_value: str) -> bool:
             return lists_match(expected_list, got_list)
         if len(expected_list) == 2 and _all_numbers(expected_list):
             # A 2-number solution is a range: a scalar inside it (bounds widened by the tolerance) matches.
-            low, high = sorted(expected_list)  # type: ignore[type-var]
+            low, high = sorted(float(x) for x in expected_list)
             number = _float_or_none(submission_value)
-            return number is not None and low - TOLERANCE <= number <= high + TOLERANCE  # type: ignore[operator]
+            return number is not None and low - TOLERANCE <= number <= high + TOLERANCE
         return False
     expected_number, got_number = _float_or_none(solution_value), _float_or_none(submission_value)
     if expected_number is not None and got_number is not None:
