@@ -152,9 +152,9 @@ def test_registry_families_and_splitting():
     assert family_for("Qwen/Qwen3-30B-A3B-Instruct-2507").name == "qwen3-instruct-only"
     assert family_for("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B").name == "deepseek-r1-distill"
     assert family_for("acme/brand-new").name == "unknown" and near_miss("acme/brand-new") is None
-    mode, warnings = resolve_mode("acme/brand-new", True)
+    mode, warnings = resolve_mode("acme/brand-new", True, answer_tokens=256, reasoning_tokens=4096)
     assert mode.reasoning_control == "none" and mode.reasoning is None and "unknown model family" in warnings[0]
-    mode, warnings = resolve_mode("openai/gpt-oss-20b", True, "extreme")
+    mode, warnings = resolve_mode("openai/gpt-oss-20b", True, "extreme", answer_tokens=256, reasoning_tokens=4096)
     assert mode.effort == "medium" and "not one of" in warnings[0]
     assert split_thinking("<think>hmm</think> 42", "</think>") == ("hmm", "42", True)
     assert split_thinking("still thinking", "</think>") == ("still thinking", "", False)

@@ -432,3 +432,43 @@ class BatchConfig(BaseModel):
     retry_after_cap_s: float = Field(30.0, ge=0)
     """Server backends: the longest wait a `Retry-After` header is obeyed for."""
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+
+
+# `wattbench batch` flags → BatchConfig paths (flags that set nested energy settings name them dotted).
+BATCH_FLAGS: dict[str, str] = {
+    "models_csv": "--models-csv",
+    "prompts_file": "--prompts-file",
+    "prompt_column": "--prompt-column",
+    "num_prompts": "--num-prompts",
+    "warmup_prompts": "--warmup",
+    "repeats": "--repeats",
+    "max_new_tokens": "--max-new-tokens",
+    "reasoning_max_new_tokens": "--reasoning-max-new-tokens",
+    "backend": "--backend",
+    "endpoint": "--endpoint",
+    "gguf_dir": "--gguf-dir",
+    "batch_size": "--batch-size",
+    "output_dir": "--output-dir",
+    "energy.meter": "--meter",
+    "energy.idle_seconds": "--idle-seconds",
+    "energy.grid_intensity_g_per_kwh": "--grid-intensity",
+}
+
+
+def load_batch_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> BatchConfig:
+    """A batch config from a TOML or YAML file (the keys of BatchConfig; `[energy]` as a table) or the defaults,
+    then the command line's dotted overrides (a flag not given is None and changes nothing). An error about a
+    flag's value names the flag; one about the file names the file and the field."""
+    data: dict[str, Any] = dict(read_config_file(Path(path))) if path is not None else {}
+    given = set()
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        given.add(dotted)
+        section, _, leaf = dotted.rpartition(".")
+        (data.setdefault(section, {}) if section else data)[leaf] = value
+    try:
+        return BatchConfig(**data)
+    except ValidationError as exc:
+        flags = {k: v for k, v in BATCH_FLAGS.items() if k in given}
+        raise ConfigError(validation_message(str(path) if path else "config", exc, flags=flags)) from None

@@ -413,8 +413,8 @@ def resolve_mode(
     want_on: bool | None,
     effort: str | None = None,
     *,
-    answer_tokens: int = 256,
-    reasoning_tokens: int = 4096,
+    answer_tokens: int,
+    reasoning_tokens: int,
 ) -> tuple[ReasoningMode, list[str]]:
     """The mode sent for a request (`want_on` None: the model's default), and warnings for what cannot be honoured.
 

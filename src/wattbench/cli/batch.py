@@ -56,19 +56,24 @@ def format_plan(entries: list[dict[str, Any]]) -> str:
 @batch_app.callback()
 def batch(
     ctx: typer.Context,
+    config_file: Path = typer.Option(None, "--config", help="TOML/YAML batch config; flags override it."),
     models_csv: Path = typer.Option(None, "--models-csv", help="Models CSV (default: the data dir's oct_2025)."),
     prompts_file: str = typer.Option(None, "--prompts-file", help="CSV, JSONL, parquet or a HF dataset id."),
     prompt_column: str = typer.Option(None, "--prompt-column", help="Column or field holding the prompt."),
     num_prompts: int = typer.Option(None, "--num-prompts", help="Measured prompts per run (default: all)."),
-    warmup: int = typer.Option(5, "--warmup", help="Warmup prompts outside the measured window."),
-    repeats: int = typer.Option(1, "--repeats", help="Measured passes over the prompts."),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Fixed output length of non-reasoning runs."),
-    reasoning_max_new_tokens: int = typer.Option(4096, "--reasoning-max-new-tokens", help="Cap of reasoning runs."),
-    backend: str = typer.Option("llamacpp", "--backend", help="llamacpp, hf (pytorch), vllm or openai."),
+    warmup: int = typer.Option(None, "--warmup", help="Warmup prompts outside the measured window (default 5)."),
+    repeats: int = typer.Option(None, "--repeats", help="Measured passes over the prompts (default 1)."),
+    max_new_tokens: int = typer.Option(
+        None, "--max-new-tokens", help="Fixed output length of non-reasoning runs (default 256)."
+    ),
+    reasoning_max_new_tokens: int = typer.Option(
+        None, "--reasoning-max-new-tokens", help="Cap of reasoning runs (default 4096)."
+    ),
+    backend: str = typer.Option(None, "--backend", help="llamacpp (default), hf (pytorch), vllm or openai."),
     endpoint: str = typer.Option(None, "--endpoint", help="URL of a running OpenAI-compatible (vLLM) server."),
     gguf_dir: Path = typer.Option(None, "--gguf-dir", help="llamacpp: folder of .gguf files matched by name."),
-    batch_size: int = typer.Option(1, "--batch-size", help="Prompts per generate call."),
-    output_dir: Path = typer.Option(Path("batch_results"), "--output-dir", help="Where results go."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Prompts per generate call (default 1)."),
+    output_dir: Path = typer.Option(None, "--output-dir", help="Where results go (default batch_results)."),
     model_name: str = typer.Option(None, "--model-name", help="Only models whose id contains this."),
     model_class: str = typer.Option(None, "--class", help="Only this class (A, B, C)."),
     task: str = typer.Option(None, "--task", help="Only this task (text_gen)."),
@@ -78,8 +83,8 @@ def batch(
     as_json: bool = typer.Option(False, "--json", help="With --list: the table as a JSON list."),
     strict: bool = typer.Option(False, "--strict", help="A row with a warning is an error."),
     force: bool = typer.Option(False, "--force", help="Run completed (model, state) pairs again."),
-    meter: str = typer.Option("auto", "--meter", help="Energy meter: auto, nvml, rapl, none."),
-    idle_seconds: float = typer.Option(10.0, "--idle-seconds", help="Idle baseline before the batch."),
+    meter: str = typer.Option(None, "--meter", help="Energy meter: auto (default), nvml, rapl, none."),
+    idle_seconds: float = typer.Option(None, "--idle-seconds", help="Idle baseline before the batch (default 10)."),
     grid_intensity: float = typer.Option(None, "--grid-intensity", help="gCO2e/kWh for co2_emissions_g."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
     executor: str = EXECUTOR,
@@ -88,35 +93,37 @@ def batch(
     ray_address: str = RAY_ADDRESS,
     timeout_min: float = typer.Option(60.0, "--timeout-min", help="local/ray: per-run wall-clock limit (minutes)."),
 ) -> int | None:
-    """Run each selected (model, reasoning state) of a models CSV and write batch_results/."""
+    """Run each selected (model, reasoning state) of a models CSV and write batch_results/. Every setting of
+    BatchConfig can come from --config (dtype, n_ctx, seed, gpus, tensor_parallel, max_consecutive_failures,
+    timeouts, ...); a flag given on the command line overrides it."""
     if ctx.invoked_subcommand is not None:
         return None
-    from pydantic import ValidationError
-
-    from wattbench.config import BatchConfig, ConfigError, EnergyConfig, validation_message
+    from wattbench.config import ConfigError, load_batch_config
     from wattbench.data.prompts import load_prompts
     from wattbench.runner.batch import run_batch
     from wattbench.runner.batch_plan import Filters, check_strict, load_plan, select
 
-    try:
-        config = BatchConfig(
-            models_csv=str(models_csv) if models_csv else None,
-            prompts_file=prompts_file,
-            prompt_column=prompt_column,
-            num_prompts=num_prompts,
-            warmup_prompts=warmup,
-            repeats=repeats,
-            max_new_tokens=max_new_tokens,
-            reasoning_max_new_tokens=reasoning_max_new_tokens,
-            backend=backend,
-            endpoint=endpoint,
-            gguf_dir=str(gguf_dir) if gguf_dir else None,
-            batch_size=batch_size,
-            output_dir=str(output_dir),
-            energy=EnergyConfig(meter=meter, idle_seconds=idle_seconds, grid_intensity_g_per_kwh=grid_intensity),
-        )
-    except ValidationError as exc:
-        raise ConfigError(validation_message("command line", exc)) from None
+    config = load_batch_config(
+        config_file,
+        {
+            "models_csv": str(models_csv) if models_csv else None,
+            "prompts_file": prompts_file,
+            "prompt_column": prompt_column,
+            "num_prompts": num_prompts,
+            "warmup_prompts": warmup,
+            "repeats": repeats,
+            "max_new_tokens": max_new_tokens,
+            "reasoning_max_new_tokens": reasoning_max_new_tokens,
+            "backend": backend,
+            "endpoint": endpoint,
+            "gguf_dir": str(gguf_dir) if gguf_dir else None,
+            "batch_size": batch_size,
+            "output_dir": str(output_dir) if output_dir else None,
+            "energy.meter": meter,
+            "energy.idle_seconds": idle_seconds,
+            "energy.grid_intensity_g_per_kwh": grid_intensity,
+        },
+    )
     csv_path = Path(config.models_csv) if config.models_csv else _energy_score_file(data_dir, "oct_2025_models.csv")
     specs = load_plan(csv_path, config.max_new_tokens, config.reasoning_max_new_tokens)
     filters = Filters(model_name, model_class, task, reasoning_state, priority)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wattbench.config import BatchConfig
 from wattbench.data.energy_score import TEXT_TASKS, ModelRow, load_models_csv
 from wattbench.errors import DataError
 from wattbench.reasoning import ReasoningMode, family_for, resolve_mode
@@ -121,7 +122,11 @@ def describe_sent(mode: ReasoningMode, with_budget: bool = True) -> str:
     return ", ".join(parts) or "-"
 
 
-def resolve_row(row: ModelRow, answer_tokens: int = 256, reasoning_tokens: int = 4096) -> ModelSpec:
+def _default(field: str) -> int:
+    return int(BatchConfig.model_fields[field].default)  # each default is written once, in the config model
+
+
+def resolve_row(row: ModelRow, answer_tokens: int | None = None, reasoning_tokens: int | None = None) -> ModelSpec:
     if row.task not in TEXT_TASKS:
         reason = f"task '{row.task or '(empty)'}' is not text generation; the batch runner only generates text"
         return ModelSpec(row=row, mode=None, warnings=list(row.problems), unsupported_reason=reason)
@@ -137,14 +142,14 @@ def resolve_row(row: ModelRow, answer_tokens: int = 256, reasoning_tokens: int =
         row.model_id,
         row.state.on,
         row.state.effort,
-        answer_tokens=answer_tokens,
-        reasoning_tokens=reasoning_tokens,
+        answer_tokens=answer_tokens or _default("max_new_tokens"),
+        reasoning_tokens=reasoning_tokens or _default("reasoning_max_new_tokens"),
     )
     warnings += mode_warnings + _confirm(row, mode)
     return ModelSpec(row=row, mode=mode, warnings=warnings)
 
 
-def load_plan(path: Path, answer_tokens: int = 256, reasoning_tokens: int = 4096) -> list[ModelSpec]:
+def load_plan(path: Path, answer_tokens: int | None = None, reasoning_tokens: int | None = None) -> list[ModelSpec]:
     return [resolve_row(row, answer_tokens, reasoning_tokens) for row in load_models_csv(path)]
 
 

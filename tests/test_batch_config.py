@@ -1,0 +1,52 @@
+"""`wattbench batch --config`: every BatchConfig setting from a file, flags over it, defaults written once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from wattbench.cli import main
+from wattbench.config import BatchConfig, load_batch_config
+from wattbench.runner.batch import backend_plan
+from wattbench.runner.batch_plan import load_plan
+
+
+def test_a_batch_config_file_sets_what_no_flag_can(tmp_path: Path, data_dir: Path):
+    path = tmp_path / "batch.toml"
+    path.write_text(
+        'backend = "hf"\ndtype = "bf16"\nn_ctx = 2048\nseed = 7\nmax_consecutive_failures = 5\n'
+        "max_new_tokens = 64\nrequest_timeout_s = 30\n[energy]\nidle_seconds = 0\n"
+    )
+    config = load_batch_config(path, {"batch_size": 4, "num_prompts": None})
+    assert (config.dtype, config.n_ctx, config.seed, config.max_consecutive_failures) == ("bf16", 2048, 7, 5)
+    assert config.batch_size == 4 and config.num_prompts is None and config.energy.idle_seconds == 0
+    spec = load_plan(data_dir / "energy_score" / "oct_2025_models.csv", config.max_new_tokens)[0]
+    name, options = backend_plan(spec, config)
+    assert name == "hf" and options["dtype"] == "bf16" and options["max_batch_size"] == 4 and options["seed"] == 7
+
+
+def test_flags_override_the_file_and_defaults_come_from_the_model(tmp_path: Path, data_dir: Path, capsys):
+    path = tmp_path / "batch.yaml"
+    path.write_text("max_new_tokens: 64\n")
+    csv_path = data_dir / "energy_score" / "oct_2025_models.csv"
+    args = ["batch", "--config", str(path), "--models-csv", str(csv_path), "--list", "--json"]
+    assert main([*args, "--class", "A"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out) if r["supported"] and r["fixed_length"]]
+    assert rows and {r["max_new_tokens"] for r in rows} == {64}
+    assert main([*args, "--class", "A", "--max-new-tokens", "32"]) == 0
+    rows = [r for r in json.loads(capsys.readouterr().out) if r["supported"] and r["fixed_length"]]
+    assert {r["max_new_tokens"] for r in rows} == {32}
+    assert BatchConfig().max_new_tokens == 256  # the one place the default is written
+
+
+def test_bad_values_name_the_file_field_or_flag(tmp_path: Path, capsys):
+    path = tmp_path / "batch.toml"
+    path.write_text("n_ctx = 10\n")
+    assert main(["batch", "--config", str(path), "--list"]) == 2
+    assert f"{path}: n_ctx: Input should be greater than or equal to 256" in capsys.readouterr().err
+    path.write_text("")
+    assert main(["batch", "--config", str(path), "--repeats", "0", "--list"]) == 2
+    assert "--repeats: Input should be greater than or equal to 1" in capsys.readouterr().err
+    path.write_text("dtypo = 1\n")
+    assert main(["batch", "--config", str(path), "--list"]) == 2
+    assert "dtypo: unknown setting" in capsys.readouterr().err
