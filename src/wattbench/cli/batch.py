@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from wattbench.cli import app
-from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
+from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
 
 batch_app = typer.Typer(
     help="Run every model of a models CSV on a prompt set, reasoning-aware, and aggregate the results.",
@@ -86,7 +86,7 @@ def batch(
     meter: str = typer.Option(None, "--meter", help="Energy meter: auto (default), nvml, rapl, none."),
     idle_seconds: float = typer.Option(None, "--idle-seconds", help="Idle baseline before the batch (default 10)."),
     grid_intensity: float = typer.Option(None, "--grid-intensity", help="gCO2e/kWh for co2_emissions_g."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
+    data_dir: Path = DATA_DIR,
     executor: str = EXECUTOR,
     gpus: str = GPUS,
     slots: int = SLOTS,

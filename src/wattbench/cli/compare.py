@@ -8,10 +8,10 @@ from pathlib import Path
 import typer
 
 from wattbench.cli import app
-from wattbench.cli.options import EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
+from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
 
 _EXPERIMENTS = typer.Option(Path("artifacts/experiments"), "--experiments-dir", help="Where run dirs are.")
-_DATA = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
+_DATA = DATA_DIR
 
 
 def _train_questions(data_dir: Path | None) -> Path:

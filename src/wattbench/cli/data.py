@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from wattbench.cli import app
+from wattbench.cli.options import DATA_DIR
 
 data_app = typer.Typer(help="Get and inspect the WattBot and Energy Score data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -36,7 +37,7 @@ def fetch_command(
 
 @data_app.command("check")
 def check_command(
-    data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
+    data_dir: Path = DATA_DIR,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Summarise the WattBot data and score the train answers against themselves (must be 1.0)."""

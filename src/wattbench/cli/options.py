@@ -1,8 +1,10 @@
-"""Options several commands share: the executor that carries out their runs."""
+"""Options several commands share: the data dir, and the executor that carries out their runs."""
 
 from __future__ import annotations
 
 import typer
+
+DATA_DIR = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
 
 EXECUTOR = typer.Option(
     "inline", "--executor", help="inline (one run at a time), local (packed onto GPU or CPU slots) or ray."

@@ -96,24 +96,12 @@ def report(
     model_sizes: Path = _SIZES,
 ) -> None:
     """One static HTML page: the runs table (sortable), the audit, every plot, and the batch star ratings."""
-    from wattbench.report.audit import audit_runs
-    from wattbench.report.html import render_report
-    from wattbench.report.plots import all_plots
-    from wattbench.report.ratings import rate
-    from wattbench.runner.batch_results import BatchDir
-    from wattbench.store.rundir import write_atomically
+    from wattbench.report.html import build_report
 
     solution = solution or _train_questions(data_dir)
     runs = _load(experiments_dir, model_sizes)
-    audits = audit_runs(runs, solution)
-    plots = all_plots(runs, _scores(runs, solution), plots_dir)
-    batch = BatchDir(batch_dir)
-    rows = batch.read_master() if batch.master_csv.exists() else None
-    page = render_report(runs, audits, plots, rows, rate(rows) if rows else None, str(experiments_dir))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(out, page)
-    flagged = sum(1 for a in audits if not a.clean)
+    built = build_report(runs, _scores(runs, solution), solution, out, plots_dir, batch_dir, str(experiments_dir))
     typer.echo(
-        f"{out}: {len(runs)} runs ({flagged} flagged by the audit), {len(plots)} plots"
-        + (f", {len(rows)} batch rows" if rows else ", no batch results")
+        f"{out}: {built.runs} runs ({built.flagged} flagged by the audit), {built.plots} plots"
+        + (f", {built.batch_rows} batch rows" if built.batch_rows else ", no batch results")
     )

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from wattbench.cli import app
+from wattbench.cli.options import DATA_DIR
 
 index_app = typer.Typer(help="Build and inspect the retrieval index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -71,7 +72,7 @@ def _setup(data_dir: Path | None, config: Path | None, index_path: Path | None, 
 
 @index_app.command("build")
 def build_command(
-    data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
+    data_dir: Path = DATA_DIR,
     config: Path = typer.Option(None, "--config", help="TOML/YAML config with a [retrieval] table."),
     index_path: Path = typer.Option(None, "--index", help="Index file (default from config)."),
     force: bool = typer.Option(False, "--force", help="Rebuild from scratch even if nothing changed."),
@@ -109,7 +110,7 @@ def retrieve(
     k: int = typer.Option(None, "-k", "--top-k", help="Passages per question (default from config: 5)."),
     method: str = typer.Option(None, "--method", help="hybrid | bm25 | dense (default from config: hybrid)."),
     as_json: bool = typer.Option(False, "--json", help="JSON output (one line per question with --questions)."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data)."),
+    data_dir: Path = DATA_DIR,
     config: Path = typer.Option(None, "--config", help="TOML/YAML config with a [retrieval] table."),
     index_path: Path = typer.Option(None, "--index", help="Index file (default from config)."),
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from wattbench.cli import app
+from wattbench.cli.options import DATA_DIR
 
 
 def _progress(quiet: bool):
@@ -170,7 +171,7 @@ _HF_MODEL = typer.Option(None, "--hf-model", help="Seed habit: a Hugging Face mo
 _RESUME = typer.Option(True, "--resume/--no-resume", help="Continue an existing run dir (default) or refuse.")
 _FORCE = typer.Option(False, "--force", help="Delete an existing run dir and start over.")
 _QUIET = typer.Option(False, "--quiet", help="No progress bar; logs go to run.log.")
-_DATA = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
+_DATA = DATA_DIR
 _BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server URL ending in /v1 (openai backend).")
 
 

@@ -11,9 +11,11 @@ import html
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from wattbench.report.audit import RunAudit
 from wattbench.report.plots import Plot
+from wattbench.report.question_stats import QuestionScores
 from wattbench.report.ratings import RatingReport
 from wattbench.report.runs import RunInfo
 
@@ -218,3 +220,39 @@ Click a column header to sort.</p>
 <script>{SCRIPT}</script>
 </body></html>
 """
+
+
+@dataclass
+class BuiltReport:
+    path: Path
+    runs: int
+    flagged: int
+    plots: int
+    batch_rows: int | None
+
+
+def build_report(
+    runs: list[RunInfo],
+    scores: QuestionScores | None,
+    solution: Path | None,
+    out: Path,
+    plots_dir: Path,
+    batch_dir: Path,
+    source: str,
+) -> BuiltReport:
+    """Audit the runs, draw every plot, read the batch results (if any) and write the page atomically."""
+    from wattbench.report.audit import audit_runs
+    from wattbench.report.plots import all_plots
+    from wattbench.report.ratings import rate
+    from wattbench.runner.batch_results import BatchDir
+    from wattbench.store.rundir import write_atomically
+
+    audits = audit_runs(runs, solution)
+    plots = all_plots(runs, scores, plots_dir)
+    batch = BatchDir(batch_dir)
+    rows = batch.read_master() if batch.master_csv.exists() else None
+    page = render_report(runs, audits, plots, rows, rate(rows) if rows else None, source)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(out, page)
+    flagged = sum(1 for a in audits if not a.clean)
+    return BuiltReport(out, len(runs), flagged, len(plots), len(rows) if rows else None)
