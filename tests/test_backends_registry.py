@@ -169,3 +169,25 @@ def test_a_third_party_engine_registers_through_an_entry_point(wattbot: Path, tm
     finally:
         engines.cache_clear()
         sys.modules.pop("echo_engine", None)
+
+
+def test_a_prompt_too_long_is_reported_as_a_context_overflow():
+    from wattbench.backends.base import failure_reason
+
+    for message in (
+        "Requested tokens (5000) exceed context window of 4096",  # llama-cpp-python
+        "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens",  # vLLM, OpenAI
+        "the request exceeds the available context size, try increasing it",  # llama.cpp server
+    ):
+        assert failure_reason(message) == "context_overflow", message
+    assert failure_reason("CUDA out of memory") == "error"
+    too_long = json.dumps({"error": {"message": "This model's maximum context length is 2048 tokens."}})
+    server = ScriptedServer([(400, too_long, {}, 0)])
+    try:
+        backend = create_backend("openai", model="m", base_url=server.url)
+        (failed,) = backend.generate([GenerationRequest(messages=[{"role": "user", "content": "hi"}])])
+        assert failed.finish_reason == "context_overflow" and failed.attempts == 1
+        (done,) = backend.generate([GenerationRequest(messages=[{"role": "user", "content": "hi"}])])
+        assert done.finish_reason == "stop"
+    finally:
+        server.close()

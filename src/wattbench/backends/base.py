@@ -6,8 +6,9 @@ can wrap one call. Token counts come from the engine's own usage figures, never 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -60,13 +61,31 @@ class GenerationRequest:
     deadline: float | None = None  # time.monotonic() by which a server request must end, retries included
 
 
+FinishReason = Literal["stop", "length", "context_overflow", "error"]
+"""Why a completion ended: it stopped, hit its token cap, did not fit the context window, or failed."""
+
+# How engines word a prompt too long for the context: llama.cpp ("exceed context window"), vLLM and OpenAI
+# ("maximum context length"), llama.cpp server ("exceeds the available context size").
+_OVERFLOW = re.compile(r"context (window|length|size)|maximum context|exceeds? the (available )?context", re.I)
+
+
+def failure_reason(message: str) -> FinishReason:
+    """The finish reason of a failed request, from the engine's error: a context overflow, or an error."""
+    return "context_overflow" if _OVERFLOW.search(message) else "error"
+
+
+def finish_reason(engine_reason: object) -> FinishReason:
+    """An engine's own finish reason as one of ours ("length" stays; "stop", "eos", "end_turn" ... are stops)."""
+    return "length" if str(engine_reason).lower() in ("length", "max_tokens") else "stop"
+
+
 @dataclass
 class Completion:
     text: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     reasoning_tokens: int | None = None
-    finish_reason: str | None = None  # stop | length | error
+    finish_reason: FinishReason | None = None
     latency_s: float = 0.0
     ttft_s: float | None = None  # time to first token, where the engine streams
     error: str | None = None

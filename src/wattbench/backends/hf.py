@@ -13,7 +13,15 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from wattbench.backends.base import Completion, EngineOptions, GenerationRequest, marker_end, options_of
+from wattbench.backends.base import (
+    Completion,
+    EngineOptions,
+    GenerationRequest,
+    failure_reason,
+    finish_reason,
+    marker_end,
+    options_of,
+)
 from wattbench.errors import WattbenchError
 from wattbench.hub import local_model_dir
 
@@ -149,7 +157,9 @@ class HfBackend:
             latency = time.perf_counter() - started
             return [
                 Completion(
-                    error=str(exc).splitlines()[0] or type(exc).__name__, finish_reason="error", latency_s=latency
+                    error=str(exc).splitlines()[0] or type(exc).__name__,
+                    finish_reason=failure_reason(str(exc)),
+                    latency_s=latency,
                 )
                 for _ in requests
             ]
@@ -171,7 +181,7 @@ class HfBackend:
                     prompt_tokens=int(mask.sum()),
                     completion_tokens=length,
                     reasoning_tokens=thinking,
-                    finish_reason=reason,
+                    finish_reason=finish_reason(reason),
                     latency_s=latency,
                     rendered_prompt=prompt,
                 )

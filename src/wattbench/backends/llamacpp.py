@@ -10,7 +10,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from wattbench.backends.base import Completion, EngineOptions, GenerationRequest, marker_end, options_of
+from wattbench.backends.base import (
+    Completion,
+    EngineOptions,
+    GenerationRequest,
+    failure_reason,
+    finish_reason,
+    marker_end,
+    options_of,
+)
 from wattbench.errors import WattbenchError
 
 if TYPE_CHECKING:
@@ -108,16 +116,14 @@ class LlamaCppBackend:
                 grammar=grammar,
             )
         except Exception as exc:  # context overflow, bad grammar: recorded on the request, the batch goes on
-            return Completion(
-                error=str(exc) or type(exc).__name__, finish_reason="error", latency_s=time.perf_counter() - started
-            )
+            return self._failed(exc, started)
         usage = out.get("usage") or {}
         choice = out["choices"][0]
         return Completion(
             text=choice["message"].get("content") or "",
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=finish_reason(choice.get("finish_reason")),
             latency_s=time.perf_counter() - started,
         )
 
@@ -198,9 +204,7 @@ class LlamaCppBackend:
                 logits_processor=[watch],
             )
         except Exception as exc:  # context overflow, a template error: recorded on the request, the batch goes on
-            return Completion(
-                error=str(exc) or type(exc).__name__, finish_reason="error", latency_s=time.perf_counter() - started
-            )
+            return self._failed(exc, started)
         usage = out.get("usage") or {}
         choice = out["choices"][0]
         reasoning_tokens = None
@@ -212,7 +216,7 @@ class LlamaCppBackend:
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
             reasoning_tokens=reasoning_tokens,
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=finish_reason(choice.get("finish_reason")),
             latency_s=time.perf_counter() - started,
             ttft_s=seen["first_s"],
             rendered_prompt=prompt,
@@ -243,6 +247,11 @@ class LlamaCppBackend:
 
     def devices(self) -> list[str]:
         return ["cpu"] if not self.n_gpu_layers else ["gpu"]
+
+    @staticmethod
+    def _failed(exc: Exception, started: float) -> Completion:
+        message = str(exc) or type(exc).__name__
+        return Completion(error=message, finish_reason=failure_reason(message), latency_s=time.perf_counter() - started)
 
     def close(self) -> None:
         if self._llm is not None:

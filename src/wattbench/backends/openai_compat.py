@@ -19,7 +19,15 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from wattbench.backends.base import AuthError, Completion, EngineOptions, GenerationRequest, options_of
+from wattbench.backends.base import (
+    AuthError,
+    Completion,
+    EngineOptions,
+    GenerationRequest,
+    failure_reason,
+    finish_reason,
+    options_of,
+)
 from wattbench.errors import WattbenchError
 
 if TYPE_CHECKING:
@@ -257,7 +265,11 @@ class OpenAICompatBackend:
                     refused.error_kind = "auth"
                     return refused
                 if response.status_code >= 400:
-                    return self._failed(f"HTTP {response.status_code}: {response.text[:200]}", started, attempts, notes)
+                    failed = self._failed(
+                        f"HTTP {response.status_code}: {response.text[:200]}", started, attempts, notes
+                    )
+                    failed.finish_reason = failure_reason(response.text)  # a prompt too long says so in a 400
+                    return failed
                 completion = self._parse(response.text, started)
                 completion.attempts, completion.notes = attempts, notes
                 return completion
@@ -291,7 +303,7 @@ class OpenAICompatBackend:
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
             reasoning_tokens=details.get("reasoning_tokens"),
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=finish_reason(choice.get("finish_reason")),
             latency_s=time.perf_counter() - started,
         )
 

@@ -92,12 +92,18 @@ def run_ensemble(
     )
     out.write_json("summary.json", summary)
     out.write_json("results.json", results_json(records))
-    score = summary["overall_score"]
-    log = (
-        f"[{summary['created_at']}] INFO: ensemble {name} ({strategy}{', ignore blank' if ignore_blank else ''}) "
-        f"of {', '.join(f'{n} ({p})' for n, p in zip(names, paths))}\n"
-        f"[{summary['created_at']}] INFO: {len(decisions)} questions, {summary['ensemble']['unanimous']} unanimous; "
-        f"overall {'n/a' if score is None else f'{score:.4f}'} (kaggle)\n"
-    )
-    write_atomically(out.path / "run.log", log)
+    _write_log(out, summary, list(zip(names, paths)))
     return summary
+
+
+def _write_log(out: RunDir, summary: dict[str, Any], members: list[tuple[str, Path]]) -> None:
+    """A run.log like a run's: what was combined, how, and the score."""
+    at, score = summary["created_at"], summary["overall_score"]
+    blank = ", ignore blank" if summary["ignore_blank"] else ""
+    write_atomically(
+        out.path / "run.log",
+        f"[{at}] INFO: ensemble {summary['name']} ({summary['strategy']}{blank}) of "
+        f"{', '.join(f'{n} ({p})' for n, p in members)}\n"
+        f"[{at}] INFO: {summary['num_questions']} questions, {summary['ensemble']['unanimous']} unanimous; "
+        f"overall {'n/a' if score is None else f'{score:.4f}'} (kaggle)\n",
+    )

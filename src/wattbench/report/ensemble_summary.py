@@ -95,6 +95,24 @@ def _members_sum(summaries: list[dict[str, Any]], *paths: str) -> Any:
     return _sum(values)
 
 
+def _timing(records: list[dict[str, Any]], total_time: float | None, combine_s: float) -> dict[str, Any]:
+    latencies = [r["latency_s"] for r in records if r["latency_s"] is not None]
+    known = bool(latencies) and len(latencies) == len(records)
+    return {
+        "total_time_s": total_time,
+        "combine_s": combine_s,
+        "questions_time_s": sum(latencies) if known else None,
+        "latency_s": {
+            "mean": statistics.fmean(latencies) if known else None,
+            "p50": statistics.median(latencies) if known else None,
+            "max": max(latencies) if known else None,
+        },
+        "retrieval_s": _sum([r["retrieval_s"] for r in records]),
+        "generation_s": _sum([r["generation_s"] for r in records]),
+        "questions_per_min": 60 * len(records) / sum(latencies) if known and sum(latencies) else None,
+    }
+
+
 def ensemble_run_summary(
     name: str,
     members: list[str],
@@ -105,8 +123,7 @@ def ensemble_run_summary(
 ) -> dict[str, Any]:
     """Every key a run's summary.json has, for an ensemble."""
     kaggle = scores.get("kaggle") or {}
-    latencies = [r["latency_s"] for r in records if r["latency_s"] is not None]
-    known_latency = len(latencies) == len(records) and latencies
+    mean_latency = _timing(records, None, combine_s)["latency_s"]["mean"]
     input_tokens = _sum([r["prompt_tokens"] for r in records])
     output_tokens = _sum([r["completion_tokens"] for r in records])
     question_j = _sum([r["energy_j"] for r in records])
@@ -137,20 +154,8 @@ def ensemble_run_summary(
         "na_accuracy": kaggle.get("na_recall"),
         "scores": scores,
         "total_time_seconds": total_time,
-        "avg_latency_seconds": statistics.fmean(latencies) if known_latency else None,
-        "timing": {
-            "total_time_s": total_time,
-            "combine_s": combine_s,
-            "questions_time_s": sum(latencies) if known_latency else None,
-            "latency_s": {
-                "mean": statistics.fmean(latencies) if known_latency else None,
-                "p50": statistics.median(latencies) if known_latency else None,
-                "max": max(latencies) if known_latency else None,
-            },
-            "retrieval_s": _sum([r["retrieval_s"] for r in records]),
-            "generation_s": _sum([r["generation_s"] for r in records]),
-            "questions_per_min": 60 * len(records) / sum(latencies) if known_latency and sum(latencies) else None,
-        },
+        "avg_latency_seconds": mean_latency,
+        "timing": _timing(records, total_time, combine_s),
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "tokens": {"input": input_tokens, "output": output_tokens},

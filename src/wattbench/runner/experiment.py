@@ -17,29 +17,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wattbench.backends.base import AuthError, Backend, Completion, GenerationRequest, preflight
+from wattbench.backends.base import AuthError, Backend, preflight
 from wattbench.backends.registry import backend_class, create_backend
 from wattbench.config import ExperimentConfig
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
-from wattbench.data.wattbot import DocumentMeta, Question, is_blank_value, load_metadata, load_questions
+from wattbench.data.wattbot import DocumentMeta, Question, load_metadata, load_questions
 from wattbench.energy.base import Meter
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
 from wattbench.errors import WattbenchError
-from wattbench.retrieval.search import Retriever, fuse_hit_lists, open_retriever
+from wattbench.retrieval.search import Retriever, open_retriever
 from wattbench.runner.checks import check_run_config, open_meter
 from wattbench.runner.outputs import run_status, write_outputs
-from wattbench.scoring.wattbot import score_row
 from wattbench.store.paths import remove_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir
-from wattbench.tasks.wattbot import (
-    ParsedAnswer,
-    build_request,
-    normalize_answer_value,
-    parse_answer,
-    parse_queries,
-    planner_request,
-    submission_row,
-)
+from wattbench.tasks.wattbot_question import answer_question, failed_record
 
 Progress = Callable[[int, int, dict[str, Any]], None]  # (done, total, latest record)
 
@@ -56,31 +47,6 @@ class RunResult:
         return self.summary.get("status") == "failed"
 
 
-class QuestionBudget:
-    """One question's time budget (task.question_timeout_s): every request carries the deadline, and no request
-    starts once it has passed."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
-
-    def spent(self) -> bool:
-        return time.monotonic() >= self.deadline
-
-    def ask(self, backend: Backend, request: GenerationRequest) -> Completion:
-        if self.spent():
-            return Completion(
-                error=f"question time budget of {self.seconds:g} s spent (task.question_timeout_s)",
-                finish_reason="error",
-                attempts=0,
-            )
-        request.deadline = self.deadline
-        completion = backend.generate([request])[0]
-        if completion.error_kind == "auth":
-            raise AuthError(completion.error or "the server refused the credentials")
-        return completion
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -94,122 +60,6 @@ def _logger(run: RunDir) -> logging.Logger:
         handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
         logger.addHandler(handler)
     return logger
-
-
-def answer_question(
-    question: Question,
-    retriever: Retriever,
-    backend: Backend,
-    config: ExperimentConfig,
-    metadata: dict[str, DocumentMeta],
-) -> dict[str, Any]:
-    """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with fewer passages."""
-    task, gen = config.task, config.generation
-    k = task.top_k
-    retrieval_s = generation_s = 0.0
-    prompt_tokens = completion_tokens = 0
-    retries = {"blank": 0, "overflow": 0, "transport": 0}
-    raw, error, finish = "", None, None
-    parsed = ParsedAnswer("is_blank", [])
-    planned: list[str] = []
-    budget = QuestionBudget(task.question_timeout_s)
-    attempts = 0
-    notes: list[str] = []
-    if task.planner_max_queries > 0:  # the plan's tokens and time count in this question's totals
-        plan = budget.ask(backend, planner_request(question, task.planner_max_queries, gen.seed))
-        attempts += plan.attempts
-        retries["transport"] += max(plan.attempts - 1, 0)
-        notes += plan.notes
-        generation_s += plan.latency_s
-        prompt_tokens += plan.prompt_tokens or 0
-        completion_tokens += plan.completion_tokens or 0
-        planned = parse_queries(plan.text, task.planner_max_queries) if plan.error is None else []
-
-    def retrieve(k: int) -> list:
-        if not planned:
-            return retriever.search(question.question, k=k)
-        return fuse_hit_lists(retriever.search_many([question.question, *planned], k=k), k)
-
-    started = time.perf_counter()
-    hits = retrieve(k)
-    retrieval_s += time.perf_counter() - started
-    while True:
-        request = build_request(
-            question,
-            hits,
-            words_per_passage=task.words_per_passage,
-            max_tokens=gen.max_tokens,
-            temperature=gen.temperature,
-            seed=gen.seed,
-            constrained=gen.constrained,
-        )
-        completion = budget.ask(backend, request)
-        attempts += completion.attempts
-        retries["transport"] += max(completion.attempts - 1, 0)
-        notes += completion.notes
-        generation_s += completion.latency_s
-        prompt_tokens += completion.prompt_tokens or 0
-        completion_tokens += completion.completion_tokens or 0
-        raw, finish = completion.text, completion.finish_reason
-        if completion.error is not None:
-            if "context" in completion.error.lower() and len(hits) > 1 and not budget.spent():
-                hits = hits[:-1]  # too long for the window: drop the last passage
-                retries["overflow"] += 1
-                continue
-            error, parsed = completion.error, ParsedAnswer("is_blank", [])
-            break
-        parsed = parse_answer(completion.text)
-        if (
-            is_blank_value(normalize_answer_value(parsed.answer_value, question))
-            and retries["blank"] < task.max_blank_retries
-            and not budget.spent()
-        ):
-            retries["blank"] += 1
-            k += task.blank_retry_extra_k
-            started = time.perf_counter()
-            hits = retrieve(k)
-            retrieval_s += time.perf_counter() - started
-            continue
-        break
-    cited = [h for h in hits if h.chunk.doc_id in parsed.ref_ids] or hits[:1]
-    supporting = " ".join(cited[0].chunk.text.split()[:60]) if cited else ""
-    row = submission_row(question, parsed, metadata, supporting)
-    scored = None
-    if question.answer_value.strip():
-        scored = score_row(
-            question.id,
-            question.answer_value,
-            question.answer_unit,
-            question.ref_id,
-            row["answer_value"],
-            row["answer_unit"],
-            row["ref_id"],
-            mode="kaggle",
-        )
-    return {
-        **_base_record(question, row),
-        "value_correct": None if scored is None else scored.value_correct,
-        "ref_score": None if scored is None else scored.ref_score,
-        "na_correct": None if scored is None else scored.na_correct,
-        "weighted_score": None if scored is None else scored.weighted,
-        "latency_s": retrieval_s + generation_s,
-        "retrieval_s": retrieval_s,
-        "generation_s": generation_s,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "finish_reason": finish,
-        "retries": sum(retries.values()),
-        "retries_by_kind": retries,
-        "attempts": attempts,
-        "notes": notes,
-        "retrieved": [h.chunk.chunk_id for h in hits],
-        "planner_queries": planned,
-        "raw_output": raw,
-        "parse_error": parsed.parse_error,
-        "parse_status": None if error else parsed.parse_status,
-        "error": error,
-        "submission": row,
-    }
 
 
 def backend_options(config: ExperimentConfig) -> dict[str, Any]:
@@ -356,7 +206,7 @@ def _answer_all(
         except (KeyboardInterrupt, WattbenchError):
             raise
         except Exception as exc:  # one question's failure never stops the run
-            record = _failed_record(question, exc)
+            record = failed_record(question, exc)
         record["session"] = len(sessions)
         run.append_result(record)
         records[question.id] = record
@@ -405,48 +255,4 @@ def _hardware(disk_bytes: int | None, load_s: float, meter: Meter) -> dict[str, 
         "os": facts["os"],
         "driver_version": facts["driver_version"],
         "cuda_driver_version": facts["cuda_driver_version"],
-    }
-
-
-def _base_record(question: Question, row: dict[str, str]) -> dict[str, Any]:
-    return {
-        "id": question.id,
-        "question": question.question,
-        "gt_value": question.answer_value,
-        "gt_unit": question.answer_unit,
-        "gt_ref": question.ref_id,
-        "pred_value": row["answer_value"],
-        "pred_unit": row["answer_unit"],
-        "pred_ref": row["ref_id"],
-        "pred_answer": row["answer"],
-        "pred_explanation": row["explanation"],
-    }
-
-
-def _failed_record(question: Question, exc: Exception) -> dict[str, Any]:
-    row = submission_row(question, ParsedAnswer("is_blank", []), {}, "")
-    zero_timing = {
-        "latency_s": 0.0,
-        "retrieval_s": 0.0,
-        "generation_s": 0.0,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-    }
-    scores = {"value_correct": None, "ref_score": None, "na_correct": None, "weighted_score": None}
-    return {
-        **_base_record(question, row),
-        **scores,
-        **zero_timing,
-        "finish_reason": "error",
-        "retries": 0,
-        "retries_by_kind": {"blank": 0, "overflow": 0, "transport": 0},
-        "attempts": 0,
-        "notes": [],
-        "retrieved": [],
-        "planner_queries": [],
-        "raw_output": "",
-        "parse_error": None,
-        "parse_status": None,
-        "error": f"{type(exc).__name__}: {exc}",
-        "submission": row,
     }

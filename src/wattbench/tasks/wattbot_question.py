@@ -1,0 +1,216 @@
+"""One WattBot question through a backend: retrieve, ask, parse, retry, score, and the question's record.
+
+Follow-up requests are decided here: the planner's extra queries, a blank answer asked again with wider retrieval,
+a prompt too long for the context (finish reason `context_overflow`) asked again with one passage fewer. Every
+request counts against the question's time budget, and a refused key ends the run (AuthError), since every
+other question would fail the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattbench.backends.base import AuthError, Backend, Completion, GenerationRequest
+from wattbench.config import ExperimentConfig
+from wattbench.data.wattbot import DocumentMeta, Question, is_blank_value
+from wattbench.retrieval.search import Hit, Retriever, fuse_hit_lists
+from wattbench.scoring.wattbot import score_row
+from wattbench.tasks.wattbot import (
+    ParsedAnswer,
+    build_request,
+    normalize_answer_value,
+    parse_answer,
+    parse_queries,
+    planner_request,
+    submission_row,
+)
+
+RETRY_KINDS = ("blank", "overflow", "transport")
+
+
+class QuestionBudget:
+    """One question's time budget (task.question_timeout_s): every request carries the deadline, and no request
+    starts once it has passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def spent(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def ask(self, backend: Backend, request: GenerationRequest) -> Completion:
+        if self.spent():
+            return Completion(
+                error=f"question time budget of {self.seconds:g} s spent (task.question_timeout_s)",
+                finish_reason="error",
+                attempts=0,
+            )
+        request.deadline = self.deadline
+        completion = backend.generate([request])[0]
+        if completion.error_kind == "auth":
+            raise AuthError(completion.error or "the server refused the credentials")
+        return completion
+
+
+@dataclass
+class Tally:
+    """What one question cost, over all its requests and searches."""
+
+    retrieval_s: float = 0.0
+    generation_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 0
+    retries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RETRY_KINDS, 0))
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, completion: Completion) -> Completion:
+        self.attempts += completion.attempts
+        self.retries["transport"] += max(completion.attempts - 1, 0)
+        self.notes += completion.notes
+        self.generation_s += completion.latency_s
+        self.prompt_tokens += completion.prompt_tokens or 0
+        self.completion_tokens += completion.completion_tokens or 0
+        return completion
+
+
+def answer_question(
+    question: Question,
+    retriever: Retriever,
+    backend: Backend,
+    config: ExperimentConfig,
+    metadata: dict[str, DocumentMeta],
+) -> dict[str, Any]:
+    """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with fewer passages."""
+    task, gen = config.task, config.generation
+    tally, budget = Tally(), QuestionBudget(task.question_timeout_s)
+    planned: list[str] = []
+    if task.planner_max_queries > 0:  # the plan's tokens and time count in this question's totals
+        plan = tally.add(budget.ask(backend, planner_request(question, task.planner_max_queries, gen.seed)))
+        planned = parse_queries(plan.text, task.planner_max_queries) if plan.error is None else []
+
+    def retrieve(k: int) -> list[Hit]:
+        started = time.perf_counter()
+        queries = [question.question, *planned]
+        hits = retriever.search(question.question, k=k) if not planned else fuse_hit_lists(
+            retriever.search_many(queries, k=k), k
+        )  # fmt: skip
+        tally.retrieval_s += time.perf_counter() - started
+        return hits
+
+    k = task.top_k
+    hits = retrieve(k)
+    while True:
+        request = build_request(question, hits, words_per_passage=task.words_per_passage, max_tokens=gen.max_tokens,
+                                temperature=gen.temperature, seed=gen.seed, constrained=gen.constrained)  # fmt: skip
+        completion = tally.add(budget.ask(backend, request))
+        if completion.error is not None:
+            if completion.finish_reason == "context_overflow" and len(hits) > 1 and not budget.spent():
+                hits = hits[:-1]  # too long for the window: drop the last passage
+                tally.retries["overflow"] += 1
+                continue
+            return question_record(question, ParsedAnswer("is_blank", []), hits, metadata, tally, completion, planned)
+        parsed = parse_answer(completion.text)
+        blank = is_blank_value(normalize_answer_value(parsed.answer_value, question))
+        if blank and tally.retries["blank"] < task.max_blank_retries and not budget.spent():
+            tally.retries["blank"] += 1
+            k += task.blank_retry_extra_k
+            hits = retrieve(k)
+            continue
+        return question_record(question, parsed, hits, metadata, tally, completion, planned)
+
+
+def _scores(question: Question, row: dict[str, str]) -> dict[str, Any]:
+    scored = None
+    if question.answer_value.strip():
+        scored = score_row(question.id, question.answer_value, question.answer_unit, question.ref_id,
+                           row["answer_value"], row["answer_unit"], row["ref_id"], mode="kaggle")  # fmt: skip
+    return {
+        "value_correct": None if scored is None else scored.value_correct,
+        "ref_score": None if scored is None else scored.ref_score,
+        "na_correct": None if scored is None else scored.na_correct,
+        "weighted_score": None if scored is None else scored.weighted,
+    }
+
+
+def question_record(
+    question: Question,
+    parsed: ParsedAnswer,
+    hits: list[Hit],
+    metadata: dict[str, DocumentMeta],
+    tally: Tally,
+    last: Completion,
+    planned: list[str],
+) -> dict[str, Any]:
+    """The record results.jsonl keeps for the question: prediction, scores, cost, retries and the raw output."""
+    cited = [h for h in hits if h.chunk.doc_id in parsed.ref_ids] or hits[:1]
+    supporting = " ".join(cited[0].chunk.text.split()[:60]) if cited else ""
+    row = submission_row(question, parsed, metadata, supporting)
+    return {
+        **base_record(question, row),
+        **_scores(question, row),
+        "latency_s": tally.retrieval_s + tally.generation_s,
+        "retrieval_s": tally.retrieval_s,
+        "generation_s": tally.generation_s,
+        "prompt_tokens": tally.prompt_tokens,
+        "completion_tokens": tally.completion_tokens,
+        "finish_reason": last.finish_reason,
+        "retries": sum(tally.retries.values()),
+        "retries_by_kind": tally.retries,
+        "attempts": tally.attempts,
+        "notes": tally.notes,
+        "retrieved": [h.chunk.chunk_id for h in hits],
+        "planner_queries": planned,
+        "raw_output": last.text,
+        "parse_error": parsed.parse_error,
+        "parse_status": None if last.error else parsed.parse_status,
+        "error": last.error,
+        "submission": row,
+    }
+
+
+def base_record(question: Question, row: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": question.id,
+        "question": question.question,
+        "gt_value": question.answer_value,
+        "gt_unit": question.answer_unit,
+        "gt_ref": question.ref_id,
+        "pred_value": row["answer_value"],
+        "pred_unit": row["answer_unit"],
+        "pred_ref": row["ref_id"],
+        "pred_answer": row["answer"],
+        "pred_explanation": row["explanation"],
+    }
+
+
+def failed_record(question: Question, exc: Exception) -> dict[str, Any]:
+    """The record of a question whose answering raised (a bug or an engine crash): failed, nothing measured."""
+    row = submission_row(question, ParsedAnswer("is_blank", []), {}, "")
+    return {
+        **base_record(question, row),
+        "value_correct": None,
+        "ref_score": None,
+        "na_correct": None,
+        "weighted_score": None,
+        "latency_s": 0.0,
+        "retrieval_s": 0.0,
+        "generation_s": 0.0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "finish_reason": "error",
+        "retries": 0,
+        "retries_by_kind": dict.fromkeys(RETRY_KINDS, 0),
+        "attempts": 0,
+        "notes": [],
+        "retrieved": [],
+        "planner_queries": [],
+        "raw_output": "",
+        "parse_error": None,
+        "parse_status": None,
+        "error": f"{type(exc).__name__}: {exc}",
+        "submission": row,
+    }
