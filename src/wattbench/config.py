@@ -134,7 +134,7 @@ def load_retrieval_config(
     """Retrieval settings from the `[retrieval]` table of a config file (or defaults), then `overrides`
     (`flags`: the command-line flag of each, named in errors)."""
     data: dict[str, Any] = {}
-    source = "defaults"
+    source = "command line"  # no file: a bad value can only have come from a flag
     if path is not None:
         source = str(path)
         data = dict(read_config_file(path).get("retrieval", {}) or {})
@@ -351,7 +351,7 @@ def load_experiment_config(
     `flags` names the command-line flag of each override, so an error about one names the flag."""
     data: dict[str, Any] = {}
     warnings: list[str] = []
-    source = "defaults"
+    source = "command line"  # no file: a bad value can only have come from a flag
     if path is not None:
         source = str(path)
         if Path(path).suffix == ".py":

@@ -98,7 +98,7 @@ def ensemble(
             raise WattbenchError("--num-runs is for one --config (a same-model ensemble); several configs run once")
         loaded = []
         for path in configs:
-            settings, warnings = load_run_config(path, {"limit": limit})
+            settings, warnings = load_run_config(path, {"limit": limit}, {"limit": "--limit"})
             for warning in warnings:
                 print(f"warning: {path}: {warning}", file=sys.stderr)
             loaded.append(settings)
