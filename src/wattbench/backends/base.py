@@ -102,10 +102,10 @@ class Completion:
 
 class Backend(Protocol):
     """An engine. Besides generating, it says what it is, so that no other module keeps a list of engines:
-    `priced` (tokens cost money: the price table applies; otherwise they cost 0), `needs_model` (it has no default
-    model), `takes_slot` (it runs a model on
-    the executor's GPU or CPU slot; an API client takes none), `run_options` / `batch_options` (its options from
-    a WattBot run config or a batch config), and `devices()` (the GPUs it holds, for the meter)."""
+    `priced` (tokens cost money: the price table applies; otherwise they cost 0), `needs_model` (it has no
+    default model), `takes_slot` (it runs a model on the executor's GPU or CPU slot; an API client takes none),
+    `run_options` / `batch_options` (its options from a WattBot run config or a batch config), and `devices()`
+    (the GPUs it holds, for the meter)."""
 
     name: str
     priced: ClassVar[bool]

@@ -2,7 +2,7 @@
 
 Engines are imported only when used. A third-party package adds an engine by declaring an entry point in the
 `wattbench.backends` group (`name = "package.module:BackendClass"`), as inspect_ai's providers do; the class
-follows `Backend` (backends/base.py): an `Options` model, `priced`, `takes_slot`, `run_options`,
+follows `Backend` (backends/base.py): an `Options` model, `priced`, `needs_model`, `takes_slot`, `run_options`,
 `batch_options`, `generate`, `info`, `devices`, `close`.
 """
 

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import ValidationError
-
+from wattbench.backends.base import options_of
 from wattbench.backends.registry import backend_class, resolve_backend
 from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
 from wattbench.energy.base import Meter
@@ -40,11 +39,9 @@ def check_run_config(config: ExperimentConfig) -> str:
         raise ConfigError(f'{config.where("model")}: the {backend} backend needs a model id; set model = "..."')
     try:
         # The engine's own options model checks the values it takes (a dtype, say) without loading anything.
-        engine.Options(**engine.run_options(config))  # type: ignore[attr-defined]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{config.origin()}: the {backend} backend's {field}: {first['msg']}") from None
+        options_of(backend, engine.Options, None, engine.run_options(config))  # type: ignore[attr-defined]
+    except WattbenchError as exc:
+        raise ConfigError(f"{config.origin()}: {exc}") from None
     url = config.generation.base_url
     if url is not None and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).hostname):
         where = config.where("generation.base_url")
