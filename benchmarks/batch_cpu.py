@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 
 from wattbench.config import BatchConfig, EnergyConfig
+from wattbench.data.models_csv import load_plan
 from wattbench.data.paths import resolve_data_dir
 from wattbench.data.prompts import load_prompts
-from wattbench.runner.batch import run_batch
-from wattbench.runner.batch_plan import load_plan
+from wattbench.runs.textgen import run_batch
 
 MODELS_CSV = (
     ",Models to Add,Priority (1=hi),Class,Task,Reasoning State,Chat Template\n"

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from wattbench.campaigns.benchmark import counts, plan_benchmark, run_benchmark
+from wattbench.campaigns.jobs import ExecutorChoice
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
-from wattbench.runner.benchmark import counts, plan_benchmark, run_benchmark
-from wattbench.runner.dispatch import ExecutorChoice
 
 
 def write_configs(root: Path, runs: int, questions: int, index: Path, out: Path, tag: str) -> Path:

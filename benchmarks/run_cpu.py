@@ -20,7 +20,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from wattbench.config import load_experiment_config  # noqa: E402
-from wattbench.runner.experiment import run_experiment  # noqa: E402
+from wattbench.runs.wattbot import run_experiment  # noqa: E402
 
 
 def hf_batching(data_dir: str | None) -> None:

@@ -17,9 +17,9 @@ from wattbench.backends.registry import backend_class, create_backend, engines, 
 from wattbench.cli import main
 from wattbench.config import ExperimentConfig
 from wattbench.errors import WattbenchError
-from wattbench.runner.costs import price_per_1m
-from wattbench.runner.executors import slots_needed
-from wattbench.runner.experiment import backend_options
+from wattbench.executors.local import slots_needed
+from wattbench.runs.costs import price_per_1m
+from wattbench.runs.wattbot import backend_options
 
 
 def test_every_alias_resolves_and_a_near_miss_is_suggested():
@@ -82,8 +82,8 @@ def test_an_unknown_provider_fails_at_load_before_the_index(wattbot: Path, tmp_p
 
 
 def test_ensemble_members_get_the_gpus_their_model_needs(wattbot: Path, tmp_path: Path, monkeypatch, capsys):
-    from wattbench.runner.dispatch import ExecutorChoice
-    from wattbench.runner.repeat import ensemble_of_configs
+    from wattbench.campaigns.ensemble import ensemble_of_configs
+    from wattbench.campaigns.jobs import ExecutorChoice
 
     # The GPU inventory is hardware: two 24 GB GPUs. A 14B model in bf16 needs about 35 GB, so two of them.
     monkeypatch.setattr("wattbench.energy.hardware.visible_gpus", lambda *a: {0: 24.0, 1: 24.0})

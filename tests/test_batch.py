@@ -17,13 +17,13 @@ from wattbench.backends.base import GenerationRequest, marker_end
 from wattbench.backends.openai_compat import endpoint_base_url
 from wattbench.cli import main
 from wattbench.config import BatchConfig, EnergyConfig
+from wattbench.data.models_csv import load_plan
 from wattbench.data.prompts import load_prompts
 from wattbench.energy.meters import make_meter
 from wattbench.errors import DataError
 from wattbench.report.ratings import rate, stars_for
-from wattbench.runner.batch import StopRequest, run_batch
-from wattbench.runner.batch_plan import load_plan
-from wattbench.runner.batch_results import MASTER_COLUMNS
+from wattbench.runs.textgen import StopRequest, run_batch
+from wattbench.store.batch_dir import MASTER_COLUMNS
 
 SMOL = "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct "
 HEADER = ["", "Models to Add", "Priority (1=hi)", "Class", "Task", "Reasoning State", "Chat Template"]

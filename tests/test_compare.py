@@ -143,7 +143,7 @@ def test_an_ensemble_dir_has_every_file_and_summary_key_of_a_run_dir(tmp_path: P
 
     from fakes.store import write_run
     from wattbench.config import ExperimentConfig
-    from wattbench.runner.outputs import build_summary
+    from wattbench.runs.outputs import build_summary
 
     solution = wattbot / "train_QA.csv"
     runs = tmp_path / "runs"

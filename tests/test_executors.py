@@ -11,8 +11,8 @@ from itertools import combinations
 import pytest
 
 from wattbench.config import ExperimentConfig
-from wattbench.runner.executors import SlotPool, Task, run_local, slots_needed
-from wattbench.runner.process import kill_group
+from wattbench.executors.local import SlotPool, Task, run_local, slots_needed
+from wattbench.executors.process import kill_group
 
 
 def _task(key: str, needs: int, seconds: float, code: int = 0, timeout_s: float = 30.0, seen=None) -> Task:
@@ -158,10 +158,10 @@ def test_batch_with_the_local_executor_runs_models_side_by_side_into_one_master_
 
 @pytest.mark.slow
 def test_a_batch_run_killed_at_its_timeout_gets_a_failed_row(tmp_path):
+    from wattbench.campaigns.batch_parallel import run_batch_parallel
+    from wattbench.campaigns.jobs import ExecutorChoice
     from wattbench.config import BatchConfig, EnergyConfig
-    from wattbench.runner.batch_parallel import run_batch_parallel
-    from wattbench.runner.batch_plan import load_plan
-    from wattbench.runner.dispatch import ExecutorChoice
+    from wattbench.data.models_csv import load_plan
 
     config = BatchConfig(output_dir=str(tmp_path / "out"), max_new_tokens=8, warmup_prompts=0,
                          energy=EnergyConfig(meter="none", idle_seconds=0))  # fmt: skip
@@ -205,7 +205,7 @@ def test_ensembles_run_their_members_side_by_side(wattbot, tmp_path, capsys):
 
 def test_runs_side_by_side_say_their_cpu_energy_is_shared(monkeypatch):
     from wattbench.energy.base import Measurement
-    from wattbench.runner.outputs import shared_package_note
+    from wattbench.runs.outputs import shared_package_note
 
     both = Measurement("questions", 2.0, energy_j={"gpu:0": 100.0, "cpu:package-0": 40.0})
     monkeypatch.delenv("WATTBENCH_CONCURRENT_RUNS", raising=False)

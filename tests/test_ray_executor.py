@@ -88,8 +88,8 @@ def _kill_worker_of_first_run(seen: dict[str, int], stop: threading.Event) -> No
 
 def test_a_run_whose_worker_dies_is_retried_and_completes(local_ray, wattbot, tmp_path):
     from fakes.workspace import make_workspace
+    from wattbench.campaigns.jobs import ExecutorChoice, RunJob, execute_runs
     from wattbench.config import load_experiment_config
-    from wattbench.runner.dispatch import ExecutorChoice, RunJob, execute_runs
 
     root = make_workspace(wattbot, tmp_path)
     config, _ = load_experiment_config(root / "run.toml", {"name": "survivor", "limit": 1})

@@ -9,8 +9,8 @@ import pytest
 
 from wattbench.cli import main
 from wattbench.data.energy_score import load_models_csv, model_id_from_cell, parse_claim, parse_state
+from wattbench.data.models_csv import Filters, load_plan, select
 from wattbench.reasoning import family_for, near_miss, resolve_mode, split_thinking
-from wattbench.runner.batch_plan import Filters, load_plan, select
 
 CSVS = ("oct_2025_models.csv", "oct_2025_models_upstream.csv")
 

@@ -156,7 +156,7 @@ CHROMIUM_FLAGS = (
 def test_html_report_opens_in_chromium(store: Path, wattbot: Path, tmp_path: Path, capsys):
     chromium = _chromium()
     batch = tmp_path / "batch_results"
-    from wattbench.runner.batch_results import BatchDir
+    from wattbench.store.batch_dir import BatchDir
 
     results = BatchDir(batch)
     for name, state, wh in (("Qwen/Qwen3-8B", "On", 3.2), ("Qwen/Qwen3-8B", "Off", 1.1), ("x/failed", "N/A", "")):

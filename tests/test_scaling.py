@@ -10,11 +10,11 @@ import pytest
 
 from fakes.fake_pynvml import Clock, FakeGpu, make_module
 from fakes.workspace import make_workspace
+from wattbench.campaigns.scaling import plan_scaling
 from wattbench.cli import main
 from wattbench.config import ConfigError
 from wattbench.data.model_sizes import load_sizes, need_gb
 from wattbench.energy.hardware import free_memory_gb, visible_gpus
-from wattbench.runner.sweep import plan_scaling
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -95,7 +95,7 @@ def test_planner_queries_are_parsed_and_fused():
 
 def test_every_shipped_config_is_valid():
     from wattbench.config import load_experiment_config
-    from wattbench.runner.costs import price_per_1m
+    from wattbench.runs.costs import price_per_1m
 
     configs = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
     assert len(configs) >= 11

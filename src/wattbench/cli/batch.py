@@ -99,9 +99,9 @@ def batch(
     if ctx.invoked_subcommand is not None:
         return None
     from wattbench.config import ConfigError, load_batch_config
+    from wattbench.data.models_csv import Filters, check_strict, load_plan, select
     from wattbench.data.prompts import load_prompts
-    from wattbench.runner.batch import run_batch
-    from wattbench.runner.batch_plan import Filters, check_strict, load_plan, select
+    from wattbench.runs.textgen import run_batch
 
     config = load_batch_config(
         config_file,
@@ -148,8 +148,8 @@ def batch(
     if choice.name == "inline":
         outcome = run_batch(config, specs, prompts, force=force, notify=say)
     else:
+        from wattbench.campaigns.batch_parallel import run_batch_parallel
         from wattbench.data.model_sizes import load_sizes
-        from wattbench.runner.batch_parallel import run_batch_parallel
 
         outcome = run_batch_parallel(config, specs, prompts, csv_path, choice, timeout_s=timeout_s(timeout_min),
                                      force=force, notify=say, sizes=load_sizes())  # fmt: skip
@@ -174,7 +174,7 @@ def ratings(
     """AI Energy Score star ratings (1-5) per task and class, from master_results.csv, with the bounds used."""
     from wattbench.errors import DataError
     from wattbench.report.ratings import rate
-    from wattbench.runner.batch_results import BatchDir
+    from wattbench.store.batch_dir import BatchDir
 
     results = BatchDir(output_dir)
     if not results.master_csv.exists():

@@ -91,8 +91,8 @@ def ensemble(
     if bool(listed) == bool(configs):
         raise WattbenchError("give either --experiments A B C (existing runs) or --config X [--config Y ...]")
     if configs:
-        from wattbench.runner.checks import load_run_config
-        from wattbench.runner.repeat import ensemble_of_configs, seed_configs
+        from wattbench.campaigns.ensemble import ensemble_of_configs, seed_configs
+        from wattbench.runs.checks import load_run_config
 
         if len(configs) > 1 and num_runs is not None:
             raise WattbenchError("--num-runs is for one --config (a same-model ensemble); several configs run once")

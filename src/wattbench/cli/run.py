@@ -76,8 +76,8 @@ def _run(
     base_url: str | None = None,
 ):
     from wattbench.cli.score import format_report
-    from wattbench.runner.checks import load_run_config
-    from wattbench.runner.experiment import run_experiment
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
     from wattbench.scoring.wattbot import ScoreReport
 
     if hf_model:
@@ -145,7 +145,7 @@ FLAGS = {
 
 def status_line(summary: dict[str, Any]) -> str:
     """The run's last line: how it ended and how many questions failed or could not be parsed."""
-    from wattbench.runner.outputs import run_status
+    from wattbench.runs.outputs import run_status
 
     status = run_status(summary)
     line = (

@@ -40,8 +40,8 @@ def benchmark(
     """Run every config as its own subprocess with a timeout that kills its process group."""
     import sys
 
+    from wattbench.campaigns.benchmark import counts, plan_benchmark, run_benchmark
     from wattbench.data.model_sizes import load_sizes
-    from wattbench.runner.benchmark import counts, plan_benchmark, run_benchmark
 
     choice = executor_choice(executor, gpus, slots, ray_address)
     keys = [*(model or []), *ctx.args]
@@ -96,9 +96,9 @@ def scaling(
     data_dir: Path = _DATA,
 ) -> int:
     """Run a model family by size, freeing the GPU between sizes; compare scores, latency, VRAM and energy."""
+    from wattbench.campaigns.scaling import plan_scaling, run_scaling, write_comparison
     from wattbench.data.model_sizes import load_sizes
     from wattbench.energy.hardware import free_memory_gb
-    from wattbench.runner.sweep import plan_scaling, run_scaling, write_comparison
 
     choice = executor_choice(executor, gpus, slots, ray_address)
     table = load_sizes(model_sizes)

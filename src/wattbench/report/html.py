@@ -244,7 +244,7 @@ def build_report(
     from wattbench.report.audit import audit_runs
     from wattbench.report.plots import all_plots
     from wattbench.report.ratings import rate
-    from wattbench.runner.batch_results import BatchDir
+    from wattbench.store.batch_dir import BatchDir
     from wattbench.store.rundir import write_atomically
 
     audits = audit_runs(runs, solution)

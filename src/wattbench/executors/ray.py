@@ -29,8 +29,8 @@ from typing import Any
 from wattbench.config import ExperimentConfig
 from wattbench.data.model_sizes import ModelSize, params_b_of
 from wattbench.errors import WattbenchError
-from wattbench.runner.executors import slots_needed
-from wattbench.runner.process import Outcome, kill_group, last_line, run_command, start_run
+from wattbench.executors.local import slots_needed
+from wattbench.executors.process import Outcome, kill_group, last_line, run_command, start_run
 from wattbench.store.paths import inside
 from wattbench.store.rundir import write_bytes_atomically
 

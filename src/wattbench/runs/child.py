@@ -1,4 +1,4 @@
-"""One batch run in its own process, for the local and Ray executors: `python -m wattbench.runner.batch_child
+"""One batch run in its own process, for the local and Ray executors: `python -m wattbench.runs.child
 JOB.json`, where the job holds the batch config, the models CSV, the run key and the prompts (already loaded,
 so a node needs neither the prompt file nor the dataset hub). Exit 0: completed; 1: failed; 130: interrupted."""
 
@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from wattbench.config import BatchConfig
+from wattbench.data.models_csv import load_plan
 from wattbench.errors import WattbenchError
-from wattbench.runner.batch import run_batch
-from wattbench.runner.batch_plan import load_plan
+from wattbench.runs.textgen import run_batch
 
 
 def main(argv: list[str]) -> int:

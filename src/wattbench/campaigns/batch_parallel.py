@@ -20,17 +20,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from wattbench.campaigns.jobs import ExecutorChoice, local_pool, outcome_of
 from wattbench.config import BatchConfig
 from wattbench.data.model_sizes import ModelSize, need_gb, params_b_of
-from wattbench.runner.batch import BatchOutcome, master_row
-from wattbench.runner.batch_plan import ModelSpec
-from wattbench.runner.batch_results import BatchDir
-from wattbench.runner.dispatch import ExecutorChoice, local_pool, outcome_of
-from wattbench.runner.executors import Task, TaskResult, run_local
-from wattbench.runner.process import Outcome, kill_group, start_run
+from wattbench.data.models_csv import ModelSpec
+from wattbench.executors.local import Task, TaskResult, run_local
+from wattbench.executors.process import Outcome, kill_group, start_run
+from wattbench.runs.textgen import BatchOutcome, master_row
+from wattbench.store.batch_dir import BatchDir
 from wattbench.store.rundir import write_atomically
 
-CHILD = ["-m", "wattbench.runner.batch_child"]
+CHILD = ["-m", "wattbench.runs.child"]
 
 
 def _job(config: BatchConfig, models_csv: Path, spec: ModelSpec, prompts: list[str]) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def _on_ray(
     notify: Callable[[str], None],
     sizes: dict[str, ModelSize],
 ) -> dict[str, Outcome]:
-    from wattbench.runner.ray_executor import PYTHON, SCRATCH, RayJob, submit, write_tree
+    from wattbench.executors.ray import PYTHON, SCRATCH, RayJob, submit, write_tree
 
     batch = BatchDir(Path(config.output_dir))
     remote_config = config.model_copy(update={"gpus": None, "output_dir": f"{SCRATCH}/out",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from wattbench.config import ExperimentConfig
 from wattbench.data.model_sizes import ModelSize, params_b_of
-from wattbench.runner.executors import (
+from wattbench.executors.local import (
     SlotPool,
     Task,
     TaskResult,
@@ -26,7 +26,7 @@ from wattbench.runner.executors import (
     run_local,
     slots_needed,
 )
-from wattbench.runner.process import Outcome, kill_group, last_line, run_command, run_config, start_run
+from wattbench.executors.process import Outcome, kill_group, last_line, run_command, run_config, start_run
 from wattbench.store.rundir import write_atomically
 
 
@@ -71,7 +71,7 @@ def execute_runs(
     """Run every job; outcomes in the order the runs finished. Inline stops after an interrupted run."""
     check_executor(choice.name)
     if choice.name == "ray":
-        from wattbench.runner.ray_executor import run_on_ray
+        from wattbench.executors.ray import run_on_ray
 
         return run_on_ray(jobs, choice.ray_address, log_dir=log_dir, data_dir=data_dir, force=force, notify=notify,
                           say=say, sizes=sizes)  # fmt: skip

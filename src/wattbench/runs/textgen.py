@@ -24,15 +24,15 @@ from typing import Any
 from wattbench.backends.base import AuthError, Backend, Completion, preflight
 from wattbench.backends.registry import backend_class, create_backend, resolve_backend
 from wattbench.config import BatchConfig
+from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.carbon import J_PER_WH, co2e_g
 from wattbench.energy.hardware import system_facts
 from wattbench.energy.meters import make_meter
 from wattbench.errors import WattbenchError
 from wattbench.reasoning import ReasoningMode
-from wattbench.runner.batch_plan import ModelSpec
-from wattbench.runner.batch_results import BatchDir, close_logger
-from wattbench.runner.outputs import shared_package_note
+from wattbench.runs.outputs import shared_package_note
+from wattbench.store.batch_dir import BatchDir, close_logger
 from wattbench.store.rundir import append_jsonl, write_atomically
 from wattbench.tasks.textgen import build_request, evaluate, sha256
 

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wattbench.campaigns.benchmark import CONFIG_SUFFIXES
+from wattbench.campaigns.jobs import ExecutorChoice, RunJob, execute_runs, write_config
 from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import ModelSize, family_members, need_gb
+from wattbench.executors.process import Outcome
 from wattbench.report.runs import load_run
-from wattbench.runner.benchmark import CONFIG_SUFFIXES
-from wattbench.runner.checks import load_run_config
-from wattbench.runner.dispatch import ExecutorChoice, RunJob, execute_runs, write_config
-from wattbench.runner.process import Outcome
+from wattbench.runs.checks import load_run_config
 from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
 

@@ -26,8 +26,8 @@ from wattbench.energy.base import Meter
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
 from wattbench.errors import WattbenchError
 from wattbench.retrieval.search import Retriever, open_retriever
-from wattbench.runner.checks import check_run_config, open_meter
-from wattbench.runner.outputs import run_status, write_outputs
+from wattbench.runs.checks import check_run_config, open_meter
+from wattbench.runs.outputs import run_status, write_outputs
 from wattbench.store.paths import remove_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir
 from wattbench.tasks.wattbot_question import answer_question, failed_record

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wattbench.campaigns.jobs import ExecutorChoice
 from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import ModelSize, load_sizes
 from wattbench.errors import WattbenchError
 from wattbench.names import check_name
 from wattbench.report.ensemble_run import run_ensemble
-from wattbench.runner.dispatch import ExecutorChoice
 from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir
 
@@ -98,7 +98,7 @@ def _run_members(
     timeout_s: float,
     sizes: dict[str, ModelSize],
 ) -> None:
-    from wattbench.runner.dispatch import RunJob, execute_runs, write_config
+    from wattbench.campaigns.jobs import RunJob, execute_runs, write_config
 
     jobs = [RunJob(c, write_config(c, log_dir / "configs"), timeout_s) for c in configs]
     outcomes = execute_runs(

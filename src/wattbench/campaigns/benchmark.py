@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from wattbench.campaigns.jobs import ExecutorChoice, RunJob, execute_runs
 from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import ModelSize
-from wattbench.runner.checks import load_run_config
-from wattbench.runner.dispatch import ExecutorChoice, RunJob, execute_runs
-from wattbench.runner.process import Outcome
+from wattbench.executors.process import Outcome
+from wattbench.runs.checks import load_run_config
 from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
 

@@ -1,1 +1,0 @@
-"""Runners: one experiment (resumable), and later batches, sweeps and executors."""
