@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from wattbench.campaigns.benchmark import counts, plan_benchmark, run_benchmark
-from wattbench.campaigns.jobs import ExecutorChoice
+from wattbench.campaigns.jobs import Campaign
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
+from wattbench.executors.registry import ExecutorChoice
 
 
 def write_configs(root: Path, runs: int, questions: int, index: Path, out: Path, tag: str) -> Path:
@@ -37,7 +38,7 @@ def write_configs(root: Path, runs: int, questions: int, index: Path, out: Path,
 def timed(configs: Path, choice: ExecutorChoice, logs: Path, data_dir: Path) -> tuple[float, list]:
     plan = plan_benchmark(configs)
     started = time.perf_counter()
-    outcomes = run_benchmark(plan, timeout_s=3600, log_dir=logs, data_dir=data_dir, executor=choice)
+    outcomes = run_benchmark(plan, Campaign(choice, logs, data_dir, timeout_s=3600))
     wall_s = time.perf_counter() - started
     tally = counts(outcomes)
     if tally["passed"] != len(plan.to_run):

@@ -14,10 +14,10 @@ from fakes.servers import ScriptedServer
 from fakes.workspace import make_workspace
 from wattbench.backends.base import GenerationRequest
 from wattbench.backends.registry import backend_class, create_backend, engines, resolve_backend
+from wattbench.campaigns.jobs import Campaign, run_job
 from wattbench.cli import main
 from wattbench.config import ExperimentConfig
 from wattbench.errors import WattbenchError
-from wattbench.executors.local import slots_needed
 from wattbench.runs.costs import price_per_1m
 from wattbench.runs.wattbot import backend_options
 
@@ -54,9 +54,12 @@ def test_vllm_endpoint_keeps_the_users_server(monkeypatch):
 
 
 def test_api_models_take_no_gpu_slot():
-    assert slots_needed(ExperimentConfig(provider="openrouter", model="openai/gpt-4o-mini"), 80.0, None, cpu=False) == 0
-    assert slots_needed(ExperimentConfig(provider="vllm_endpoint", model="m"), 80.0, None, cpu=False) == 0
-    assert slots_needed(ExperimentConfig(provider="transformers", model="m"), 80.0, 7.6, cpu=False) == 1
+    def gpus(provider: str, model: str) -> int:
+        return run_job(ExperimentConfig(provider=provider, model=model), Path("run.toml"), Campaign()).gpus_on(80.0)
+
+    assert gpus("openrouter", "openai/gpt-4o-mini") == 0
+    assert gpus("vllm_endpoint", "m") == 0
+    assert gpus("transformers", "Qwen/Qwen2.5-7B-Instruct") == 1
 
 
 def test_local_engines_cost_nothing_under_every_name():
@@ -83,7 +86,8 @@ def test_an_unknown_provider_fails_at_load_before_the_index(wattbot: Path, tmp_p
 
 def test_ensemble_members_get_the_gpus_their_model_needs(wattbot: Path, tmp_path: Path, monkeypatch, capsys):
     from wattbench.campaigns.ensemble import ensemble_of_configs
-    from wattbench.campaigns.jobs import ExecutorChoice
+    from wattbench.campaigns.jobs import Campaign
+    from wattbench.executors.registry import ExecutorChoice
 
     # The GPU inventory is hardware: two 24 GB GPUs. A 14B model in bf16 needs about 35 GB, so two of them.
     monkeypatch.setattr("wattbench.energy.hardware.visible_gpus", lambda *a: {0: 24.0, 1: 24.0})
@@ -97,9 +101,8 @@ def test_ensemble_members_get_the_gpus_their_model_needs(wattbot: Path, tmp_path
         members.append(config)
     said: list[str] = []
     with pytest.raises(WattbenchError, match="ensemble member big-s"):
-        ensemble_of_configs(members, "big", data_dir=root / "data", solution=root / "questions.csv",
-                            notify=said.append, executor=ExecutorChoice("local"), log_dir=tmp_path / "logs",
-                            timeout_s=120)  # fmt: skip
+        campaign = Campaign(ExecutorChoice("local"), tmp_path / "logs", root / "data", timeout_s=120, say=said.append)
+        ensemble_of_configs(members, "big", campaign, solution=root / "questions.csv")
     placed = [line for line in said if line.startswith("big-s") and " on " in line]
     assert placed and all(line.endswith("on GPU 0,1") for line in placed), said
 

@@ -4,83 +4,107 @@ fail, and hang until their timeout."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from itertools import combinations
+from pathlib import Path
 
 import pytest
 
+from wattbench.campaigns.jobs import Campaign, run_job
 from wattbench.config import ExperimentConfig
-from wattbench.executors.local import SlotPool, Task, run_local, slots_needed
-from wattbench.executors.process import kill_group
+from wattbench.data.model_sizes import load_sizes
+from wattbench.executors.job import Job, Outcome
+from wattbench.executors.local import LocalExecutor, SlotPool
+from wattbench.executors.registry import ExecutorChoice
 
 
-def _task(key: str, needs: int, seconds: float, code: int = 0, timeout_s: float = 30.0, seen=None) -> Task:
-    def start(env: dict[str, str]) -> subprocess.Popen:
-        if seen is not None:
-            seen[key] = env["CUDA_VISIBLE_DEVICES"]
-        script = f"import time, sys; time.sleep({seconds}); sys.exit({code})"
-        return subprocess.Popen([sys.executable, "-c", script], env={**os.environ, **env}, start_new_session=True)
-
-    return Task(key, needs, start, timeout_s)
+def _job(tmp_path, key: str, needs: int, seconds: float, code: int = 0, timeout_s: float = 30.0) -> Job:
+    """A real subprocess that notes the GPUs it was given, sleeps, and exits with `code`."""
+    seen = tmp_path / f"{key}.gpus"
+    script = (f"import os, time, sys; open({str(seen)!r}, 'w').write(os.environ['CUDA_VISIBLE_DEVICES']); "
+              f"time.sleep({seconds}); sys.exit({code})")  # fmt: skip
+    return Job(key, "test", [sys.executable, "-c", script], tmp_path / f"{key}.log", timeout_s, needs)
 
 
-def _overlap(a, b) -> bool:
-    return a.started_s < b.ended_s and b.started_s < a.ended_s
+def _seen(tmp_path) -> dict[str, str]:
+    return {p.stem: p.read_text() for p in tmp_path.glob("*.gpus")}
 
 
-def test_packing_never_shares_a_gpu_and_frees_slots_of_failed_and_timed_out_runs():
-    seen: dict[str, str] = {}
-    tasks = [
-        _task("a", 2, 1.0, seen=seen),
-        _task("b", 2, 1.0, code=3, seen=seen),  # fails: its GPUs are freed all the same
-        _task("c", 1, 0.2, seen=seen),
-        _task("hang", 1, 60.0, timeout_s=1.5, seen=seen),
-        _task("d", 4, 0.2, seen=seen),
-        _task("huge", 5, 0.1, seen=seen),
+def _span(outcome: Outcome) -> tuple[float, float]:
+    assert outcome.started_at is not None
+    return outcome.started_at, outcome.started_at + outcome.duration_s
+
+
+def _overlap(a: Outcome, b: Outcome) -> bool:
+    (a0, a1), (b0, b1) = _span(a), _span(b)
+    return a0 < b1 and b0 < a1
+
+
+def _slots(outcome: Outcome) -> set[int]:
+    return {int(s) for s in outcome.devices.split()[-1].split(",")} if outcome.devices else set()
+
+
+def _run(jobs: list[Job], pool: SlotPool) -> dict[str, Outcome]:
+    outcomes = LocalExecutor(ExecutorChoice("local"), print, pool=pool, poll_s=0.05).run(jobs, lambda o: None)
+    assert len(outcomes) == len(jobs)
+    return {o.name or "": o for o in outcomes}
+
+
+def test_packing_never_shares_a_gpu_and_frees_slots_of_failed_and_timed_out_runs(tmp_path):
+    jobs = [
+        _job(tmp_path, "a", 2, 1.0),
+        _job(tmp_path, "b", 2, 1.0, code=3),  # fails: its GPUs are freed all the same
+        _job(tmp_path, "c", 1, 0.2),
+        _job(tmp_path, "hang", 1, 60.0, timeout_s=1.5),
+        _job(tmp_path, "d", 4, 0.2),
+        _job(tmp_path, "huge", 5, 0.1),
     ]
-    results = {r.key: r for r in run_local(tasks, SlotPool.of_gpus([0, 1, 2, 3]), kill=kill_group, poll_s=0.05)}
+    results = _run(jobs, SlotPool.of_gpus([0, 1, 2, 3]))
+    seen = _seen(tmp_path)
     assert results["a"].status == "passed" and results["c"].status == "passed" and results["d"].status == "passed"
-    assert results["b"].status == "failed" and results["b"].returncode == 3
-    assert results["hang"].status == "timed_out" and 1.5 <= results["hang"].ended_s - results["hang"].started_s < 4
+    assert results["b"].status == "failed" and results["b"].reason.startswith("exit 3")
+    assert results["hang"].status == "timed_out" and 1.5 <= results["hang"].duration_s < 4
     with pytest.raises(ProcessLookupError):
-        os.killpg(results["hang"].pid, 0)
-    assert results["huge"].status == "unschedulable" and results["huge"].reason == "needs 5 GPUs; the pool has 4"
-    assert "huge" not in seen
-    assert sorted(results["a"].slots + results["b"].slots) == [0, 1, 2, 3]  # a and b start together
+        os.killpg(results["hang"].pid or 0, 0)
+    assert results["huge"].status == "failed" and results["huge"].reason == "needs 5 GPUs; the pool has 4"
+    assert "huge" not in seen and results["huge"].started_at is None
+    assert sorted(_slots(results["a"]) | _slots(results["b"])) == [0, 1, 2, 3]  # a and b start together
     assert seen["a"] == "0,1" and seen["b"] == "2,3" and seen["d"] == "0,1,2,3"
-    ran = [r for r in results.values() if r.started_s is not None]
+    ran = [r for r in results.values() if r.started_at is not None]
     for x, y in combinations(ran, 2):
         if _overlap(x, y):
-            assert not set(x.slots) & set(y.slots), (x, y)
+            assert not _slots(x) & _slots(y), (x, y)
     # d needs every GPU: it starts only after the timed-out run has given its GPU back.
-    assert results["d"].started_s >= results["hang"].ended_s
+    assert _span(results["d"])[0] >= _span(results["hang"])[1] - 0.05
 
 
-def test_cpu_slots_run_two_at_a_time_with_no_gpu_visible():
-    seen: dict[str, str] = {}
-    tasks = [_task(k, 1, 0.5, seen=seen) for k in "wxyz"]
-    results = run_local(tasks, SlotPool.of_cpu(2), kill=kill_group, poll_s=0.05)
+def test_cpu_slots_run_two_at_a_time_with_no_gpu_visible(tmp_path):
+    results = list(_run([_job(tmp_path, k, 1, 0.5) for k in "wxyz"], SlotPool.of_cpu(2)).values())
     assert [r.status for r in results] == ["passed"] * 4
-    assert set(seen.values()) == {""}  # CPU slots hide every GPU
+    assert set(_seen(tmp_path).values()) == {""}  # CPU slots hide every GPU
     at_once = max(sum(_overlap(a, b) for b in results if b is not a) for a in results)
     assert at_once == 1  # never more than two running together
 
 
-def test_slots_needed_from_config_and_size():
-    base = ExperimentConfig(provider="hf", model="m")
-    assert slots_needed(base, 80.0, 7.6, cpu=False) == 1
-    assert slots_needed(base, 80.0, 72.7, cpu=False) == 3  # 72.7B x 2 bytes x 1.2 + 1 GB = 175 GB
-    assert slots_needed(base, None, None, cpu=False) == 1
+def _gpus(config: ExperimentConfig, per_gpu_gb: float | None) -> int:
+    return run_job(config, Path("run.toml"), Campaign(sizes=load_sizes())).gpus_on(per_gpu_gb)
+
+
+def test_gpus_a_run_needs_from_config_and_size():
+    base = ExperimentConfig(provider="hf", model="Qwen/Qwen2.5-7B-Instruct")
+    assert _gpus(base, 80.0) == 1
+    big = base.model_copy(update={"model": "Qwen/Qwen2.5-72B-Instruct"})
+    assert _gpus(big, 80.0) == 3  # 72.7B x 2 bytes x 1.2 + 1 GB = 175 GB
+    assert _gpus(big, None) == 1  # GPU memory unknown (Ray): the count asked for
+    assert _gpus(base.model_copy(update={"model": "no/such-model"}), 80.0) == 1
     tp = base.model_copy(update={"generation": base.generation.model_copy(update={"tensor_parallel": 4})})
-    assert slots_needed(tp, 80.0, 7.6, cpu=False) == 4
-    named = base.model_copy(update={"generation": base.generation.model_copy(update={"gpus": [2, 5]})})
-    assert slots_needed(named, 80.0, 72.7, cpu=False) == 2
-    assert slots_needed(ExperimentConfig(provider="openai", model="gpt-4o"), 80.0, None, cpu=False) == 0
-    assert slots_needed(base, 80.0, 72.7, cpu=True) == 1
+    assert _gpus(tp, 80.0) == 4
+    named = big.model_copy(update={"generation": big.generation.model_copy(update={"gpus": [2, 5]})})
+    assert _gpus(named, 80.0) == 2  # the GPUs the config names
+    assert _gpus(ExperimentConfig(provider="openai", model="gpt-4o"), 80.0) == 0
+    assert SlotPool.of_cpu(2).need(run_job(big, Path("run.toml"), Campaign())) == 1  # CPU slots: one each
 
 
-@pytest.mark.slow
 def test_benchmark_with_the_local_executor_on_two_cpu_slots(wattbot, tmp_path, capsys):
     """Two real SmolLM2 configs side by side on CPU slots; each run dir is complete and the log says where."""
     import json
@@ -159,9 +183,9 @@ def test_batch_with_the_local_executor_runs_models_side_by_side_into_one_master_
 @pytest.mark.slow
 def test_a_batch_run_killed_at_its_timeout_gets_a_failed_row(tmp_path):
     from wattbench.campaigns.batch_parallel import run_batch_parallel
-    from wattbench.campaigns.jobs import ExecutorChoice
     from wattbench.config import BatchConfig, EnergyConfig
     from wattbench.data.models_csv import load_plan
+    from wattbench.executors.registry import ExecutorChoice
 
     config = BatchConfig(output_dir=str(tmp_path / "out"), max_new_tokens=8, warmup_prompts=0,
                          energy=EnergyConfig(meter="none", idle_seconds=0))  # fmt: skip

@@ -88,8 +88,9 @@ def _kill_worker_of_first_run(seen: dict[str, int], stop: threading.Event) -> No
 
 def test_a_run_whose_worker_dies_is_retried_and_completes(local_ray, wattbot, tmp_path):
     from fakes.workspace import make_workspace
-    from wattbench.campaigns.jobs import ExecutorChoice, RunJob, execute_runs
+    from wattbench.campaigns.jobs import Campaign, run_configs
     from wattbench.config import load_experiment_config
+    from wattbench.executors.registry import ExecutorChoice
 
     root = make_workspace(wattbot, tmp_path)
     config, _ = load_experiment_config(root / "run.toml", {"name": "survivor", "limit": 1})
@@ -98,12 +99,8 @@ def test_a_run_whose_worker_dies_is_retried_and_completes(local_ray, wattbot, tm
     killer = threading.Thread(target=_kill_worker_of_first_run, args=(seen, stop), daemon=True)
     killer.start()
     try:
-        outcomes = execute_runs(
-            [RunJob(config, root / "run.toml", 600)],
-            ExecutorChoice("ray"),
-            log_dir=root / "logs",
-            data_dir=root / "data",
-        )
+        campaign = Campaign(ExecutorChoice("ray"), root / "logs", root / "data", timeout_s=600)
+        outcomes = run_configs([(root / "run.toml", config)], campaign)
     finally:
         stop.set()
     assert seen, "the run was never seen running"

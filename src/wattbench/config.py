@@ -11,12 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from wattbench.errors import WattbenchError
+from wattbench.errors import ConfigError as ConfigError  # re-exported: callers import it from here
 from wattbench.names import name_problem
-
-
-class ConfigError(WattbenchError):
-    """A configuration file or option is invalid."""
 
 
 class RetrievalConfig(BaseModel):

@@ -15,3 +15,7 @@ class WattbenchError(Exception):
 
 class DataError(WattbenchError):
     """A data file (questions, metadata, corpus, submission) is missing or malformed."""
+
+
+class ConfigError(WattbenchError):
+    """A configuration file or option is invalid."""

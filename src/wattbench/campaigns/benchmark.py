@@ -1,5 +1,5 @@
-"""`wattbench benchmark`: every config of a folder as its own `wattbench run` subprocess (process.py), carried
-out by the chosen executor (dispatch.py): one at a time, packed onto GPU or CPU slots, or on a Ray cluster.
+"""`wattbench benchmark`: every config of a folder as its own `wattbench run` subprocess, carried out by the chosen
+executor (campaigns/jobs.py, executors/): one at a time, packed onto GPU or CPU slots, or on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from wattbench.campaigns.jobs import ExecutorChoice, RunJob, execute_runs
+from wattbench.campaigns.jobs import Campaign, run_configs
 from wattbench.config import ConfigError, ExperimentConfig
-from wattbench.data.model_sizes import ModelSize
-from wattbench.executors.process import Outcome
+from wattbench.executors.job import STATUSES, Outcome
 from wattbench.runs.checks import load_run_config
 from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
@@ -75,19 +74,10 @@ def plan_benchmark(
 
 
 def run_benchmark(
-    plan: BenchmarkPlan,
-    *,
-    timeout_s: float,
-    log_dir: Path,
-    data_dir: Path | None = None,
-    force: bool = False,
-    notify: Callable[[Outcome], None] = lambda outcome: None,
-    say: Callable[[str], None] = lambda line: None,
-    executor: ExecutorChoice | None = None,
-    sizes: dict[str, ModelSize] | None = None,
+    plan: BenchmarkPlan, campaign: Campaign, notify: Callable[[Outcome], None] = lambda outcome: None
 ) -> list[Outcome]:
-    """Run the plan on the executor (default inline). `<log_dir>/summary.json` is rewritten after every config,
-    so a killed benchmark keeps what it learnt."""
+    """Run the plan on the campaign's executor. `<log_dir>/summary.json` is rewritten after every config, so a
+    killed benchmark keeps what it learnt."""
     outcomes = list(plan.outcomes)
     for outcome in outcomes:
         notify(outcome)
@@ -95,17 +85,15 @@ def run_benchmark(
     def finished(outcome: Outcome) -> None:
         outcomes.append(outcome)
         notify(outcome)
-        _write_summary(log_dir, outcomes)
+        _write_summary(campaign.log_dir, outcomes)
 
-    jobs = [RunJob(config, path, timeout_s) for path, config in plan.to_run]
-    execute_runs(jobs, executor or ExecutorChoice(), log_dir=log_dir, data_dir=data_dir, force=force,
-                 notify=finished, say=say, sizes=sizes)  # fmt: skip
-    _write_summary(log_dir, outcomes)
+    run_configs(plan.to_run, campaign, finished)
+    _write_summary(campaign.log_dir, outcomes)
     return outcomes
 
 
 def counts(outcomes: list[Outcome]) -> dict[str, int]:
-    out = {status: 0 for status in ("passed", "failed", "skipped", "timed_out", "interrupted")}
+    out: dict[str, int] = dict.fromkeys(STATUSES, 0)
     for outcome in outcomes:
         out[outcome.status] += 1
     return out

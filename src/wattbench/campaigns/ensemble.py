@@ -6,13 +6,11 @@ ensemble picks up where it stopped and its members show in the matrix, the audit
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wattbench.campaigns.jobs import ExecutorChoice
+from wattbench.campaigns.jobs import Campaign, run_configs, write_config
 from wattbench.config import ConfigError, ExperimentConfig
-from wattbench.data.model_sizes import ModelSize, load_sizes
 from wattbench.errors import WattbenchError
 from wattbench.names import check_name
 from wattbench.report.ensemble_run import run_ensemble
@@ -46,36 +44,27 @@ def seed_configs(
 def ensemble_of_configs(
     configs: list[ExperimentConfig],
     name: str,
+    campaign: Campaign,
     *,
-    data_dir: Path | None,
     solution: Path,
     strategy: str = "majority",
     ignore_blank: bool = False,
     calibration: Path | None = None,
-    force: bool = False,
-    notify: Callable[[str], None] = lambda message: None,
-    executor: ExecutorChoice | None = None,
-    log_dir: Path | None = None,
-    timeout_s: float = 3600.0,
-    sizes: dict[str, ModelSize] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) every member config, each a `wattbench run` process: one after another (inline) or in
-    parallel on the executor's slots or Ray cluster; then combine them into the ensemble run dir `name`."""
+    parallel on the executor's slots or Ray cluster; then combine them into the ensemble run dir `name`.
+    The CLI puts member logs in `member_logs(configs, name)` unless told otherwise."""
     experiments_dir = Path(configs[0].output_dir)
     existing = RunDir(run_dir_path(experiments_dir, name)).read_summary()
-    if existing is not None and existing.get("kind") != "ensemble" and not force:
+    if existing is not None and existing.get("kind") != "ensemble" and not campaign.force:
         raise ConfigError(f"--name {name}: {experiments_dir / name} is a run, not an ensemble; pick another")
     names = [c.name for c in configs]
     if len(set(names)) < len(names) or name in names:
         raise ConfigError(f"--config: the members' run names must differ from each other and from --name ({names})")
     for member in configs:
         what, sampling = member.model or member.provider, member.generation
-        notify(f"{member.name}: {what}, seed {sampling.seed}, temperature {sampling.temperature}")
-    # Member logs beside the run dirs: artifacts/ensembles/<name>/ for the default artifacts/experiments.
-    logs = log_dir or experiments_dir.parent / "ensembles" / name
-    # Model sizes tell the executor how many GPUs each member's weights need (not one GPU each whatever the model).
-    table = sizes if sizes is not None else load_sizes()
-    _run_members(configs, executor or ExecutorChoice(), logs, data_dir, force, notify, timeout_s, table)
+        campaign.say(f"{member.name}: {what}, seed {sampling.seed}, temperature {sampling.temperature}")
+    _run_members(configs, campaign)
     return run_ensemble(
         [str(Path(c.output_dir) / c.name) for c in configs],
         name,
@@ -88,28 +77,16 @@ def ensemble_of_configs(
     )
 
 
-def _run_members(
-    configs: list[ExperimentConfig],
-    executor: ExecutorChoice,
-    log_dir: Path,
-    data_dir: Path | None,
-    force: bool,
-    notify: Callable[[str], None],
-    timeout_s: float,
-    sizes: dict[str, ModelSize],
-) -> None:
-    from wattbench.campaigns.jobs import RunJob, execute_runs, write_config
+def member_logs(configs: list[ExperimentConfig], name: str) -> Path:
+    """Member logs beside the run dirs: artifacts/ensembles/<name>/ for the default artifacts/experiments."""
+    return Path(configs[0].output_dir).parent / "ensembles" / name
 
-    jobs = [RunJob(c, write_config(c, log_dir / "configs"), timeout_s) for c in configs]
-    outcomes = execute_runs(
-        jobs,
-        executor,
-        log_dir=log_dir,
-        data_dir=data_dir,
-        force=force,
-        notify=lambda o: notify(f"{o.name}: {o.status}" + (f" on {o.devices}" if o.devices else "")),
-        say=notify,
-        sizes=sizes,
+
+def _run_members(configs: list[ExperimentConfig], campaign: Campaign) -> None:
+    # Each member's Job asks for the GPUs its model's weights need (model sizes), not one GPU whatever the model.
+    to_run = [(write_config(c, campaign.log_dir / "configs"), c) for c in configs]
+    outcomes = run_configs(
+        to_run, campaign, lambda o: campaign.say(f"{o.name}: {o.status}" + (f" on {o.devices}" if o.devices else ""))
     )
     bad = [o for o in outcomes if o.status != "passed"]
     if any(o.status == "interrupted" for o in bad):

@@ -1,52 +1,64 @@
-"""Carry out a list of WattBot runs on the executor the user chose: `benchmark`, `scaling` and same-model
-ensembles all hand their runs here, so every command schedules, times out and records runs the same way.
+"""WattBot runs and batch rows as executor Jobs: the command that runs them here, what they need shipped to a Ray
+node, and how many GPUs they need (one rule for every campaign: `gpu_request`).
 
-- inline: one `wattbench run` subprocess after another.
-- local: packed onto the machine's GPUs (or CPU slots), see executors.py.
-- ray: a Ray task per run, results shipped back and written here (ray_executor.py).
-
-Each finished run becomes an Outcome (passed, failed, timed_out, interrupted), with its log.
+`benchmark`, `scaling`, same-model ensembles and `batch --executor` all build their Jobs here and hand them to the
+executor the user chose (executors/registry.py), so every command schedules, times out and records runs the same
+way.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from wattbench.backends.registry import takes_slot
 from wattbench.config import ExperimentConfig
-from wattbench.data.model_sizes import ModelSize, params_b_of
-from wattbench.executors.local import (
-    SlotPool,
-    Task,
-    TaskResult,
-    check_executor,
-    make_pool,
-    run_local,
-    slots_needed,
-)
-from wattbench.executors.process import Outcome, kill_group, last_line, run_command, run_config, start_run
+from wattbench.data.model_sizes import ModelSize, load_sizes, need_gb, params_b_of
+from wattbench.executors.job import Job, Notify, Outcome, Say, Shipment
+from wattbench.executors.ray import PYTHON, SCRATCH, read_tree, write_tree
+from wattbench.executors.registry import ExecutorChoice, run_jobs
 from wattbench.store.rundir import write_atomically
 
 
 @dataclass
-class ExecutorChoice:
-    """What `--executor`, `--gpus`, `--slots` and `--ray-address` asked for."""
+class Campaign:
+    """What every run of one command shares: where it executes, where logs go, its data, its limit."""
 
-    name: str = "inline"
-    gpus: list[int] | None = None
-    cpu_slots: int | None = None
-    ray_address: str | None = None
+    executor: ExecutorChoice = field(default_factory=ExecutorChoice)
+    log_dir: Path = Path("artifacts/logs")
+    data_dir: Path | None = None
+    force: bool = False
+    timeout_s: float = 3600.0
+    sizes: dict[str, ModelSize] | None = None
+    """Model sizes (model_sizes.toml): how many GPUs each run's weights need. None: the packaged table."""
+    say: Say = lambda line: None
+
+    def size_table(self) -> dict[str, ModelSize]:
+        if self.sizes is None:
+            self.sizes = load_sizes()
+        return self.sizes
+
+    def run(self, jobs: list[Job], notify: Notify = lambda outcome: None) -> list[Outcome]:
+        return run_jobs(jobs, self.executor, notify, self.say)
 
 
-@dataclass
-class RunJob:
-    config: ExperimentConfig
-    """The config as it will run (its name is the run dir's)."""
-    path: Path
-    """A file `wattbench run --config` loads; `--name` and `--limit` come from `config`."""
-    timeout_s: float
+def gpu_request(
+    provider: str, gpus: list[int] | None, tensor_parallel: int, model: str | None, dtype: str,
+    sizes: dict[str, ModelSize],
+) -> tuple[int, float | None]:  # fmt: skip
+    """(GPUs by count, GB its weights need) for a run: none for an engine whose model runs elsewhere (an API or a
+    server reached over HTTP); the GPUs its config names or its tensor-parallel size; else one, raised by the
+    executor to what the weights need of its GPUs' memory."""
+    if not takes_slot(provider):
+        return 0, None
+    if gpus:
+        return len(gpus), None
+    if tensor_parallel > 1:
+        return tensor_parallel, None
+    params_b = params_b_of(model or "", None, sizes)
+    return 1, (need_gb(params_b, dtype) if params_b else None)
 
 
 def write_config(config: ExperimentConfig, folder: Path) -> Path:
@@ -57,86 +69,48 @@ def write_config(config: ExperimentConfig, folder: Path) -> Path:
     return path
 
 
-def execute_runs(
-    jobs: list[RunJob],
-    choice: ExecutorChoice,
-    *,
-    log_dir: Path,
-    data_dir: Path | None = None,
-    force: bool = False,
-    notify: Callable[[Outcome], None] = lambda outcome: None,
-    say: Callable[[str], None] = lambda line: None,
-    sizes: dict[str, ModelSize] | None = None,
+def run_command(path: Path | str, config: ExperimentConfig, data_dir: Path | None, force: bool) -> list[str]:
+    command = [sys.executable, "-m", "wattbench", "run", "--config", str(path), "--name", config.name, "--quiet"]
+    command += ["--limit", str(config.limit)] if config.limit else []
+    command += ["--force"] if force else []
+    command += ["--data-dir", str(data_dir)] if data_dir else []
+    return command
+
+
+def run_job(config: ExperimentConfig, path: Path, campaign: Campaign) -> Job:
+    """One `wattbench run --config path` (named and limited as `config`), its log `<log_dir>/<name>.log`."""
+    gen = config.generation
+    gpus, memory_gb = gpu_request(config.provider, gen.gpus, gen.tensor_parallel, config.model, gen.dtype,
+                                  campaign.size_table())  # fmt: skip
+    return Job(config.name, str(path), run_command(path, config, campaign.data_dir, campaign.force),
+               campaign.log_dir / f"{config.name}.log", campaign.timeout_s, gpus, memory_gb,
+               _run_shipment(config, campaign))  # fmt: skip
+
+
+def _run_shipment(config: ExperimentConfig, campaign: Campaign) -> Shipment:
+    """The run for a Ray node: its config pointed at the scratch folder, its questions, and any partial run dir
+    (so it resumes); the run dir comes back into the config's output_dir."""
+    settings = config.model_dump(mode="json")
+    settings["output_dir"] = f"{SCRATCH}/out"
+    files: dict[str, bytes] = {}
+    questions = Path(config.questions) if config.questions else None
+    if questions and questions.is_file():
+        files["questions.csv"] = questions.read_bytes()
+        settings["questions"] = f"{SCRATCH}/questions.csv"
+    run_dir = Path(config.output_dir) / config.name
+    if not campaign.force:
+        files |= read_tree(run_dir, prefix=f"out/{config.name}/")
+    files["config.yaml"] = json.dumps(settings, indent=2).encode()  # JSON is YAML
+    command = [PYTHON, *run_command(f"{SCRATCH}/config.yaml", config, None, campaign.force)[1:]]
+
+    def land(out: dict[str, bytes]) -> None:
+        write_tree({k.split("/", 1)[1]: v for k, v in out.items() if "/" in k}, run_dir)
+
+    return Shipment(command, files, land, campaign.data_dir)
+
+
+def run_configs(
+    configs: list[tuple[Path, ExperimentConfig]], campaign: Campaign, notify: Notify = lambda outcome: None
 ) -> list[Outcome]:
-    """Run every job; outcomes in the order the runs finished. Inline stops after an interrupted run."""
-    check_executor(choice.name)
-    if choice.name == "ray":
-        from wattbench.executors.ray import run_on_ray
-
-        return run_on_ray(jobs, choice.ray_address, log_dir=log_dir, data_dir=data_dir, force=force, notify=notify,
-                          say=say, sizes=sizes)  # fmt: skip
-    if choice.name == "local":
-        return _run_local(jobs, choice, log_dir, data_dir, force, notify, say, sizes)
-    say("inline: one run after another")
-    outcomes = []
-    for job in jobs:
-        outcome = run_config(job.path, job.config, timeout_s=job.timeout_s, log_dir=log_dir, data_dir=data_dir,
-                             force=force)  # fmt: skip
-        outcomes.append(outcome)
-        notify(outcome)
-        if outcome.status == "interrupted":
-            break
-    return outcomes
-
-
-def local_pool(choice: ExecutorChoice, say: Callable[[str], None]) -> tuple[SlotPool, float | None]:
-    """The local executor's slots (the visible GPUs, or CPU slots) and the smallest GPU's memory in GB."""
-    from wattbench.energy.hardware import visible_gpus
-
-    pool, per_gpu_gb, chosen = make_pool("local", choice.gpus, choice.cpu_slots, visible_gpus())
-    assert pool is not None
-    say(chosen)
-    return pool, per_gpu_gb
-
-
-def outcome_of(result: TaskResult, pool: SlotPool, label: str, log_path: Path) -> Outcome:
-    """A finished task as an Outcome: its status, why it failed (the end of its log), where and how long."""
-    status = "failed" if result.status == "unschedulable" else result.status
-    reason = result.reason
-    if status == "failed" and not reason:
-        reason = f"exit {result.returncode}: {last_line(log_path)}"
-    took = (result.ended_s or 0.0) - (result.started_s or 0.0) if result.started_s is not None else 0.0
-    devices = f"{'CPU slot' if pool.cpu else 'GPU'} {','.join(map(str, result.slots))}" if result.slots else ""
-    return Outcome(label, result.key, status, reason, took, result.pid, str(log_path), devices, result.started_at)
-
-
-def _run_local(
-    jobs: list[RunJob],
-    choice: ExecutorChoice,
-    log_dir: Path,
-    data_dir: Path | None,
-    force: bool,
-    notify: Callable[[Outcome], None],
-    say: Callable[[str], None],
-    sizes: dict[str, ModelSize] | None,
-) -> list[Outcome]:
-    pool, per_gpu_gb = local_pool(choice, say)
-    tasks, by_key = [], {}
-    for job in jobs:
-        log_path = log_dir / f"{job.config.name}.log"
-        command = run_command(job.path, job.config, data_dir, force)
-        params_b = params_b_of(job.config.model, None, sizes or {})
-        need = slots_needed(job.config, per_gpu_gb, params_b, pool.cpu)
-        start = lambda env, c=command, p=log_path: start_run(c, p, env)  # noqa: E731
-        tasks.append(Task(job.config.name, need, start, job.timeout_s))
-        by_key[job.config.name] = (job.path, log_path)
-    outcomes: list[Outcome] = []
-
-    def finished(result: TaskResult) -> None:
-        path, log_path = by_key[result.key]
-        outcome = outcome_of(result, pool, str(path), log_path)
-        outcomes.append(outcome)
-        notify(outcome)
-
-    run_local(tasks, pool, kill=kill_group, notify=finished)
-    return outcomes
+    """Each (config file, config as it will run) as a `wattbench run` on the campaign's executor."""
+    return campaign.run([run_job(config, path, campaign) for path, config in configs], notify)

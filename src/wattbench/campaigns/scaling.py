@@ -16,17 +16,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wattbench.backends.registry import takes_slot
 from wattbench.campaigns.benchmark import CONFIG_SUFFIXES
-from wattbench.campaigns.jobs import ExecutorChoice, RunJob, execute_runs, write_config
+from wattbench.campaigns.jobs import Campaign, run_configs, write_config
 from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import ModelSize, family_members, need_gb
-from wattbench.executors.process import Outcome
+from wattbench.executors.job import Outcome
 from wattbench.report.runs import load_run
 from wattbench.runs.checks import load_run_config
 from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
 
-API_PROVIDERS = frozenset({"openai", "bedrock"})
 COMPARISON_COLUMNS = (
     "family", "size", "model", "params_b", "run", "status", "reason", "overall", "value_accuracy", "ref_overlap",
     "na_term", "latency_s", "vram_gb", "disk_gb", "energy_wh", "wh_per_question", "avg_power_w", "need_gb",
@@ -110,7 +110,7 @@ def plan_scaling(
         if skip_existing and summary and summary.get("complete"):
             step.status, step.reason = "exists", "complete run reused (--skip-existing)"
             continue
-        if config.provider in API_PROVIDERS:
+        if not takes_slot(config.provider):  # the weights live on someone else's GPUs
             continue
         step.need_gb = need_gb(member.params_b, config.generation.dtype)
         if free_gb is not None and step.need_gb > free_gb:
@@ -120,25 +120,16 @@ def plan_scaling(
 
 
 def run_scaling(
-    steps: list[SizeStep],
-    *,
-    timeout_s: float,
-    log_dir: Path,
-    data_dir: Path | None = None,
-    notify: Callable[[SizeStep], None] = lambda step: None,
-    say: Callable[[str], None] = lambda line: None,
-    executor: ExecutorChoice | None = None,
-    sizes: dict[str, ModelSize] | None = None,
+    steps: list[SizeStep], campaign: Campaign, notify: Callable[[SizeStep], None] = lambda step: None
 ) -> list[SizeStep]:
     """Run the steps marked `run`, each in its own process: smallest first inline, packed onto free GPUs by
     their size with the local executor, as Ray tasks with ray."""
-    jobs, by_name = [], {}
+    to_run, by_name = [], {}
     for step in steps:
         if step.status != "run" or step.config is None:
             notify(step)
             continue
-        path = write_config(step.config, log_dir / "configs")
-        jobs.append(RunJob(step.config, path, timeout_s))
+        to_run.append((write_config(step.config, campaign.log_dir / "configs"), step.config))
         by_name[step.config.name] = step
 
     def finished(outcome: Outcome) -> None:
@@ -146,8 +137,7 @@ def run_scaling(
         step.status, step.reason = outcome.status, outcome.reason
         notify(step)
 
-    execute_runs(jobs, executor or ExecutorChoice(), log_dir=log_dir, data_dir=data_dir, notify=finished, say=say,
-                 sizes=sizes)  # fmt: skip
+    run_configs(to_run, campaign, finished)
     return steps
 
 

@@ -91,7 +91,8 @@ def ensemble(
     if bool(listed) == bool(configs):
         raise WattbenchError("give either --experiments A B C (existing runs) or --config X [--config Y ...]")
     if configs:
-        from wattbench.campaigns.ensemble import ensemble_of_configs, seed_configs
+        from wattbench.campaigns.ensemble import ensemble_of_configs, member_logs, seed_configs
+        from wattbench.campaigns.jobs import Campaign
         from wattbench.runs.checks import load_run_config
 
         if len(configs) > 1 and num_runs is not None:
@@ -103,19 +104,17 @@ def ensemble(
                 print(f"warning: {path}: {warning}", file=sys.stderr)
             loaded.append(settings)
         members = seed_configs(loaded[0], num_runs or 5, temperature, name) if len(loaded) == 1 else loaded
+        campaign = Campaign(executor_choice(executor, gpus, slots, ray_address),
+                            log_dir or member_logs(members, name), data_dir, force, timeout_s(timeout_min),
+                            say=lambda m: print(m, file=sys.stderr))  # fmt: skip
         summary = ensemble_of_configs(
             members,
             name,
-            data_dir=data_dir,
+            campaign,
             solution=solution or Path(loaded[0].questions or _train_questions(data_dir)),
             strategy=strategy,
             ignore_blank=ignore_blank,
             calibration=calibration,
-            force=force,
-            notify=lambda m: print(m, file=sys.stderr),
-            executor=executor_choice(executor, gpus, slots, ray_address),
-            log_dir=log_dir,
-            timeout_s=timeout_s(timeout_min),
         )
         experiments_dir = Path(loaded[0].output_dir)
     else:

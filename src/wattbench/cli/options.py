@@ -18,9 +18,8 @@ RAY_ADDRESS = typer.Option(
 
 def executor_choice(executor: str, gpus: str | None, slots: int | None, ray_address: str | None):  # noqa: ANN201
     """The parsed, checked executor options (an unknown executor or a bad GPU list is refused here)."""
-    from wattbench.campaigns.jobs import ExecutorChoice
     from wattbench.errors import WattbenchError
-    from wattbench.executors.local import check_executor
+    from wattbench.executors.registry import ExecutorChoice, check_executor
 
     check_executor(executor)
     gpu_list = None

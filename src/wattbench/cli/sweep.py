@@ -41,7 +41,7 @@ def benchmark(
     import sys
 
     from wattbench.campaigns.benchmark import counts, plan_benchmark, run_benchmark
-    from wattbench.data.model_sizes import load_sizes
+    from wattbench.campaigns.jobs import Campaign
 
     choice = executor_choice(executor, gpus, slots, ray_address)
     keys = [*(model or []), *ctx.args]
@@ -52,17 +52,9 @@ def benchmark(
         for path, config in plan.to_run:
             typer.echo(f"would run  {config.name} ({config.provider}, {config.model or 'default'}) from {path}")
         return 0
-    outcomes = run_benchmark(
-        plan,
-        timeout_s=timeout_s(timeout_min),
-        log_dir=log_dir,
-        data_dir=data_dir,
-        force=force,
-        notify=_echo_outcome,
-        say=lambda line: print(line, file=sys.stderr),
-        executor=choice,
-        sizes=load_sizes(),
-    )
+    campaign = Campaign(choice, log_dir, data_dir, force, timeout_s(timeout_min),
+                        say=lambda line: print(line, file=sys.stderr))  # fmt: skip
+    outcomes = run_benchmark(plan, campaign, _echo_outcome)
     tally = counts(outcomes)
     typer.echo(", ".join(f"{n} {status.replace('_', '-')}" for status, n in tally.items()) + f"; logs in {log_dir}")
     if tally["interrupted"]:
@@ -96,6 +88,7 @@ def scaling(
     data_dir: Path = _DATA,
 ) -> int:
     """Run a model family by size, freeing the GPU between sizes; compare scores, latency, VRAM and energy."""
+    from wattbench.campaigns.jobs import Campaign
     from wattbench.campaigns.scaling import plan_scaling, run_scaling, write_comparison
     from wattbench.data.model_sizes import load_sizes
     from wattbench.energy.hardware import free_memory_gb
@@ -115,16 +108,9 @@ def scaling(
         for step in steps:
             _echo_step(step)
         return 0
-    run_scaling(
-        steps,
-        timeout_s=timeout_s(timeout_min),
-        log_dir=out,
-        data_dir=data_dir,
-        notify=_echo_step,
-        say=lambda line: typer.echo(line, err=True),
-        executor=choice,
-        sizes=table,
-    )
+    campaign = Campaign(choice, out, data_dir, timeout_s=timeout_s(timeout_min), sizes=table,
+                        say=lambda line: typer.echo(line, err=True))  # fmt: skip
+    run_scaling(steps, campaign, _echo_step)
     csv_path, json_path = write_comparison(out, family, steps)
     typer.echo(f"comparison: {csv_path} and {json_path}")
     return 1 if any(s.status in ("failed", "timed_out") for s in steps) else 0

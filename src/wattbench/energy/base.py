@@ -15,6 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+CONCURRENT_RUNS = "WATTBENCH_CONCURRENT_RUNS"
+"""Set by an executor that runs jobs side by side: how many runs may share this machine's CPU package, whose
+RAPL energy is one figure for all of them."""
+
 Clock = Callable[[], float]
 
 

@@ -1,9 +1,10 @@
-"""One `wattbench run` as a subprocess in its own session, with a wall-clock limit.
+"""A job as a subprocess in its own session, watched against its wall-clock limit: the one wait / timeout /
+kill-the-group of every executor.
 
 A subprocess per run means a crash, a CUDA OOM or a leaked server cannot take the next run down, and the GPU
-memory is free again when it exits. Each runs in its own process group (session); at the limit the whole group
-gets SIGTERM, then SIGKILL after a grace period, so a managed vLLM server or any other child dies with it instead
-of holding the GPU for the next run.
+memory is free again when it exits. Each runs in its own process group (session); at the limit, and after it
+exits, the whole group gets SIGTERM, then SIGKILL after a grace period, so a managed vLLM server or any other
+child dies with it instead of holding the GPU for the next run.
 """
 
 from __future__ import annotations
@@ -11,32 +12,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattbench.children import die_with_parent
-from wattbench.config import ExperimentConfig
+from wattbench.executors.job import Status
 
 KILL_GRACE_S = 10.0
-
-
-@dataclass
-class Outcome:
-    config: str
-    name: str | None
-    status: str
-    """passed, failed, skipped, timed_out or interrupted."""
-    reason: str = ""
-    duration_s: float = 0.0
-    pid: int | None = None
-    log: str | None = None
-    devices: str = ""
-    """Where the run ran: the local executor's slots ("GPU 0,1", "CPU slot 1"), Ray's node and GPUs; empty
-    inline."""
-    started_at: float | None = None
-    """Epoch seconds when the run started (None: never started)."""
 
 
 def group_alive(pgid: int) -> bool:
@@ -63,15 +46,7 @@ def kill_group(process: subprocess.Popen) -> None:
     process.poll()
 
 
-def run_command(path: Path, config: ExperimentConfig, data_dir: Path | None, force: bool) -> list[str]:
-    command = [sys.executable, "-m", "wattbench", "run", "--config", str(path), "--name", config.name, "--quiet"]
-    command += ["--limit", str(config.limit)] if config.limit else []
-    command += ["--force"] if force else []
-    command += ["--data-dir", str(data_dir)] if data_dir else []
-    return command
-
-
-def start_run(
+def start_process(
     command: list[str],
     log_path: Path,
     env: dict[str, str] | None = None,
@@ -80,7 +55,7 @@ def start_run(
     tied_to_parent: bool = False,
 ) -> subprocess.Popen:
     """Start `command` as the leader of a new session (so its whole group can be killed), output to the log.
-    `tied_to_parent`: the run dies with this process (see die_with_parent)."""
+    `tied_to_parent`: the process dies with this one (see die_with_parent)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         note = " ".join(f"{k}={v}" for k, v in (env or {}).items())
@@ -97,37 +72,53 @@ def start_run(
         )
 
 
-def run_config(
-    path: Path,
-    config: ExperimentConfig,
-    *,
-    timeout_s: float,
-    log_dir: Path,
-    data_dir: Path | None = None,
-    force: bool = False,
-) -> Outcome:
-    """One `wattbench run` in its own session; its output goes to `<log_dir>/<name>.log`."""
-    log_path = log_dir / f"{config.name}.log"
-    started = time.monotonic()
-    process = start_run(run_command(path, config, data_dir, force), log_path)
-    outcome = Outcome(str(path), config.name, "passed", pid=process.pid, log=str(log_path), started_at=time.time())
-    try:
-        code = process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        kill_group(process)
-        outcome.status, outcome.reason = "timed_out", f"killed after {timeout_s / 60:g} min"
-    except KeyboardInterrupt:
-        kill_group(process)
-        outcome.status, outcome.reason = "interrupted", "Ctrl-C"
-    else:
+@dataclass
+class Watched:
+    """A started job's process against its limit. `check()` is None while it runs; once it has exited or
+    overrun, its group is killed and `check()` says how it ended."""
+
+    process: subprocess.Popen
+    timeout_s: float
+    log_path: Path
+    started_s: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)
+    """Epoch seconds (started_s is on the monotonic clock)."""
+    ended_s: float | None = None
+
+    def check(self) -> tuple[Status, str] | None:
+        code = self.process.poll()
+        if code is None and time.monotonic() - self.started_s <= self.timeout_s:
+            return None
+        # Whatever the job left (a killed leader's children included) must not outlive it.
+        kill_group(self.process)
+        self.ended_s = time.monotonic()
+        if code is None:
+            return "timed_out", f"killed after {self.timeout_s / 60:g} min"
         if code != 0:
-            outcome.status, outcome.reason = "failed", f"exit {code}: {last_line(log_path)}"
-    outcome.duration_s = time.monotonic() - started
-    # Whatever the run left (a killed leader's children included) must not outlive it.
-    kill_group(process)
-    return outcome
+            return "failed", f"exit {code}: {last_line(self.log_path)}"
+        return "passed", ""
+
+    def wait(self, poll_s: float = 0.2) -> tuple[Status, str]:
+        """Until it ends; Ctrl-C kills the group and is `interrupted`."""
+        try:
+            while (ended := self.check()) is None:
+                time.sleep(poll_s)
+        except KeyboardInterrupt:
+            self.stop()
+            return "interrupted", "Ctrl-C"
+        return ended
+
+    def stop(self) -> None:
+        kill_group(self.process)
+        self.ended_s = time.monotonic()
+
+    @property
+    def duration_s(self) -> float:
+        return (self.ended_s or time.monotonic()) - self.started_s
 
 
 def last_line(path: Path) -> str:
+    if not path.exists():
+        return "no output"
     lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     return lines[-1].strip()[:300] if lines else "no output"

@@ -14,23 +14,19 @@ retried and its error and log reach the driver.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wattbench.config import ExperimentConfig
-from wattbench.data.model_sizes import ModelSize, params_b_of
 from wattbench.errors import WattbenchError
-from wattbench.executors.local import slots_needed
-from wattbench.executors.process import Outcome, kill_group, last_line, run_command, start_run
+from wattbench.executors.job import Job, Notify, Outcome, Say, Shipment
+from wattbench.executors.process import Watched, start_process
+from wattbench.executors.registry import ExecutorChoice
 from wattbench.store.paths import inside
 from wattbench.store.rundir import write_bytes_atomically
 
@@ -98,22 +94,6 @@ PYTHON = "@WATTBENCH_PYTHON@"
 TEXT_SUFFIXES = (".json", ".yaml", ".yml", ".toml")
 
 
-@dataclass
-class RayJob:
-    key: str
-    label: str
-    """What Outcome.config shows (the config file on the driver)."""
-    gpus: int
-    command: list[str]
-    files: dict[str, bytes]
-    """Placed in the scratch folder before the command starts (relative paths)."""
-    land: Callable[[dict[str, bytes]], None]
-    """On the driver: writes the files the task wrote under `out/` (relative to it) into the store."""
-    log_path: Path
-    timeout_s: float
-    data_dir: Path | None = None
-
-
 def read_tree(folder: Path, prefix: str = "") -> dict[str, bytes]:
     if not folder.is_dir():
         return {}
@@ -162,26 +142,17 @@ def run_task(payload: dict[str, Any], gpu_ids: list[str], threads: int) -> dict[
         if data_dir and Path(data_dir).is_dir():  # else the node's own $WATTBENCH_DATA or ./data
             env["WATTBENCH_DATA"] = data_dir
         log_path = scratch / "run.log"
-        started, started_at = time.monotonic(), time.time()
-        process = start_run(command, log_path, env, cwd=_workdir(payload["driver_cwd"]), tied_to_parent=True)
-        status, reason = "passed", ""
-        try:
-            code = process.wait(timeout=payload["timeout_s"])
-        except subprocess.TimeoutExpired:
-            code = None
-        kill_group(process)
-        if code is None:
-            status, reason = "timed_out", f"killed after {payload['timeout_s'] / 60:g} min"
-        elif code != 0:
-            status, reason = "failed", f"exit {code}: {last_line(log_path)}"
+        process = start_process(command, log_path, env, cwd=_workdir(payload["driver_cwd"]), tied_to_parent=True)
+        watched = Watched(process, payload["timeout_s"], log_path)
+        status, reason = watched.wait()
         return {
             "status": status,
             "reason": reason,
-            "duration_s": time.monotonic() - started,
+            "duration_s": watched.duration_s,
             "node": socket.gethostname(),
             "gpus": gpu_ids,
             "pid": process.pid,
-            "started_at": started_at,
+            "started_at": watched.started_at,
             "log": log_path.read_bytes(),
             "files": read_tree(scratch / "out"),
         }
@@ -196,115 +167,73 @@ def _remote_run(payload: dict[str, Any], threads: int) -> dict[str, Any]:
     return run_task(payload, [str(g) for g in ray.get_gpu_ids()], threads)
 
 
-def submit(
-    jobs: list[RayJob],
-    address: str | None,
-    *,
-    notify: Callable[[Outcome], None],
-    say: Callable[[str], None],
-    max_retries: int = MAX_RETRIES,
-) -> list[Outcome]:
-    """Run every job as a Ray task; land each result as it arrives; outcomes in that order."""
-    ray = import_ray()
-    started_here = connect(address, say)
-    try:
+class RayExecutor:
+    """Each job a Ray task holding the GPUs it needs; a job must carry a Shipment (the files it needs there)."""
+
+    def __init__(self, choice: ExecutorChoice, say: Say, max_retries: int = MAX_RETRIES) -> None:
+        self.address, self.say, self.max_retries = choice.ray_address, say, max_retries
+
+    def run(self, jobs: list[Job], notify: Notify) -> list[Outcome]:
+        """Every job as a Ray task; each result is landed as it arrives; outcomes in that order."""
+        ray = import_ray()
+        started_here = connect(self.address, self.say)
+        try:
+            return self._run(ray, jobs, notify)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _run(self, ray: Any, jobs: list[Job], notify: Notify) -> list[Outcome]:
         node_gpus = largest_node_gpus(ray)
         resources = ray.cluster_resources()
-        say(f"ray: {int(resources.get('CPU', 0))} CPUs, {int(resources.get('GPU', 0))} GPUs in the cluster")
+        self.say(f"ray: {int(resources.get('CPU', 0))} CPUs, {int(resources.get('GPU', 0))} GPUs in the cluster")
         remote = ray.remote(_remote_run)
         outcomes: list[Outcome] = []
-        pending: dict[Any, tuple[RayJob, float]] = {}
+        pending: dict[Any, tuple[Job, Shipment, float]] = {}
         for job in jobs:
-            need = 0 if node_gpus == 0 else job.gpus  # no GPU anywhere: runs go to CPUs, as the local executor
+            # Ray does not say each node's GPU memory here: a job asks for its count. No GPU anywhere: runs go to
+            # CPUs, as the local executor's CPU slots.
+            need = 0 if node_gpus == 0 else job.gpus_on(None)
+            problem = "" if job.ship else "this kind of job cannot be shipped to a Ray node"
             if need > node_gpus:
-                outcome = Outcome(job.label, job.key, "failed", f"needs {need} GPUs; the largest Ray node has "
-                                  f"{node_gpus:g}")  # fmt: skip
-                outcomes.append(outcome)
-                notify(outcome)
+                problem = f"needs {need} GPUs; the largest Ray node has {node_gpus:g}"
+            if problem or job.ship is None:
+                outcomes.append(Outcome(job.label, job.key, "failed", problem, log=str(job.log_path)))
+                notify(outcomes[-1])
                 continue
-            payload = {"files": job.files, "command": job.command, "timeout_s": job.timeout_s,
-                       "data_dir": str(job.data_dir) if job.data_dir else None, "driver_cwd": os.getcwd()}  # fmt: skip
+            payload = {"files": job.ship.files, "command": job.ship.command, "timeout_s": job.timeout_s,
+                       "data_dir": str(job.ship.data_dir) if job.ship.data_dir else None,
+                       "driver_cwd": os.getcwd()}  # fmt: skip
             ref = remote.options(
-                num_gpus=need, num_cpus=1, max_retries=max_retries, retry_exceptions=False, name=job.key
+                num_gpus=need, num_cpus=1, max_retries=self.max_retries, retry_exceptions=False, name=job.key
             ).remote(payload, 1)
-            pending[ref] = (job, time.monotonic())
+            pending[ref] = (job, job.ship, time.monotonic())
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
-                    job, submitted = pending.pop(ref)
-                    outcome = _collect(ray, ref, job, submitted)
-                    outcomes.append(outcome)
-                    notify(outcome)
+                    job, ship, submitted = pending.pop(ref)
+                    outcomes.append(_collect(ray, ref, job, ship, submitted))
+                    notify(outcomes[-1])
         except KeyboardInterrupt:
-            for ref, (job, _) in pending.items():
+            for ref, (job, _, _) in pending.items():
                 ray.cancel(ref, force=True)
-                outcome = Outcome(job.label, job.key, "interrupted", "Ctrl-C", log=str(job.log_path))
-                outcomes.append(outcome)
-                notify(outcome)
+                outcomes.append(Outcome(job.label, job.key, "interrupted", "Ctrl-C", log=str(job.log_path)))
+                notify(outcomes[-1])
         return outcomes
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
-def _collect(ray: Any, ref: Any, job: RayJob, submitted: float) -> Outcome:
+def _collect(ray: Any, ref: Any, job: Job, ship: Shipment, submitted: float) -> Outcome:
     try:
         result = ray.get(ref)
     except Exception as exc:  # ray.exceptions.RayError: the worker or node was lost on every attempt
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return Outcome(job.label, job.key, "failed", f"{type(exc).__name__}: {first}"[:300],
                        time.monotonic() - submitted, log=str(job.log_path))  # fmt: skip
-    job.land(result["files"])
+    ship.land(result["files"])
     job.log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(job.log_path, "ab") as handle:
         handle.write(result["log"])
     gpus = f" GPU {','.join(result['gpus'])}" if result["gpus"] else " CPU"
     return Outcome(job.label, job.key, result["status"], result["reason"], result["duration_s"], result["pid"],
                    str(job.log_path), f"{result['node']}{gpus}", result["started_at"])  # fmt: skip
-
-
-def experiment_job(
-    config: ExperimentConfig, label: str, *, timeout_s: float, log_path: Path, data_dir: Path | None, force: bool,
-    gpus: int,
-) -> RayJob:  # fmt: skip
-    """A `wattbench run` as a Ray job: the config points at the scratch folder; the run dir comes back into
-    the config's output_dir."""
-    settings = config.model_dump(mode="json")
-    settings["output_dir"] = f"{SCRATCH}/out"
-    files: dict[str, bytes] = {}
-    questions = Path(config.questions) if config.questions else None
-    if questions and questions.is_file():
-        files["questions.csv"] = questions.read_bytes()
-        settings["questions"] = f"{SCRATCH}/questions.csv"
-    run_dir = Path(config.output_dir) / config.name
-    if not force:
-        files |= read_tree(run_dir, prefix=f"out/{config.name}/")
-    files["config.yaml"] = json.dumps(settings, indent=2).encode()  # JSON is YAML
-    command = [PYTHON, *run_command(Path(SCRATCH) / "config.yaml", config, None, force)[1:]]
-    return RayJob(config.name, label, gpus, command, files,
-                  lambda out: write_tree({k.split("/", 1)[1]: v for k, v in out.items() if "/" in k}, run_dir),
-                  log_path, timeout_s, data_dir)  # fmt: skip
-
-
-def run_on_ray(
-    jobs: list[Any],
-    address: str | None,
-    *,
-    log_dir: Path,
-    data_dir: Path | None,
-    force: bool,
-    notify: Callable[[Outcome], None],
-    say: Callable[[str], None],
-    sizes: dict[str, ModelSize] | None,
-) -> list[Outcome]:
-    """WattBot runs (dispatch.RunJob) on Ray."""
-    ray_jobs = [
-        experiment_job(
-            job.config, str(job.path), timeout_s=job.timeout_s, log_path=log_dir / f"{job.config.name}.log",
-            data_dir=data_dir, force=force,
-            gpus=slots_needed(job.config, None, params_b_of(job.config.model, None, sizes or {}), cpu=False),
-        )
-        for job in jobs
-    ]  # fmt: skip
-    return submit(ray_jobs, address, notify=notify, say=say)

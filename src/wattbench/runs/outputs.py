@@ -11,9 +11,8 @@ from typing import Any
 
 from wattbench.config import ExperimentConfig
 from wattbench.data.wattbot import QUESTION_COLUMNS, Question
-from wattbench.energy.base import Measurement
+from wattbench.energy.base import CONCURRENT_RUNS, Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g, derived_figures
-from wattbench.executors.local import CONCURRENT_RUNS
 from wattbench.runs.costs import cost_usd, price_per_1m
 from wattbench.scoring.wattbot import (
     MODES,
