@@ -15,6 +15,7 @@ import pytest
 from fakes.fake_pynvml import FakeGpu, make_module
 from wattbench.backends.base import GenerationRequest, marker_end
 from wattbench.backends.openai_compat import endpoint_base_url
+from wattbench.campaigns.batch import run_batch
 from wattbench.cli import main
 from wattbench.config import BatchConfig, EnergyConfig
 from wattbench.data.models_csv import load_plan
@@ -22,8 +23,9 @@ from wattbench.data.prompts import load_prompts
 from wattbench.energy.meters import make_meter
 from wattbench.errors import DataError
 from wattbench.report.ratings import rate, stars_for
-from wattbench.runs.textgen import StopRequest, run_batch
+from wattbench.runs.textgen import StopRequest
 from wattbench.store.batch_dir import MASTER_COLUMNS
+from wattbench.store.schema import MasterRow
 
 SMOL = "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct "
 HEADER = ["", "Models to Add", "Priority (1=hi)", "Class", "Task", "Reasoning State", "Chat Template"]
@@ -101,8 +103,8 @@ def test_cli_runs_smollm2_and_records_a_failed_row_and_an_unsupported_one(tmp_pa
 
     run = out / "individual_runs" / "HuggingFaceTB_SmolLM2-135M-Instruct_Off_N_A"
     records = [json.loads(line) for line in (run / "prompts.jsonl").read_text().splitlines()]
-    assert [r["completion_tokens"] for r in records] == [8, 8, 8]
-    assert all(r["reasoning_tokens"] == 0 and len(r["rendered_prompt_sha256"]) == 64 for r in records)
+    assert [r.completion_tokens for r in records] == [8, 8, 8]
+    assert all(r.reasoning_tokens == 0 and len(r.rendered_prompt_sha256) == 64 for r in records)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and "<|im_start|>user\nWhat is energy?" in summary["first_rendered_prompt"]
     logs = sorted((out / "logs").glob("*.log"))
@@ -125,15 +127,15 @@ def test_completed_runs_are_skipped_failed_ones_retried_and_force_reruns(tmp_pat
     specs = load_plan(models, config.max_new_tokens, config.reasoning_max_new_tokens)
     prompts = load_prompts(_prompts(tmp_path / "p.jsonl"), limit=2)
     first = run_batch(config, specs, prompts)
-    assert [r["status"] for r in first.rows] == ["completed", "failed"]
+    assert [r.status for r in first.rows] == ["completed", "failed"]
     second = run_batch(config, specs, prompts)
     assert [s.model_id for s in second.skipped] == ["HuggingFaceTB/SmolLM2-135M-Instruct"]
-    assert [r["model_name"] for r in second.rows] == ["acme/missing"]
+    assert [r.model_name for r in second.rows] == ["acme/missing"]
     third = run_batch(config, specs, prompts, force=True)
     assert len(third.rows) == 2 and not third.skipped
     master = _master(Path(config.output_dir))
     assert len(master) == 2  # one row per (model, state), replaced on each run
-    assert master[0]["run_id"] == third.rows[0]["run_id"]
+    assert master[0]["run_id"] == third.rows[0].run_id
 
 
 def test_ctrl_c_finishes_the_current_prompt_writes_and_stops(tmp_path: Path):
@@ -151,12 +153,12 @@ def test_ctrl_c_finishes_the_current_prompt_writes_and_stops(tmp_path: Path):
     outcome = run_batch(config, specs, load_prompts(_prompts(tmp_path / "p.jsonl")), notify=notify, stop=stop)
     assert outcome.interrupted and len(outcome.rows) == 1  # the second run never started
     row = outcome.rows[0]
-    assert row["status"] == "interrupted" and row["successful_prompts"] == 1 and row["failed_prompts"] == 2
+    assert row.status == "interrupted" and row.successful_prompts == 1 and row.failed_prompts == 2
     run = Path(config.output_dir) / "individual_runs" / specs[0].run_key
     assert len((run / "prompts.jsonl").read_text().splitlines()) == 1
     assert _master(Path(config.output_dir))[0]["status"] == "interrupted"
     again = run_batch(config, specs, load_prompts(_prompts(tmp_path / "p.jsonl")))
-    assert [r["status"] for r in again.rows] == ["completed", "completed"]  # the interrupted run is redone
+    assert [r.status for r in again.rows] == ["completed", "completed"]  # the interrupted run is redone
 
 
 class _WallClock:
@@ -178,13 +180,13 @@ def test_energy_columns_from_a_metered_gpu(tmp_path: Path):
     config = _config(tmp_path, num_prompts=2, energy=EnergyConfig(meter="nvml", grid_intensity_g_per_kwh=400.0))
     outcome = run_batch(config, load_plan(models, 8, 16), load_prompts(_prompts(tmp_path / "p.jsonl")), meter=meter)
     row = outcome.rows[0]
-    joules = 100.0 * row["total_duration_seconds"]
-    assert row["gpu_energy_wh"] == pytest.approx(joules / 3600, rel=1e-3)
-    assert row["tokens_per_joule"] == pytest.approx(16 / joules, rel=1e-3)  # output tokens only
-    assert row["avg_energy_per_prompt_wh"] == pytest.approx(joules / 3600 / 2, rel=1e-3)
-    assert row["wh_per_1000_queries"] == pytest.approx(1000 * joules / 3600 / 2, rel=1e-3)
-    assert row["co2_emissions_g"] == pytest.approx(joules / 3600 / 1000 * 400.0, rel=1e-3)
-    assert row["energy_method"] == "nvml_counter"
+    joules = 100.0 * row.total_duration_seconds
+    assert row.gpu_energy_wh == pytest.approx(joules / 3600, rel=1e-3)
+    assert row.tokens_per_joule == pytest.approx(16 / joules, rel=1e-3)  # output tokens only
+    assert row.avg_energy_per_prompt_wh == pytest.approx(joules / 3600 / 2, rel=1e-3)
+    assert row.wh_per_1000_queries == pytest.approx(1000 * joules / 3600 / 2, rel=1e-3)
+    assert row.co2_emissions_g == pytest.approx(joules / 3600 / 1000 * 400.0, rel=1e-3)
+    assert row.energy_method == "nvml_counter"
     records = Path(config.output_dir, "individual_runs", "HuggingFaceTB_SmolLM2-135M-Instruct_Off_N_A", "prompts.jsonl")
     per_prompt = [json.loads(line)["gpu_energy_j"] for line in records.read_text().splitlines()]
     assert all(j > 0 for j in per_prompt) and sum(per_prompt) <= joules
@@ -251,8 +253,8 @@ def test_an_existing_server_gets_each_familys_switch(tmp_path: Path, model, stat
     finally:
         server.close()
     row = outcome.rows[0]
-    assert row["status"] == "completed" and row["successful_prompts"] == 2
-    assert row["total_reasoning_tokens"] == 14 and row["total_answer_tokens"] == 4
+    assert row.status == "completed" and row.successful_prompts == 2
+    assert row.total_reasoning_tokens == 14 and row.total_answer_tokens == 4
     assert len(server.payloads) == 3  # one warmup, two measured
     payload = server.payloads[-1]
     for key, value in expect.items():
@@ -274,7 +276,7 @@ def test_an_endpoint_serving_another_model_or_failing_every_prompt_fails_the_row
         row = run_batch(config, load_plan(models, 8, 16), prompts).rows[0]
     finally:
         other.close()
-    assert row["status"] == "failed" and "serves Qwen/Qwen3-0.6B, not HuggingFaceTB/SmolLM2" in row["error_message"]
+    assert row.status == "failed" and "serves Qwen/Qwen3-0.6B, not HuggingFaceTB/SmolLM2" in row.error_message
     assert other.payloads == []  # nothing was generated against the wrong model
     broken = _Server("HuggingFaceTB/SmolLM2-135M-Instruct", chat_status=400)
     try:
@@ -282,8 +284,8 @@ def test_an_endpoint_serving_another_model_or_failing_every_prompt_fails_the_row
         row = run_batch(config, load_plan(models, 8, 16), prompts, force=True).rows[0]
     finally:
         broken.close()
-    assert row["status"] == "failed" and "2 failed prompts in a row" in row["error_message"]
-    assert len(broken.payloads) == 2 and row["failed_prompts"] == 5
+    assert row.status == "failed" and "2 failed prompts in a row" in row.error_message
+    assert len(broken.payloads) == 2 and row.failed_prompts == 5
 
 
 def test_unreachable_endpoint_fails_the_row_at_once(tmp_path: Path, capsys):
@@ -295,7 +297,7 @@ def test_unreachable_endpoint_fails_the_row_at_once(tmp_path: Path, capsys):
     assert code == 1 and time.perf_counter() - started < 10
     assert "endpoint http://127.0.0.1:9/v1 unreachable" in capsys.readouterr().err
     row = _master(tmp_path / "out")[0]
-    assert row["status"] == "failed" and "unreachable" in row["error_message"]
+    assert row.status == "failed" and "unreachable" in row.error_message
 
 
 def test_endpoint_urls_are_normalised():
@@ -366,7 +368,7 @@ def test_ratings_use_equal_width_bands_per_task_and_class(tmp_path: Path, capsys
         {"model_name": "e", "reasoning_state": "Off", "task": "text_gen", "model_class": "A",
          "wh_per_1000_queries": "0.1", "status": "failed"},
     ]  # fmt: skip
-    report = rate(rows)
+    report = rate([MasterRow.from_cells(row, "test") for row in rows])
     assert {(r.model_name, r.stars) for r in report.ratings} == {("a", 5), ("b", 1), ("c", 5)}
     assert [(b.model_class, b.min_wh_per_1000, b.max_wh_per_1000) for b in report.bounds] == [
         ("A", 1.0, 6.0),

@@ -8,7 +8,7 @@ from pathlib import Path
 from wattbench.cli import main
 from wattbench.config import BatchConfig, load_batch_config
 from wattbench.data.models_csv import load_plan
-from wattbench.runs.textgen import backend_plan
+from wattbench.runs.textgen_backend import backend_plan
 
 
 def test_a_batch_config_file_sets_what_no_flag_can(tmp_path: Path, data_dir: Path):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wattbench.campaigns.batch import BatchOutcome, to_run
 from wattbench.campaigns.jobs import gpu_request
 from wattbench.config import BatchConfig
 from wattbench.data.model_sizes import ModelSize
@@ -24,9 +25,10 @@ from wattbench.data.models_csv import ModelSpec
 from wattbench.executors.job import Job, Outcome, Shipment
 from wattbench.executors.ray import PYTHON, SCRATCH, write_tree
 from wattbench.executors.registry import ExecutorChoice, run_jobs
-from wattbench.runs.textgen import BatchOutcome, master_row
+from wattbench.runs.textgen_row import master_row
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.rundir import write_atomically
+from wattbench.store.schema import BatchRunSummary, MasterRow
 
 CHILD = ["-m", "wattbench.runs.child"]
 
@@ -67,7 +69,7 @@ def _row_shipment(
         write_tree({k: v for k, v in files.items() if k.startswith(("individual_runs/", "logs/"))}, batch.root)
         for key in files:
             if key.startswith("individual_runs/") and key.endswith("/summary.json"):
-                batch.upsert_master(json.loads(files[key])["results"])
+                batch.upsert_master(BatchRunSummary.of(json.loads(files[key]), f"Ray result {key}").results)
 
     job = json.dumps(_payload(remote, Path(f"{SCRATCH}/models.csv"), spec, prompts)).encode()
     return Shipment([PYTHON, *CHILD, f"{SCRATCH}/job.json"], {"job.json": job, "models.csv": models_csv.read_bytes()},
@@ -89,16 +91,7 @@ def run_batch_parallel(
     batch = BatchDir(Path(config.output_dir))
     outcome = BatchOutcome()
     prompts = prompts[: config.num_prompts] if config.num_prompts else prompts
-    todo = []
-    for spec in specs:
-        if not spec.supported:
-            outcome.unsupported.append(spec)
-            notify(f"row {spec.row.line} {spec.model_id}: skipped, {spec.unsupported_reason}")
-        elif not force and batch.completed(spec.run_key):
-            outcome.skipped.append(spec)
-            notify(f"{spec.model_id} ({spec.state_label}): already completed; --force to run it again")
-        else:
-            todo.append(spec)
+    todo = to_run(specs, batch, force, outcome, notify)
     jobs = [row_job(config, spec, prompts, models_csv, timeout_s, sizes or {}) for spec in todo]
     results: dict[str, Outcome] = {}
 
@@ -110,21 +103,22 @@ def run_batch_parallel(
     for spec in todo:
         row = _row_of(batch, spec, config, results.get(spec.run_key), len(prompts))
         outcome.rows.append(row)
-        outcome.interrupted |= row["status"] == "interrupted"
+        outcome.interrupted |= row.status == "interrupted"
     return outcome
 
 
-def _row_of(batch: BatchDir, spec: ModelSpec, config: BatchConfig, result: Outcome | None, planned: int) -> dict:
+def _row_of(batch: BatchDir, spec: ModelSpec, config: BatchConfig, result: Outcome | None, planned: int) -> MasterRow:
     """The run's own master row, or a failed one when it left no summary."""
     summary = batch.run_dir(spec.run_key) / "summary.json"
+    written = batch.run_summary(spec.run_key)
     if result is None:
         status, why = "failed", "never ran"
     elif (
         result.status in ("passed", "failed")
-        and summary.exists()
+        and written is not None
         and summary.stat().st_mtime >= (result.started_at or 0.0)
     ):  # written by this run, not left from an earlier one
-        return json.loads(summary.read_text(encoding="utf-8"))["results"]
+        return written.results
     else:
         status = "interrupted" if result.status == "interrupted" else "failed"
         why = f"{result.status}: {result.reason}"

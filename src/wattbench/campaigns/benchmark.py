@@ -63,7 +63,7 @@ def plan_benchmark(
         if smoke_test:
             config = config.model_copy(update={"name": f"{config.name}-smoke", "limit": 1})
         summary = RunDir(run_dir_path(config.output_dir, config.name, f"{path}: name")).read_summary()
-        if summary and summary.get("complete") and not force:
+        if summary and summary.complete and not force:
             plan.outcomes.append(Outcome(str(path), config.name, "skipped", "run is complete (--force to redo)"))
             continue
         plan.to_run.append((path, config))

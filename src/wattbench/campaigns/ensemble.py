@@ -56,7 +56,7 @@ def ensemble_of_configs(
     The CLI puts member logs in `member_logs(configs, name)` unless told otherwise."""
     experiments_dir = Path(configs[0].output_dir)
     existing = RunDir(run_dir_path(experiments_dir, name)).read_summary()
-    if existing is not None and existing.get("kind") != "ensemble" and not campaign.force:
+    if existing is not None and existing.kind != "ensemble" and not campaign.force:
         raise ConfigError(f"--name {name}: {experiments_dir / name} is a run, not an ensemble; pick another")
     names = [c.name for c in configs]
     if len(set(names)) < len(names) or name in names:

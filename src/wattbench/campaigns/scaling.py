@@ -107,7 +107,7 @@ def plan_scaling(
         step.config, step.run = config, config.name
         steps.append(step)
         summary = RunDir(run_dir_path(config.output_dir, config.name, f"scaling run name for {family}")).read_summary()
-        if skip_existing and summary and summary.get("complete"):
+        if skip_existing and summary and summary.complete:
             step.status, step.reason = "exists", "complete run reused (--skip-existing)"
             continue
         if not takes_slot(config.provider):  # the weights live on someone else's GPUs

@@ -98,10 +98,10 @@ def batch(
     timeouts, ...); a flag given on the command line overrides it."""
     if ctx.invoked_subcommand is not None:
         return None
+    from wattbench.campaigns.batch import run_batch
     from wattbench.config import ConfigError, load_batch_config
     from wattbench.data.models_csv import Filters, check_strict, load_plan, select
     from wattbench.data.prompts import load_prompts
-    from wattbench.runs.textgen import run_batch
 
     config = load_batch_config(
         config_file,
@@ -153,13 +153,13 @@ def batch(
 
         outcome = run_batch_parallel(config, specs, prompts, csv_path, choice, timeout_s=timeout_s(timeout_min),
                                      force=force, notify=say, sizes=load_sizes())  # fmt: skip
-    failed = [r for r in outcome.rows if r["status"] == "failed"]
+    failed = [r for r in outcome.rows if r.status == "failed"]
     typer.echo(
         f"{len(outcome.rows)} runs ({len(failed)} failed), {len(outcome.skipped)} already completed, "
         f"{len(outcome.unsupported)} unsupported; results: {Path(config.output_dir) / 'master_results.csv'}"
     )
     for row in failed:
-        typer.echo(f"failed: {row['model_name']} '{row['reasoning_state']}': {row['error_message']}", err=True)
+        typer.echo(f"failed: {row.model_name} '{row.reasoning_state}': {row.error_message}", err=True)
     if outcome.interrupted:
         typer.echo("interrupted: rerun the same command to run what is left", err=True)
         return 130

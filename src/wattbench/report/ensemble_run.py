@@ -16,6 +16,7 @@ from wattbench.scoring.wattbot import MODES, score_files
 from wattbench.store.compat import results_json
 from wattbench.store.paths import not_a_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
+from wattbench.store.schema import QuestionRecord, RunSummary
 
 
 def resolve_run(name_or_path: str, experiments_dir: Path) -> Path:
@@ -65,12 +66,13 @@ def run_ensemble(
     decisions = ensemble(run_rows, strategy, ignore_blank=ignore_blank, calibration=calib)
     questions = {q.id: q for q in load_questions(solution)} if solution is not None else {}
     member_records = [RunDir(p).read_results() for p in paths]
-    member_summaries = [RunDir(p).read_summary() or {} for p in paths]
+    member_summaries = [_summary_of(RunDir(p)) for p in paths]
     records = [ensemble_record(d, questions.get(d.id), [m.get(d.id) for m in member_records]) for d in decisions]
     out.path.mkdir(parents=True, exist_ok=True)
     out.results_jsonl.unlink(missing_ok=True)
     for record, decision in zip(records, decisions):
-        out.append_result({**record, "submission": {c: decision.row.get(c, "") for c in QUESTION_COLUMNS}})
+        submitted = {c: decision.row.get(c, "") for c in QUESTION_COLUMNS}
+        out.append_result(QuestionRecord.of({**record, "submission": submitted}, str(out.results_jsonl)))
     submission = out.write_submission(
         [{c: d.row.get(c, "") for c in QUESTION_COLUMNS} for d in decisions], QUESTION_COLUMNS
     )
@@ -90,10 +92,16 @@ def run_ensemble(
         calibration=str(calibration or solution) if strategy == "confidence" else None,
         ensemble=summary_of(decisions, len(names)),
     )
+    summary = RunSummary.of(summary, str(out.summary_json)).dump()
     out.write_json("summary.json", summary)
     out.write_json("results.json", results_json(records))
     _write_log(out, summary, list(zip(names, paths)))
     return summary
+
+
+def _summary_of(run: RunDir) -> dict[str, Any]:
+    summary = run.read_summary()
+    return summary.dump() if summary is not None else {}
 
 
 def _write_log(out: RunDir, summary: dict[str, Any], members: list[tuple[str, Path]]) -> None:

@@ -18,6 +18,7 @@ from wattbench.report.plots import Plot
 from wattbench.report.question_stats import QuestionScores
 from wattbench.report.ratings import RatingReport
 from wattbench.report.runs import RunInfo
+from wattbench.store.schema import MasterRow
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ def figures(plots: list[Plot]) -> str:
     return "".join(out)
 
 
-def batch_section(rows: list[dict[str, str]] | None, ratings: RatingReport | None) -> str:
+def batch_section(rows: list[MasterRow] | None, ratings: RatingReport | None) -> str:
     if not rows:
         return "<p>No batch results (run <code>wattbench batch</code>, or pass <code>--batch-dir</code>).</p>"
     stars = {(r.model_name, r.reasoning_state): r.stars for r in (ratings.ratings if ratings else [])}
@@ -169,14 +170,10 @@ def batch_section(rows: list[dict[str, str]] | None, ratings: RatingReport | Non
     for row in rows:
         cells = []
         for column in MASTER_SHOWN:
-            text = row.get(column, "")
-            try:
-                cells.append(
-                    _cell(float(text), 3) if column not in ("model_name", "reasoning_state") else _cell(text, None)
-                )
-            except ValueError:
-                cells.append(_cell(text, None))
-        count = stars.get((row.get("model_name", ""), row.get("reasoning_state", "")))
+            value = getattr(row, column, None)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            cells.append(_cell(value, 3) if number else _cell(value, None))
+        count = stars.get((row.model_name, row.reasoning_state or ""))
         cells.append(_cell("★" * count if count else None, None))
         body.append(f"<tr>{''.join(cells)}</tr>")
     bounds = "".join(
@@ -196,7 +193,7 @@ def render_report(
     runs: list[RunInfo],
     audits: list[RunAudit],
     plots: list[Plot],
-    batch_rows: list[dict[str, str]] | None,
+    batch_rows: list[MasterRow] | None,
     ratings: RatingReport | None,
     source: str,
 ) -> str:

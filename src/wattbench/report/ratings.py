@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattbench.store.schema import MasterRow
+
 BANDS = 5
 
 
@@ -54,28 +56,27 @@ def stars_for(value: float, low: float, high: float) -> int:
     return BANDS - min(BANDS - 1, max(0, band))
 
 
-def _energy(row: dict[str, str]) -> float | None:
-    if row.get("wh_per_1000_queries", "").strip():
-        return float(row["wh_per_1000_queries"])
-    wh, ok = row.get("gpu_energy_wh", "").strip(), row.get("successful_prompts", "").strip()
-    if wh and ok and float(ok) > 0:
-        return 1000 * float(wh) / float(ok)
+def _energy(row: MasterRow) -> float | None:
+    if row.wh_per_1000_queries is not None:
+        return row.wh_per_1000_queries
+    if row.gpu_energy_wh is not None and row.successful_prompts:
+        return 1000 * row.gpu_energy_wh / row.successful_prompts
     return None
 
 
-def rate(rows: list[dict[str, str]]) -> RatingReport:
+def rate(rows: list[MasterRow]) -> RatingReport:
     report = RatingReport()
-    groups: dict[tuple[str, str], list[tuple[dict[str, str], float]]] = {}
+    groups: dict[tuple[str, str], list[tuple[MasterRow, float]]] = {}
     for row in rows:
-        model, state = row.get("model_name", ""), row.get("reasoning_state", "")
-        if row.get("status", "completed") not in ("completed", ""):
-            report.left_out.append((model, state, f"run {row.get('status')}"))
+        model, state = row.model_name, row.reasoning_state or ""
+        if (row.status or "completed") != "completed":
+            report.left_out.append((model, state, f"run {row.status}"))
             continue
         value = _energy(row)
         if value is None:
             report.left_out.append((model, state, "no measured energy"))
             continue
-        groups.setdefault((row.get("task", ""), row.get("model_class", "")), []).append((row, value))
+        groups.setdefault((row.task or "", row.model_class or ""), []).append((row, value))
     for (task, model_class), members in sorted(groups.items()):
         values = [v for _, v in members]
         low, high = min(values), max(values)
@@ -84,8 +85,8 @@ def rate(rows: list[dict[str, str]]) -> RatingReport:
         for row, value in sorted(members, key=lambda m: m[1]):
             report.ratings.append(
                 Rating(
-                    row["model_name"],
-                    row.get("reasoning_state", ""),
+                    row.model_name,
+                    row.reasoning_state or "",
                     task,
                     model_class,
                     value,

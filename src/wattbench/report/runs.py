@@ -8,7 +8,6 @@ table can say "not measured" instead of drawing a zero.
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from urllib.parse import urlparse
 from wattbench.data.model_sizes import ModelSize, params_b_of
 from wattbench.errors import DataError
 from wattbench.store.rundir import RunDir
+from wattbench.store.schema import RunSummary
 
 LEGACY_LOCAL_ENGINES = frozenset({"llamacpp", "hf", "vllm", "ollama"})
 """Run dirs written before runs recorded `backend.takes_slot`: the engines that ran on the user's hardware."""
@@ -135,13 +135,8 @@ class RunInfo:
 
 
 def load_run(path: Path, sizes: dict[str, ModelSize] | None = None) -> RunInfo:
-    summary_path = Path(path) / "summary.json"
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{summary_path}: cannot read ({exc}); rerun the run or remove the dir") from None
-    if not isinstance(summary, dict):
-        raise DataError(f"{summary_path}: expected a JSON object")
+    # Read through the typed summary: a file of an earlier release gets today's fields, a bad one one line.
+    summary = RunSummary.read(Path(path) / "summary.json").dump()
     run = RunInfo(Path(path).name, Path(path), summary, list(RunDir(Path(path)).read_results().values()))
     if run.kind != "ensemble":
         run.params_b = params_b_of(run.get("config.model") or run.model, run.get("backend"), sizes or {})

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from wattbench.config import BatchConfig
 from wattbench.data.models_csv import load_plan
+from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
-from wattbench.runs.textgen import run_batch
+from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_one
+from wattbench.store.batch_dir import BatchDir
 
 
 def main(argv: list[str]) -> int:
@@ -21,10 +23,13 @@ def main(argv: list[str]) -> int:
     chosen = [s for s in specs if s.supported and s.run_key == job["run_key"]]
     if not chosen:
         raise WattbenchError(f"{job['models_csv']}: no supported row is run {job['run_key']} any more")
-    outcome = run_batch(config, chosen, job["prompts"], force=True, notify=lambda m: print(m, file=sys.stderr))
-    if outcome.interrupted:
+    stop, say = StopRequest(), lambda m: print(m, file=sys.stderr)
+    with graceful_stop(stop, say):
+        row = run_one(chosen[0], job["prompts"], config, BatchDir(Path(config.output_dir)), batch_meter(config),
+                      system_facts(), stop, say)  # fmt: skip
+    if stop.requested:
         return 130
-    return 0 if outcome.rows and outcome.rows[0]["status"] == "completed" else 1
+    return 0 if row.status == "completed" else 1
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from wattbench.scoring.wattbot import (
 )
 from wattbench.store.compat import results_json
 from wattbench.store.records import question_counts
-from wattbench.store.rundir import SCHEMA_VERSION, RunDir
+from wattbench.store.rundir import RunDir
+from wattbench.store.schema import RunSummary
 
 
 @lru_cache(maxsize=4)
@@ -112,7 +113,7 @@ def build_summary(
     kaggle = scores["kaggle"] if scores else None
     gpu_wh = _wh(total, "gpu")
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": RunSummary.VERSION,
         "name": config.name,
         "model_id": backend_info.get("model_id", config.model),
         "llm_provider": config.provider,
@@ -214,7 +215,8 @@ def write_outputs(
     ordered = [records[q.id] for q in questions if q.id in records]
     submission = run.write_submission([r["submission"] for r in ordered], QUESTION_COLUMNS)
     scores = score_run(questions_path, [q for q in questions if q.id in records], submission) if ordered else None
-    summary = build_summary(config, questions, ordered, sessions, scores, backend_info, hardware)
+    summary = RunSummary.of(build_summary(config, questions, ordered, sessions, scores, backend_info, hardware),
+                            str(run.summary_json)).dump()  # fmt: skip
     run.write_json("summary.json", summary)
     run.write_json("results.json", results_json(ordered))
     return summary

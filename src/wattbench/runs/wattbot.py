@@ -21,16 +21,18 @@ from wattbench.backends.base import AuthError, Backend, preflight
 from wattbench.backends.registry import backend_class, create_backend
 from wattbench.config import ExperimentConfig
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
-from wattbench.data.wattbot import DocumentMeta, Question, load_metadata, load_questions
-from wattbench.energy.base import Meter
+from wattbench.data.wattbot import Question, load_metadata, load_questions
+from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
 from wattbench.errors import WattbenchError
-from wattbench.retrieval.search import Retriever, open_retriever
+from wattbench.retrieval.search import open_retriever
 from wattbench.runs.checks import check_run_config, open_meter
+from wattbench.runs.loop import run_items
 from wattbench.runs.outputs import run_status, write_outputs
 from wattbench.store.paths import remove_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir
-from wattbench.tasks.wattbot_question import answer_question, failed_record
+from wattbench.store.schema import QuestionRecord, RunSummary
+from wattbench.tasks.wattbot_question import WattBotTask
 
 Progress = Callable[[int, int, dict[str, Any]], None]  # (done, total, latest record)
 
@@ -67,7 +69,7 @@ def backend_options(config: ExperimentConfig) -> dict[str, Any]:
     return backend_class(config.provider).run_options(config)  # type: ignore[attr-defined]
 
 
-def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, dict[str, Any] | None]:
+def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, RunSummary | None]:
     run = RunDir(run_dir_path(config.output_dir, config.name, config.where("name")))
     if run.path.exists() and any(run.path.iterdir()):
         if force:
@@ -77,7 +79,7 @@ def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tup
     run.path.mkdir(parents=True, exist_ok=True)
     previous = run.read_summary()
     if previous:
-        before = previous.get("config", {})
+        before = previous.config
         for key in ("provider", "model", "questions"):
             if before.get(key) != getattr(config, key):
                 raise WattbenchError(
@@ -108,7 +110,7 @@ def run_experiment(
     log = _logger(run)
     records = run.read_results()
     pending = [q for q in questions if q.id not in records or records[q.id].get("error")]
-    sessions: list[dict[str, Any]] = list((previous or {}).get("sessions", []))
+    sessions: list[dict[str, Any]] = list(previous.sessions) if previous else []
     session: dict[str, Any] = {"started_at": _now(), "wall_s": 0.0, "questions": 0, "energy": {}}
     sessions.append(session)
     log.info(
@@ -120,7 +122,7 @@ def run_experiment(
     if meter.sampler is not None and measurable:
         meter.sampler.start()
     backend: Backend | None = None
-    backend_info: dict[str, Any] = (previous or {}).get("backend", {})
+    backend_info: dict[str, Any] = dict(previous.backend) if previous else {}
     hardware: dict[str, Any] = {}
     interrupted = False
     refused: AuthError | None = None
@@ -145,8 +147,8 @@ def run_experiment(
         if pending:
             for note in preflight(backend):
                 log.info(note)
-        _answer_all(pending, run, records, session, sessions, log, wall_start, retriever, backend, config,
-                    metadata, meter, on_progress,
+        _answer_all(pending, run, records, session, sessions, log, wall_start,
+                    WattBotTask(retriever, config, metadata), backend, meter, on_progress,
                     lambda: write_outputs(run, config, questions, questions_path, records, sessions, backend_info,
                                           hardware))  # fmt: skip
     except KeyboardInterrupt:
@@ -186,53 +188,50 @@ def _answer_all(
     sessions: list[dict[str, Any]],
     log: logging.Logger,
     wall_start: float,
-    retriever: Retriever,
+    task: WattBotTask,
     backend: Backend,
-    config: ExperimentConfig,
-    metadata: dict[str, DocumentMeta],
     meter: Meter,
     on_progress: Progress | None,
     rewrite: Callable[[], Any],
 ) -> None:
-    """Answer the pending questions in order, each record forced to disk as it finishes; stop after
+    """Answer the pending questions in order (runs/loop.py), each record forced to disk as it finishes; stop after
     task.max_consecutive_failures failed questions in a row (a dead or refusing server), saying why in the
     session, so the summary marks the run failed and a rerun resumes it."""
-    failures_in_a_row = 0
-    for done, question in enumerate(pending, start=1):
-        try:
-            with meter.window(f"question {question.id}") as window:
-                record = answer_question(question, retriever, backend, config, metadata)
-            record["energy"] = window.record()
-        except (KeyboardInterrupt, WattbenchError):
-            raise
-        except Exception as exc:  # one question's failure never stops the run
-            record = failed_record(question, exc)
-        record["session"] = len(sessions)
+    done = 0
+
+    def store(question: Question, answer: dict[str, Any], window: Measurement | None) -> None:
+        nonlocal done
+        record = QuestionRecord.model_validate(answer)
+        record.energy = window.to_dict() if window is not None else None
+        record.session = len(sessions)
         run.append_result(record)
-        records[question.id] = record
+        records[question.id] = record.dump()
+        done += 1
         session["questions"] += 1
         session["wall_s"] = time.perf_counter() - wall_start
-        for note in record.get("notes") or []:
-            log.warning(f"{question.id}: {note}")
-        log.info(
-            f"{question.id}: value {record['pred_value']!r} ref {record['pred_ref']} "
-            f"latency {record['latency_s']:.2f} s tokens {record['prompt_tokens']}+{record['completion_tokens']}"
-            + (f" attempts {record['attempts']}" if record.get("attempts", 1) > 1 else "")
-            + (f" error {record['error']}" if record["error"] else "")
-        )
-        failures_in_a_row = failures_in_a_row + 1 if record["error"] else 0
-        limit = config.task.max_consecutive_failures
-        if failures_in_a_row >= limit and done < len(pending):
-            session["stopped"] = (
-                f"stopped after {limit} failed questions in a row (task.max_consecutive_failures); "
-                f"last: {record['error']}"
-            )
-            log.error(f"{session['stopped']}; {len(pending) - done} questions not asked; rerun to resume")
+        _log_question(log, record)
         rewrite()
         if on_progress:
-            on_progress(done, len(pending), record)
-        if session.get("stopped"):
-            return
+            on_progress(done, len(pending), records[question.id])
+
+    limit = task.config.task.max_consecutive_failures
+    stopped = run_items(task, pending, backend, meter, store, max_consecutive_failures=limit,
+                        limit_name="task.max_consecutive_failures")  # fmt: skip
+    if stopped:
+        session["stopped"] = stopped
+        log.error(f"{stopped}; {len(pending) - done} questions not asked; rerun to resume")
+        rewrite()
+
+
+def _log_question(log: logging.Logger, record: QuestionRecord) -> None:
+    for note in record.notes:
+        log.warning(f"{record.id}: {note}")
+    log.info(
+        f"{record.id}: value {record.pred_value!r} ref {record.pred_ref} latency {record.latency_s:.2f} s "
+        f"tokens {record.prompt_tokens}+{record.completion_tokens}"
+        + (f" attempts {record.attempts}" if record.attempts > 1 else "")
+        + (f" error {record.error}" if record.error else "")
+    )
 
 
 def _hardware(disk_bytes: int | None, load_s: float, meter: Meter) -> dict[str, Any]:

@@ -12,62 +12,21 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
-import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from wattbench.data.textio import read_csv_table
+from wattbench.errors import WattbenchError
 from wattbench.store.paths import inside
 from wattbench.store.rundir import write_atomically
+from wattbench.store.schema import BatchRunSummary, MasterRow
 
-MASTER_COLUMNS = (
-    "model_name",
-    "model_class",
-    "task",
-    "reasoning_state",
-    "total_prompts",
-    "successful_prompts",
-    "failed_prompts",
-    "total_duration_seconds",
-    "avg_latency_seconds",
-    "total_tokens",
-    "total_prompt_tokens",
-    "total_completion_tokens",
-    "throughput_tokens_per_second",
-    "gpu_energy_wh",
-    "co2_emissions_g",
-    "tokens_per_joule",
-    "avg_energy_per_prompt_wh",
-    "timestamp",
-    "error_message",
-)
-EXTRA_COLUMNS = (
-    "wh_per_1000_queries",
-    "total_reasoning_tokens",
-    "total_answer_tokens",
-    "avg_ttft_seconds",
-    "prompts_cap_reached_while_thinking",
-    "cpu_energy_wh",
-    "energy_method",
-    "idle_power_w",
-    "gpu_name",
-    "gpu_count",
-    "status",
-    "backend",
-    "family",
-    "reasoning_control",
-    "reasoning",
-    "effort",
-    "max_new_tokens",
-    "fixed_length",
-    "warmup_prompts",
-    "repeats",
-    "rendered_prompts_sha256",
-    "run_id",
-)
-ALL_COLUMNS = MASTER_COLUMNS + EXTRA_COLUMNS
+ALL_COLUMNS = MasterRow.columns()
+SEED_COLUMN_COUNT = 19
+MASTER_COLUMNS = ALL_COLUMNS[:SEED_COLUMN_COUNT]
+"""The seed runner's columns, in its order; ours follow them."""
+EXTRA_COLUMNS = ALL_COLUMNS[SEED_COLUMN_COUNT:]
 LOG_FORMAT = "[%(asctime)s] %(levelname)s: %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -85,12 +44,18 @@ class BatchDir:
         inside(runs, runs / key, f"run key {key!r}")  # keys are sanitised model ids; never a path out
         return runs / key
 
-    def read_master(self) -> list[dict[str, str]]:
+    def read_cells(self) -> list[dict[str, str]]:
+        """The master table's rows as written (every cell a string; columns added by hand kept)."""
         if not self.master_csv.exists():
             return []
-        return read_csv_table(self.master_csv).rows
+        with open(self.master_csv, encoding="utf-8-sig", newline="") as handle:
+            return [{k: v or "" for k, v in row.items() if k is not None} for row in csv.DictReader(handle)]
 
-    def upsert_master(self, row: dict[str, Any]) -> None:
+    def read_master(self) -> list[MasterRow]:
+        """The master table's rows, typed: an empty cell is None (unknown)."""
+        return [MasterRow.from_cells(row, f"{self.master_csv} row {n}") for n, row in enumerate(self.read_cells(), 2)]
+
+    def upsert_master(self, row: MasterRow) -> None:
         """Replace the row of the same run (model, state), or append it; every other row is kept as it was.
         Runs finishing side by side (the local executor) take turns: the read-modify-write holds a file lock."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -98,11 +63,11 @@ class BatchDir:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._upsert(row)
 
-    def _upsert(self, row: dict[str, Any]) -> None:
-        rows = self.read_master()
-        key = (row["model_name"], row["reasoning_state"])
-        rows = [r for r in rows if (r.get("model_name"), r.get("reasoning_state")) != key]
-        rows.append({c: _cell(row.get(c)) for c in ALL_COLUMNS})
+    def _upsert(self, row: MasterRow) -> None:
+        rows = self.read_cells()
+        key = (row.model_name, row.reasoning_state or "")
+        rows = [r for r in rows if (r.get("model_name"), r.get("reasoning_state", "")) != key]
+        rows.append({c: _cell(v) for c, v in row.cells().items()})
         columns = list(ALL_COLUMNS) + sorted({c for r in rows for c in r} - set(ALL_COLUMNS))
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
@@ -112,11 +77,18 @@ class BatchDir:
 
     def completed(self, key: str) -> bool:
         """A run whose summary says it finished every prompt (a failed or interrupted run is run again)."""
-        summary = self.run_dir(key) / "summary.json"
+        summary = self.run_summary(key)
+        return summary is not None and summary.status == "completed"
+
+    def run_summary(self, key: str) -> BatchRunSummary | None:
+        """The run's summary.json; None when it has none or it cannot be read (the run is then run again)."""
+        path = self.run_dir(key) / "summary.json"
+        if not path.exists():
+            return None
         try:
-            return json.loads(summary.read_text(encoding="utf-8")).get("status") == "completed"
-        except (OSError, json.JSONDecodeError):
-            return False
+            return BatchRunSummary.read(path)
+        except WattbenchError:
+            return None
 
     def start_run(self, key: str) -> Path:
         """A fresh run dir: a previous partial run of the same key is replaced, not appended to."""

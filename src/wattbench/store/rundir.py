@@ -10,9 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from wattbench.errors import WattbenchError
-
-SCHEMA_VERSION = 1
+from wattbench.store.schema import QuestionRecord, RunSummary
 
 
 class RunDir:
@@ -27,30 +25,32 @@ class RunDir:
     def summary_json(self) -> Path:
         return self.path / "summary.json"
 
-    def append_result(self, record: dict[str, Any]) -> None:
+    def append_result(self, record: QuestionRecord) -> None:
         """Append one question's record and force it to disk, so a killed run keeps every finished question."""
-        append_jsonl(self.results_jsonl, record)
+        append_jsonl(self.results_jsonl, record.dump())
 
     def read_results(self) -> dict[str, dict[str, Any]]:
-        """The latest record per question id; a line cut off by a kill is skipped."""
+        """The latest record per question id, read through QuestionRecord (so records of earlier releases get
+        today's fields); a line cut off by a kill is skipped."""
         records: dict[str, dict[str, Any]] = {}
         if not self.results_jsonl.exists():
             return records
-        for line in self.results_jsonl.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(self.results_jsonl.read_text(encoding="utf-8").splitlines(), start=1):
             try:
-                record = json.loads(line)
+                data = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            records[record["id"]] = record
+            record = QuestionRecord.of(data, f"{self.results_jsonl} line {number}")
+            records[record.id] = record.dump()
         return records
 
-    def read_summary(self) -> dict[str, Any] | None:
+    def read_summary(self) -> RunSummary | None:
         if not self.summary_json.exists():
             return None
-        try:
-            return json.loads(self.summary_json.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise WattbenchError(f"{self.summary_json}: not valid JSON ({exc}); fix it or rerun with --force") from None
+        return RunSummary.read(self.summary_json)
+
+    def write_summary(self, summary: RunSummary) -> None:
+        self.write_json("summary.json", summary.dump())
 
     def write_json(self, name: str, payload: Any) -> None:
         write_atomically(self.path / name, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from wattbench.backends.base import Completion, GenerationRequest
 from wattbench.reasoning import ReasoningMode, split_thinking
+from wattbench.tasks.base import Exchange
 
 
 def build_request(
@@ -99,3 +101,61 @@ def evaluate(request: GenerationRequest, completion: Completion, mode: Reasoning
         "rendered_by": "wattbench" if completion.rendered_prompt is not None else "server",
     }
     return record, rendered
+
+
+@dataclass
+class Chunk:
+    """One generate call's worth of prompts: `batch_size` of them, in one measured pass."""
+
+    repeat: int
+    prompts: list[tuple[int, str]]
+    """(index in the prompt set, prompt)."""
+
+
+@dataclass
+class Evaluated:
+    record: dict[str, Any]
+    rendered: str | None
+    """The prompt as rendered (None: never sent)."""
+
+
+class TextGenTask:
+    """The energy-score task: an item is a Chunk; its result is one evaluated record per prompt (the runs loop
+    adds each prompt's share of the call's energy)."""
+
+    name: ClassVar[str] = "textgen"
+    unit: ClassVar[str] = "prompts"
+
+    def __init__(self, mode: ReasoningMode, seed: int | None, harmony_render: bool) -> None:
+        self.mode, self.seed, self.harmony_render = mode, seed, harmony_render
+
+    def window(self, item: Chunk) -> str:
+        first, last = item.prompts[0][0], item.prompts[-1][0]
+        return f"prompts {first}-{last}"
+
+    def requests(self, item: Chunk) -> list[GenerationRequest]:
+        return [
+            build_request(p, self.mode, seed=self.seed, request_id=f"{item.repeat}:{i}",
+                          harmony_render=self.harmony_render)
+            for i, p in item.prompts
+        ]  # fmt: skip
+
+    def start(self, item: Chunk) -> Exchange[list[Evaluated]]:
+        requests = self.requests(item)
+        completions = yield requests
+        out = []
+        for (index, _), request, completion in zip(item.prompts, requests, completions, strict=True):
+            record, rendered = evaluate(request, completion, self.mode)
+            out.append(Evaluated({"prompt_index": index, "repeat": item.repeat, **record}, rendered))
+        return out
+
+    def failed(self, item: Chunk, exc: Exception) -> list[Evaluated]:
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        completion = Completion(error=error, finish_reason="error")
+        return [
+            Evaluated({"prompt_index": i, "repeat": item.repeat, **evaluate(r, completion, self.mode)[0]}, None)
+            for (i, _), r in zip(item.prompts, self.requests(item), strict=True)
+        ]
+
+    def errors(self, result: list[Evaluated]) -> list[str | None]:
+        return [None if e.record["status"] == "ok" else (e.record["error"] or "failed") for e in result]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from wattbench.backends.base import AuthError, Backend, Completion, GenerationRequest
+from wattbench.backends.base import AuthError, Completion, GenerationRequest
 from wattbench.config import ExperimentConfig
 from wattbench.data.wattbot import DocumentMeta, Question, is_blank_value
 from wattbench.retrieval.search import Hit, Retriever, fuse_hit_lists
 from wattbench.scoring.wattbot import score_row
+from wattbench.tasks.base import Exchange
 from wattbench.tasks.wattbot import (
     ParsedAnswer,
     build_request,
@@ -41,7 +42,8 @@ class QuestionBudget:
     def spent(self) -> bool:
         return time.monotonic() >= self.deadline
 
-    def ask(self, backend: Backend, request: GenerationRequest) -> Completion:
+    def ask(self, request: GenerationRequest) -> Exchange[Completion]:
+        """One request through the runs loop; a refused key ends the run (every question would fail alike)."""
         if self.spent():
             return Completion(
                 error=f"question time budget of {self.seconds:g} s spent (task.question_timeout_s)",
@@ -49,7 +51,7 @@ class QuestionBudget:
                 attempts=0,
             )
         request.deadline = self.deadline
-        completion = backend.generate([request])[0]
+        completion = (yield [request])[0]
         if completion.error_kind == "auth":
             raise AuthError(completion.error or "the server refused the credentials")
         return completion
@@ -77,19 +79,40 @@ class Tally:
         return completion
 
 
+class WattBotTask:
+    """The WattBot task: an item is a question; its result is the question's record (results.jsonl)."""
+
+    name: ClassVar[str] = "wattbot"
+    unit: ClassVar[str] = "questions"
+
+    def __init__(self, retriever: Retriever, config: ExperimentConfig, metadata: dict[str, DocumentMeta]) -> None:
+        self.retriever, self.config, self.metadata = retriever, config, metadata
+
+    def window(self, item: Question) -> str:
+        return f"question {item.id}"
+
+    def start(self, item: Question) -> Exchange[dict[str, Any]]:
+        return answer_question(item, self.retriever, self.config, self.metadata)
+
+    def failed(self, item: Question, exc: Exception) -> dict[str, Any]:
+        return failed_record(item, exc)
+
+    def errors(self, result: dict[str, Any]) -> list[str | None]:
+        return [result["error"]]
+
+
 def answer_question(
     question: Question,
     retriever: Retriever,
-    backend: Backend,
     config: ExperimentConfig,
     metadata: dict[str, DocumentMeta],
-) -> dict[str, Any]:
+) -> Exchange[dict[str, Any]]:
     """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with fewer passages."""
     task, gen = config.task, config.generation
     tally, budget = Tally(), QuestionBudget(task.question_timeout_s)
     planned: list[str] = []
     if task.planner_max_queries > 0:  # the plan's tokens and time count in this question's totals
-        plan = tally.add(budget.ask(backend, planner_request(question, task.planner_max_queries, gen.seed)))
+        plan = tally.add((yield from budget.ask(planner_request(question, task.planner_max_queries, gen.seed))))
         planned = parse_queries(plan.text, task.planner_max_queries) if plan.error is None else []
 
     def retrieve(k: int) -> list[Hit]:
@@ -106,7 +129,7 @@ def answer_question(
     while True:
         request = build_request(question, hits, words_per_passage=task.words_per_passage, max_tokens=gen.max_tokens,
                                 temperature=gen.temperature, seed=gen.seed, constrained=gen.constrained)  # fmt: skip
-        completion = tally.add(budget.ask(backend, request))
+        completion = tally.add((yield from budget.ask(request)))
         if completion.error is not None:
             if completion.finish_reason == "context_overflow" and len(hits) > 1 and not budget.spent():
                 hits = hits[:-1]  # too long for the window: drop the last passage

@@ -1,0 +1,67 @@
+"""The one loop that drives any task through a backend under a meter: each item in its own meter window, its
+exchange of requests and completions carried to the end, its result handed to the caller to store, and the run
+stopped after too many failures in a row (a dead or refusing server)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from wattbench.backends.base import Backend
+from wattbench.energy.base import Measurement, Meter
+from wattbench.errors import WattbenchError
+from wattbench.tasks.base import Exchange, Task
+
+OnResult = Callable[[Any, Any, Measurement | None], None]
+"""(item, result, the item's meter window) → stores the result."""
+
+
+def drive(exchange: Exchange[Any], backend: Backend) -> Any:
+    """Carry one item's exchange to its end: each batch of requests to the backend, the completions back."""
+    try:
+        requests = next(exchange)
+        while True:
+            requests = exchange.send(backend.generate(requests))
+    except StopIteration as done:
+        return done.value
+
+
+def run_items(
+    task: Task,
+    items: Iterable[Any],
+    backend: Backend,
+    meter: Meter,
+    on_result: OnResult,
+    *,
+    max_consecutive_failures: int,
+    limit_name: str,
+    stop: Callable[[], bool] = lambda: False,
+    judge_last: bool = False,
+) -> str | None:
+    """Every item in order until `stop()` says so; returns why the run stopped on failures, else None.
+    `judge_last`: failures that end the items count too (a batch run whose last prompts all failed failed;
+    a WattBot run whose last questions failed is partial, and a rerun retries them).
+    A refused key (AuthError), bad input (WattbenchError) and Ctrl-C end the loop at once; any other exception
+    is that item's failure only."""
+    in_a_row = 0
+    pending = list(items)
+    for done, item in enumerate(pending, start=1):
+        measured: Measurement | None = None
+        try:
+            with meter.window(task.window(item)) as window:
+                result = drive(task.start(item), backend)
+            measured = window.result
+        except (KeyboardInterrupt, WattbenchError):  # a refused key (AuthError) among them
+            raise
+        except Exception as exc:  # one item's failure never stops the run
+            result = task.failed(item, exc)
+        on_result(item, result, measured)
+        errors = task.errors(result)
+        for error in errors:
+            in_a_row = in_a_row + 1 if error else 0
+        if in_a_row >= max_consecutive_failures and (judge_last or done < len(pending)):
+            last = next((e for e in reversed(errors) if e), "")
+            return f"stopped after {in_a_row} failed {task.unit} in a row ({limit_name}); last error: {last}"
+        if stop():
+            return None
+    return None

@@ -1,0 +1,261 @@
+"""The typed, versioned records and summaries of the store: every writer builds one of these and every reader
+reads through them, so a file written by this release, an earlier one or a copied-in run dir reads the same way.
+
+- `QuestionRecord`: one line of a WattBot run's results.jsonl.
+- `RunSummary`: a WattBot run's (or an ensemble's) summary.json.
+- `PromptRecord`: one line of a batch run's prompts.jsonl.
+- `MasterRow`: one row of batch_results/master_results.csv, and the `results` of a batch run's summary.json.
+- `BatchRunSummary`: a batch run's summary.json.
+
+Each has a `schema_version`; files written before it was stored read as version 1. Keys this release does not
+know (a later release's, the seed tools') are kept as they are (`extra="allow"`), so a rewrite never drops them.
+Unknown figures are None, never 0.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from wattbench.errors import DataError
+
+QUESTION_RECORD_VERSION = 1
+RUN_SUMMARY_VERSION = 1
+PROMPT_RECORD_VERSION = 1
+MASTER_ROW_VERSION = 1
+BATCH_SUMMARY_VERSION = 1
+
+
+def _whole(value: Any) -> Any:
+    """A count a spreadsheet or an older writer stored as 12.0 reads as 12."""
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit() and "." in value:
+        number = float(value)
+        return int(number) if number.is_integer() else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[int | None, BeforeValidator(_whole)]
+
+
+class Stored(BaseModel):
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
+    VERSION: ClassVar[int] = 1
+    schema_version: int = 1
+
+    @classmethod
+    def of(cls, data: dict[str, Any], where: str) -> Self:
+        """Validate `data` read from `where` (a file, or a file and line); one line naming the field if bad."""
+        if not isinstance(data, dict):
+            raise DataError(f"{where}: expected a JSON object")
+        version = data.get("schema_version", 1)
+        if isinstance(version, int) and version > cls.VERSION:
+            raise DataError(
+                f"{where}: schema_version {version} is newer than this wattbench reads ({cls.VERSION}); upgrade it"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise DataError(f"{where}: field {field}: {first['msg']}") from None
+
+    @classmethod
+    def read(cls, path: Path) -> Self:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: cannot read, not valid JSON ({exc}); fix it or rerun with --force") from None
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        return cls.of(data, str(path))
+
+    def dump(self) -> dict[str, Any]:
+        """The JSON object as written: declared fields, then every other key it was given."""
+        return self.model_dump(mode="json")
+
+
+class QuestionRecord(Stored):
+    VERSION: ClassVar[int] = QUESTION_RECORD_VERSION
+    id: str
+    question: str = ""
+    gt_value: str | None = ""
+    gt_unit: str | None = ""
+    gt_ref: str | None = ""
+    pred_value: str | None = ""
+    pred_unit: str | None = ""
+    pred_ref: str | None = ""
+    pred_answer: str | None = ""
+    pred_explanation: str | None = ""
+    value_correct: bool | None = None
+    ref_score: float | None = None
+    na_correct: bool | None = None
+    weighted_score: float | None = None
+    latency_s: float = 0.0
+    retrieval_s: float = 0.0
+    generation_s: float = 0.0
+    prompt_tokens: int | None = 0
+    completion_tokens: int | None = 0
+    finish_reason: str | None = None
+    retries: int = 0
+    retries_by_kind: dict[str, int] = Field(default_factory=dict)
+    attempts: int = 1
+    notes: list[str] = Field(default_factory=list)
+    retrieved: list[str] = Field(default_factory=list)
+    planner_queries: list[str] = Field(default_factory=list)
+    raw_output: str | None = ""
+    parse_error: str | None = None
+    parse_status: str | None = None
+    """ok, recovered or unparseable; None for a failed question. Records written before it was stored: from
+    parse_error (see records.parse_status)."""
+    error: str | None = None
+    submission: dict[str, str] = Field(default_factory=dict)
+    energy: dict[str, Any] | None = None
+    """The question's meter window (Measurement.to_dict())."""
+    session: int | None = None
+
+
+class RunSummary(Stored):
+    """summary.json of a WattBot run or ensemble. The nested parts (scores, timing, energy, hardware, backend,
+    config) keep the shapes documented in DESIGN.md ("Run directory")."""
+
+    VERSION: ClassVar[int] = RUN_SUMMARY_VERSION
+    name: str | None = None
+    kind: str = "experiment"
+    model_id: str | None = None
+    llm_provider: str | None = None
+    num_questions: int | None = None
+    num_done: int | None = None
+    num_answered: int | None = None
+    num_failed: int | None = None
+    num_unparseable: int | None = None
+    num_recovered: int | None = None
+    status: str | None = None
+    """complete, partial, incomplete or failed; runs written before it was stored: from `complete`."""
+    stop_reason: str | None = None
+    complete: bool = False
+    overall_score: float | None = None
+    scores: dict[str, Any] = Field(default_factory=dict)
+    timing: dict[str, Any] = Field(default_factory=dict)
+    cost: dict[str, Any] = Field(default_factory=dict)
+    hardware: dict[str, Any] = Field(default_factory=dict)
+    energy: dict[str, Any] = Field(default_factory=dict)
+    backend: dict[str, Any] = Field(default_factory=dict)
+    sessions: list[dict[str, Any]] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def run_status(self) -> str:
+        return self.status or ("complete" if self.complete else "incomplete")
+
+
+class PromptRecord(Stored):
+    VERSION: ClassVar[int] = PROMPT_RECORD_VERSION
+    prompt_index: int
+    repeat: int = 0
+    status: str
+    """ok or error."""
+    error: str | None = None
+    latency_s: float | None = None
+    ttft_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    answer_tokens: int | None = None
+    reasoning_tokens_method: str | None = None
+    finish_reason: str | None = None
+    answer_reached: bool | None = None
+    thinking_chars: int = 0
+    output: str = ""
+    thinking: str = ""
+    rendered_prompt_sha256: str = ""
+    rendered_by: str = ""
+    gpu_energy_j: float | None = None
+    """An equal share of the generate call's metered GPU energy (a call is metered as a whole)."""
+    cpu_energy_j: float | None = None
+
+
+class MasterRow(Stored):
+    """One (model, reasoning state). The first 19 columns are the seed runner's, in its order."""
+
+    VERSION: ClassVar[int] = MASTER_ROW_VERSION
+    model_name: str
+    model_class: str | None = None
+    task: str | None = None
+    reasoning_state: str | None = ""
+    total_prompts: Count = None
+    successful_prompts: Count = None
+    failed_prompts: Count = None
+    total_duration_seconds: float | None = None
+    avg_latency_seconds: float | None = None
+    total_tokens: Count = None
+    total_prompt_tokens: Count = None
+    total_completion_tokens: Count = None
+    throughput_tokens_per_second: float | None = None
+    gpu_energy_wh: float | None = None
+    co2_emissions_g: float | None = None
+    tokens_per_joule: float | None = None
+    avg_energy_per_prompt_wh: float | None = None
+    timestamp: str | None = None
+    error_message: str | None = None
+    wh_per_1000_queries: float | None = None
+    total_reasoning_tokens: Count = None
+    total_answer_tokens: Count = None
+    avg_ttft_seconds: float | None = None
+    prompts_cap_reached_while_thinking: Count = None
+    cpu_energy_wh: float | None = None
+    energy_method: str | None = None
+    idle_power_w: float | None = None
+    gpu_name: str | None = None
+    gpu_count: Count = None
+    status: str | None = None
+    backend: str | None = None
+    family: str | None = None
+    reasoning_control: str | None = None
+    reasoning: str | None = None
+    effort: str | None = None
+    max_new_tokens: Count = None
+    fixed_length: bool | None = None
+    warmup_prompts: Count = None
+    repeats: Count = None
+    rendered_prompts_sha256: str | None = None
+    run_id: str | None = None
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The CSV's columns: every field but schema_version (the CSV's header is its version)."""
+        return tuple(name for name in cls.model_fields if name != "schema_version")
+
+    @classmethod
+    def from_cells(cls, cells: dict[str, str], where: str) -> MasterRow:
+        """A row as the CSV holds it: every cell text, an empty one unknown."""
+        return cls.of({k: (None if v == "" else v) for k, v in cells.items()}, where)
+
+    def cells(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if k != "schema_version"}
+
+
+class BatchRunSummary(Stored):
+    VERSION: ClassVar[int] = BATCH_SUMMARY_VERSION
+    run_id: str | None = None
+    model: str | None = None
+    row: int | None = None
+    status: str
+    """completed, failed or interrupted."""
+    error: str | None = None
+    reasoning_state: str | None = None
+    mode: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    model_load_s: float | None = None
+    first_rendered_prompt: str | None = None
+    energy: dict[str, Any] | None = None
+    energy_unavailable: dict[str, str] = Field(default_factory=dict)
+    energy_sharing: dict[str, Any] = Field(default_factory=dict)
+    hardware: dict[str, Any] = Field(default_factory=dict)
+    log: str | None = None
+    results: MasterRow
