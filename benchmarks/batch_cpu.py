@@ -20,6 +20,7 @@ from wattbench.config import BatchConfig, EnergyConfig
 from wattbench.data.models_csv import load_plan
 from wattbench.data.paths import resolve_data_dir
 from wattbench.data.prompts import load_prompts
+from wattbench.store.schema import PromptRecord
 
 MODELS_CSV = (
     ",Models to Add,Priority (1=hi),Class,Task,Reasoning State,Chat Template\n"
@@ -46,9 +47,11 @@ def main() -> None:
         outcome = run_batch(config, load_plan(models, config.max_new_tokens), prompts)
         row = outcome.rows[0]
         run = next(Path(config.output_dir, "individual_runs").iterdir())
-        records = [json.loads(line) for line in (run / "prompts.jsonl").read_text().splitlines()]
+        lines = (run / "prompts.jsonl").read_text().splitlines()
+        records = [PromptRecord.model_validate(json.loads(line)) for line in lines]
     duration = row.total_duration_seconds
     ttfts = [r.ttft_s for r in records if r.ttft_s is not None]
+    latencies = [r.latency_s or 0.0 for r in records]
     print(f"machine: {platform.processor() or platform.machine()}, {platform.node()}")
     print(f"status {row.status}: {row.successful_prompts}/{row.total_prompts} prompts, "
           f"{row.total_prompt_tokens} prompt tokens, {row.total_completion_tokens} output tokens "
@@ -57,8 +60,8 @@ def main() -> None:
     print(f"prompts/s: {row.successful_prompts / duration:.3f}")
     print(f"output tokens/s: {row.throughput_tokens_per_second:.1f}")
     print(f"latency per prompt: mean {row.avg_latency_seconds:.2f} s, "
-          f"p50 {statistics.median(r.latency_s for r in records):.2f} s, "
-          f"max {max(r.latency_s for r in records):.2f} s")  # fmt: skip
+          f"p50 {statistics.median(latencies):.2f} s, "
+          f"max {max(latencies):.2f} s")  # fmt: skip
     if ttfts:
         print(f"time to first token: p50 {statistics.median(ttfts):.3f} s, max {max(ttfts):.3f} s")
     print(f"energy: gpu {row.gpu_energy_wh} Wh, cpu {row.cpu_energy_wh} Wh (empty: not measurable here)")

@@ -103,8 +103,9 @@ def test_cli_runs_smollm2_and_records_a_failed_row_and_an_unsupported_one(tmp_pa
 
     run = out / "individual_runs" / "HuggingFaceTB_SmolLM2-135M-Instruct_Off_N_A"
     records = [json.loads(line) for line in (run / "prompts.jsonl").read_text().splitlines()]
-    assert [r.completion_tokens for r in records] == [8, 8, 8]
-    assert all(r.reasoning_tokens == 0 and len(r.rendered_prompt_sha256) == 64 for r in records)
+    assert [r["completion_tokens"] for r in records] == [8, 8, 8]
+    assert all(r["reasoning_tokens"] == 0 and len(r["rendered_prompt_sha256"]) == 64 for r in records)
+    assert all(r["schema_version"] == 1 for r in records)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and "<|im_start|>user\nWhat is energy?" in summary["first_rendered_prompt"]
     logs = sorted((out / "logs").glob("*.log"))
@@ -297,7 +298,7 @@ def test_unreachable_endpoint_fails_the_row_at_once(tmp_path: Path, capsys):
     assert code == 1 and time.perf_counter() - started < 10
     assert "endpoint http://127.0.0.1:9/v1 unreachable" in capsys.readouterr().err
     row = _master(tmp_path / "out")[0]
-    assert row.status == "failed" and "unreachable" in row.error_message
+    assert row["status"] == "failed" and "unreachable" in row["error_message"]
 
 
 def test_endpoint_urls_are_normalised():

@@ -195,8 +195,8 @@ def test_a_batch_run_killed_at_its_timeout_gets_a_failed_row(tmp_path):
     outcome = run_batch_parallel(config, specs, ["Say hello."], models, ExecutorChoice("local", cpu_slots=1),
                                  timeout_s=0.5)  # fmt: skip
     [row] = outcome.rows
-    assert row["status"] == "failed" and row["error_message"].startswith("timed_out: killed after")
-    assert row["total_prompts"] == 1 and row["failed_prompts"] == 1
+    assert row.status == "failed" and (row.error_message or "").startswith("timed_out: killed after")
+    assert row.total_prompts == 1 and row.failed_prompts == 1
     master = (tmp_path / "out" / "master_results.csv").read_text()
     assert "timed_out: killed after" in master
 

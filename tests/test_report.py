@@ -157,13 +157,14 @@ def test_html_report_opens_in_chromium(store: Path, wattbot: Path, tmp_path: Pat
     chromium = _chromium()
     batch = tmp_path / "batch_results"
     from wattbench.store.batch_dir import BatchDir
+    from wattbench.store.schema import MasterRow
 
     results = BatchDir(batch)
     for name, state, wh in (("Qwen/Qwen3-8B", "On", 3.2), ("Qwen/Qwen3-8B", "Off", 1.1), ("x/failed", "N/A", "")):
-        results.upsert_master(
+        results.upsert_master(MasterRow.from_cells(
             {"model_name": name, "model_class": "B", "task": "text_generation", "reasoning_state": state,
-             "status": "completed" if wh else "failed", "wh_per_1000_queries": wh}
-        )  # fmt: skip
+             "status": "completed" if wh else "failed", "wh_per_1000_queries": str(wh)}, "test"
+        ))  # fmt: skip
     page = tmp_path / "report.html"
     args = ["report", "--experiments-dir", str(store / "runs"), "--solution", str(wattbot / "train_QA.csv")]
     assert main([*args, "--out", str(page), "--plots-dir", str(tmp_path / "plots"), "--batch-dir", str(batch)]) == 0

@@ -95,9 +95,9 @@ class QuestionRecord(Stored):
     ref_score: float | None = None
     na_correct: bool | None = None
     weighted_score: float | None = None
-    latency_s: float = 0.0
-    retrieval_s: float = 0.0
-    generation_s: float = 0.0
+    latency_s: float | None = 0.0
+    retrieval_s: float | None = 0.0
+    generation_s: float | None = 0.0
     prompt_tokens: int | None = 0
     completion_tokens: int | None = 0
     finish_reason: str | None = None
@@ -216,7 +216,7 @@ class MasterRow(Stored):
     backend: str | None = None
     family: str | None = None
     reasoning_control: str | None = None
-    reasoning: str | None = None
+    reasoning: bool | None = None
     effort: str | None = None
     max_new_tokens: Count = None
     fixed_length: bool | None = None
