@@ -25,6 +25,7 @@ from wattbench.data.models_csv import ModelSpec
 from wattbench.executors.job import Job, Outcome, Shipment
 from wattbench.executors.ray import PYTHON, SCRATCH, write_tree
 from wattbench.executors.registry import ExecutorChoice, run_jobs
+from wattbench.runs.textgen_backend import engine_name
 from wattbench.runs.textgen_row import master_row
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.rundir import write_atomically
@@ -51,11 +52,12 @@ def row_job(
     # The child measures the GPUs it is given, whatever the batch's --gpus said.
     write_atomically(job_path, json.dumps(_payload(config.model_copy(update={"gpus": None}), models_csv.resolve(),
                                                    spec, prompts)) + "\n")  # fmt: skip
-    provider = "openai" if config.endpoint else config.backend  # a server reached over HTTP holds no GPU here
-    gpus, memory_gb = gpu_request(provider, None, config.tensor_parallel, spec.model_id, config.dtype, sizes)
+    # The engine says whether it holds a GPU here (a server reached over HTTP does not).
+    gpus, memory_gb = gpu_request(engine_name(config), None, config.tensor_parallel, spec.model_id, config.dtype,
+                                  sizes)  # fmt: skip
     log_path = jobs_dir / f"{spec.run_key}.out"
     return Job(spec.run_key, str(models_csv), [sys.executable, *CHILD, str(job_path)], log_path, timeout_s, gpus,
-               memory_gb, _row_shipment(config, spec, prompts, models_csv, batch))  # fmt: skip
+               memory_gb, lambda: _row_shipment(config, spec, prompts, models_csv, batch))  # fmt: skip
 
 
 def _row_shipment(

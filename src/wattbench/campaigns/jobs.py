@@ -84,7 +84,7 @@ def run_job(config: ExperimentConfig, path: Path, campaign: Campaign) -> Job:
                                   campaign.size_table())  # fmt: skip
     return Job(config.name, str(path), run_command(path, config, campaign.data_dir, campaign.force),
                campaign.log_dir / f"{config.name}.log", campaign.timeout_s, gpus, memory_gb,
-               _run_shipment(config, campaign))  # fmt: skip
+               lambda: _run_shipment(config, campaign))  # fmt: skip
 
 
 def _run_shipment(config: ExperimentConfig, campaign: Campaign) -> Shipment:

@@ -38,7 +38,8 @@ class Job:
     """GPUs asked for by count: 0 for a job whose model runs elsewhere (an API), else at least 1."""
     gpu_memory_gb: float | None = None
     """What the job's weights need in all; an executor that knows its GPUs' memory asks for enough of them."""
-    ship: Shipment | None = None
+    ship: Callable[[], Shipment] | None = None
+    """Builds the job's Shipment, only for an executor that ships (it reads the files to send)."""
 
     def gpus_on(self, per_gpu_gb: float | None) -> int:
         """GPUs this job needs where each GPU has `per_gpu_gb` (None: unknown, the count asked for)."""

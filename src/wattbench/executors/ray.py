@@ -201,13 +201,14 @@ class RayExecutor:
                 outcomes.append(Outcome(job.label, job.key, "failed", problem, log=str(job.log_path)))
                 notify(outcomes[-1])
                 continue
-            payload = {"files": job.ship.files, "command": job.ship.command, "timeout_s": job.timeout_s,
-                       "data_dir": str(job.ship.data_dir) if job.ship.data_dir else None,
+            ship = job.ship()
+            payload = {"files": ship.files, "command": ship.command, "timeout_s": job.timeout_s,
+                       "data_dir": str(ship.data_dir) if ship.data_dir else None,
                        "driver_cwd": os.getcwd()}  # fmt: skip
             ref = remote.options(
                 num_gpus=need, num_cpus=1, max_retries=self.max_retries, retry_exceptions=False, name=job.key
             ).remote(payload, 1)
-            pending[ref] = (job, job.ship, time.monotonic())
+            pending[ref] = (job, ship, time.monotonic())
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)

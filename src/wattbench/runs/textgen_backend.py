@@ -53,22 +53,26 @@ def find_gguf(gguf_dir: Path, model_id: str) -> Path | None:
     return matches[0] if matches else None
 
 
-def backend_plan(spec: ModelSpec, config: BatchConfig) -> tuple[str, dict[str, Any]]:
-    """(registry name, options) that run this model with this config. The engine maps the batch settings to its
-    options (`batch_options`); what is batch-specific stays here: a GGUF found by name, and `vllm` with an
-    `--endpoint` meaning a running server, reached as any OpenAI-compatible one."""
+def engine_name(config: BatchConfig) -> str:
+    """The registry name a batch's rows run on: `vllm` with an `--endpoint` means a running server, reached as
+    any OpenAI-compatible one."""
     try:
         name = resolve_backend(config.backend)
     except WattbenchError as exc:
         raise WattbenchError(f"--backend: {exc}") from None
+    return "openai" if name == "vllm" and config.endpoint else name
+
+
+def backend_plan(spec: ModelSpec, config: BatchConfig) -> tuple[str, dict[str, Any]]:
+    """(registry name, options) that run this model with this config. The engine maps the batch settings to its
+    options (`batch_options`); what is batch-specific stays here: a GGUF found by name."""
+    name = engine_name(config)
     model = spec.model_id
     if name == "llamacpp" and config.gguf_dir:
         found = find_gguf(Path(config.gguf_dir), model)
         if found is None:
             raise RunFailed(f"no .gguf for {model} in {config.gguf_dir} (matched by name '{model.split('/')[-1]}')")
         model = str(found)
-    if name == "vllm" and config.endpoint:
-        name = "openai"
     return name, backend_class(name).batch_options(model, config)  # type: ignore[attr-defined]
 
 
