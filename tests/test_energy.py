@@ -214,6 +214,26 @@ def test_meter_kinds_and_their_errors(tmp_path: Path, monkeypatch):
     assert w.result.energy_j == {} and w.result.unavailable == {"all": "energy metering is off (meter = none)"}
 
 
+def test_a_source_is_one_module_and_one_registry_line(monkeypatch):
+    """The registry is the only place make_meter learns a source's name: a new one needs no other change."""
+    import time
+
+    from fakes import scripted_source
+    from wattbench.energy.meters import SOURCES, check_meter
+
+    monkeypatch.setitem(SOURCES, "wall", "fakes.scripted_source:open_source")
+    check_meter("wall")
+    meter = make_meter("wall", sampler_hz=None)
+    with meter.window("work") as w:
+        time.sleep(0.3)
+    joules = w.result.energy_j["wall:0"]
+    # 40 W for the real duration of the window, not a plausible constant.
+    assert joules == pytest.approx(scripted_source.WATTS * w.result.duration_s, rel=0.05)
+    assert 0.3 * scripted_source.WATTS * 0.95 <= joules <= 1.0 * scripted_source.WATTS
+    with pytest.raises(WattbenchError, match="unknown kind 'wal' \\(did you mean 'wall'\\?\\)"):
+        check_meter("wal")
+
+
 def test_sampler_thread_timeline_and_csv(nvml, tmp_path: Path):
     meter = make_meter("nvml", gpu_indices=[0, 1], sampler_hz=50)  # real time: the thread really runs
     sampler = meter.sampler.start()

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wattbench.config import BatchConfig
-from wattbench.data.models_csv import ModelSpec
+from wattbench.config import BatchConfig, ConfigError
+from wattbench.data.models_csv import Filters, ModelSpec, check_strict, load_plan, select
+from wattbench.data.paths import resolve_data_dir
+from wattbench.data.prompts import load_prompts
 from wattbench.energy.base import Meter
 from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
@@ -74,3 +76,45 @@ def run_batch(
                 outcome.interrupted = True
                 break
     return outcome
+
+
+def _energy_score_file(config: BatchConfig, name: str) -> Path:
+    return resolve_data_dir(Path(config.data_dir) if config.data_dir else None) / "energy_score" / name
+
+
+def plan_rows(config: BatchConfig, filters: Filters, *, strict: bool = False) -> tuple[Path, list[ModelSpec]]:
+    """(the models CSV, its rows that pass the filters, each resolved to a reasoning mode and token budget).
+    No row passing is an error: a typo in a filter would otherwise run nothing and say it succeeded."""
+    csv_path = Path(config.models_csv) if config.models_csv else _energy_score_file(config, "oct_2025_models.csv")
+    specs = select(load_plan(csv_path, config.max_new_tokens, config.reasoning_max_new_tokens), filters)
+    if not specs:
+        raise ConfigError(
+            f"{csv_path}: no row matches the filters; 'wattbench batch --list' without filters shows every row"
+        )
+    if strict:
+        check_strict(specs, csv_path)
+    return csv_path, specs
+
+
+def batch_prompts(config: BatchConfig) -> list[str]:
+    """The prompt set: the config's file or dataset, else the data dir's energy_score/prompts.csv."""
+    source = config.prompts_file or str(_energy_score_file(config, "prompts.csv"))
+    return load_prompts(source, config.prompt_column, config.num_prompts)
+
+
+def run_batch_campaign(
+    config: BatchConfig, specs: list[ModelSpec], prompts: list[str], models_csv: Path, *, force: bool = False,
+    notify: Notify = lambda message: None,
+) -> BatchOutcome:  # fmt: skip
+    """The batch on the configured executor: inline here, row after row; local or ray, each row a Job."""
+    from wattbench.campaigns.jobs import executor_choice
+
+    choice = executor_choice(config.executor)  # an unknown executor is refused before anything runs
+    if choice.name == "inline":
+        return run_batch(config, specs, prompts, force=force, notify=notify)
+    # Imported here: batch_parallel builds on this module's BatchOutcome and to_run.
+    from wattbench.campaigns.batch_parallel import run_batch_parallel
+    from wattbench.data.model_sizes import load_sizes
+
+    return run_batch_parallel(config, specs, prompts, models_csv, choice, timeout_s=config.executor.timeout_s,
+                              force=force, notify=notify, sizes=load_sizes())  # fmt: skip

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from wattbench.backends.registry import takes_slot
 from wattbench.config import ExperimentConfig
+from wattbench.config.campaigns import ExecutorConfig
 from wattbench.data.model_sizes import ModelSize, load_sizes, need_gb, params_b_of
 from wattbench.executors.job import Job, Notify, Outcome, Say, Shipment
 from wattbench.executors.ray import PYTHON, SCRATCH, read_tree, write_tree
-from wattbench.executors.registry import ExecutorChoice, run_jobs
+from wattbench.executors.registry import ExecutorChoice, check_executor, run_jobs
 from wattbench.store.rundir import write_atomically
 
 
@@ -35,6 +36,15 @@ class Campaign:
     """Model sizes (model_sizes.toml): how many GPUs each run's weights need. None: the packaged table."""
     say: Say = lambda line: None
 
+    @classmethod
+    def of(
+        cls, executor: ExecutorConfig, log_dir: Path, data_dir: str | None, *, force: bool = False,
+        sizes: dict[str, ModelSize] | None = None, say: Say = lambda line: None,
+    ) -> Campaign:  # fmt: skip
+        """A campaign from its settings (an unknown executor is refused here, before any run starts)."""
+        return cls(executor_choice(executor), Path(log_dir), Path(data_dir) if data_dir else None, force,
+                   executor.timeout_s, sizes, say)  # fmt: skip
+
     def size_table(self) -> dict[str, ModelSize]:
         if self.sizes is None:
             self.sizes = load_sizes()
@@ -42,6 +52,12 @@ class Campaign:
 
     def run(self, jobs: list[Job], notify: Notify = lambda outcome: None) -> list[Outcome]:
         return run_jobs(jobs, self.executor, notify, self.say)
+
+
+def executor_choice(config: ExecutorConfig) -> ExecutorChoice:
+    """The executor a campaign's settings ask for, checked."""
+    check_executor(config.name)
+    return ExecutorChoice(config.name, config.gpus, config.slots, config.ray_address)
 
 
 def gpu_request(

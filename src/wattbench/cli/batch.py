@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from wattbench.campaigns.batch import BatchOutcome
+
 from wattbench.cli import app
-from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
+from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, as_text, executor_overrides
 
 batch_app = typer.Typer(
     help="Run every model of a models CSV on a prompt set, reasoning-aware, and aggregate the results.",
@@ -18,12 +21,6 @@ batch_app = typer.Typer(
     no_args_is_help=False,
 )
 app.add_typer(batch_app, name="batch")
-
-
-def _energy_score_file(data_dir: Path | None, name: str) -> Path:
-    from wattbench.data.paths import resolve_data_dir
-
-    return resolve_data_dir(data_dir) / "energy_score" / name
 
 
 def format_plan(entries: list[dict[str, Any]]) -> str:
@@ -53,6 +50,15 @@ def format_plan(entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+_FILTERS = {
+    "model_name": typer.Option(None, "--model-name", help="Only models whose id contains this."),
+    "model_class": typer.Option(None, "--class", help="Only this class (A, B, C)."),
+    "task": typer.Option(None, "--task", help="Only this task (text_gen)."),
+    "reasoning_state": typer.Option(None, "--reasoning-state", help="Exact or part of the state (High, Off)."),
+    "priority": typer.Option(None, "--priority", help="Only this priority."),
+}
+
+
 @batch_app.callback()
 def batch(
     ctx: typer.Context,
@@ -63,22 +69,18 @@ def batch(
     num_prompts: int = typer.Option(None, "--num-prompts", help="Measured prompts per run (default: all)."),
     warmup: int = typer.Option(None, "--warmup", help="Warmup prompts outside the measured window (default 5)."),
     repeats: int = typer.Option(None, "--repeats", help="Measured passes over the prompts (default 1)."),
-    max_new_tokens: int = typer.Option(
-        None, "--max-new-tokens", help="Fixed output length of non-reasoning runs (default 256)."
-    ),
-    reasoning_max_new_tokens: int = typer.Option(
-        None, "--reasoning-max-new-tokens", help="Cap of reasoning runs (default 4096)."
-    ),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Non-reasoning output length (256)."),
+    reasoning_max_new_tokens: int = typer.Option(None, "--reasoning-max-new-tokens", help="Reasoning cap (4096)."),
     backend: str = typer.Option(None, "--backend", help="llamacpp (default), hf (pytorch), vllm or openai."),
     endpoint: str = typer.Option(None, "--endpoint", help="URL of a running OpenAI-compatible (vLLM) server."),
     gguf_dir: Path = typer.Option(None, "--gguf-dir", help="llamacpp: folder of .gguf files matched by name."),
     batch_size: int = typer.Option(None, "--batch-size", help="Prompts per generate call (default 1)."),
     output_dir: Path = typer.Option(None, "--output-dir", help="Where results go (default batch_results)."),
-    model_name: str = typer.Option(None, "--model-name", help="Only models whose id contains this."),
-    model_class: str = typer.Option(None, "--class", help="Only this class (A, B, C)."),
-    task: str = typer.Option(None, "--task", help="Only this task (text_gen)."),
-    reasoning_state: str = typer.Option(None, "--reasoning-state", help="Exact or part of the state (High, Off)."),
-    priority: int = typer.Option(None, "--priority", help="Only this priority."),
+    model_name: str = _FILTERS["model_name"],
+    model_class: str = _FILTERS["model_class"],
+    task: str = _FILTERS["task"],
+    reasoning_state: str = _FILTERS["reasoning_state"],
+    priority: int = _FILTERS["priority"],
     list_only: bool = typer.Option(False, "--list", help="Print the resolved table and exit."),
     as_json: bool = typer.Option(False, "--json", help="With --list: the table as a JSON list."),
     strict: bool = typer.Option(False, "--strict", help="A row with a warning is an error."),
@@ -91,72 +93,46 @@ def batch(
     gpus: str = GPUS,
     slots: int = SLOTS,
     ray_address: str = RAY_ADDRESS,
-    timeout_min: float = typer.Option(60.0, "--timeout-min", help="local/ray: per-run wall-clock limit (minutes)."),
+    timeout_min: float = typer.Option(None, "--timeout-min", help="local/ray: per-run limit (default 60 min)."),
 ) -> int | None:
-    """Run each selected (model, reasoning state) of a models CSV and write batch_results/. Every setting of
-    BatchConfig can come from --config (dtype, n_ctx, seed, gpus, tensor_parallel, max_consecutive_failures,
-    timeouts, ...); a flag given on the command line overrides it."""
+    """Run each selected (model, reasoning state) of a models CSV and write batch_results/. Every BatchConfig
+    setting can come from --config (dtype, n_ctx, seed, gpus, timeouts, [energy], [executor], ...); flags override."""
     if ctx.invoked_subcommand is not None:
         return None
-    from wattbench.campaigns.batch import run_batch
-    from wattbench.config import ConfigError, load_batch_config
-    from wattbench.data.models_csv import Filters, check_strict, load_plan, select
-    from wattbench.data.prompts import load_prompts
+    from wattbench.campaigns.batch import batch_prompts, plan_rows, run_batch_campaign
+    from wattbench.config import load_batch_config
+    from wattbench.data.models_csv import Filters
 
-    config = load_batch_config(
-        config_file,
-        {
-            "models_csv": str(models_csv) if models_csv else None,
-            "prompts_file": prompts_file,
-            "prompt_column": prompt_column,
-            "num_prompts": num_prompts,
-            "warmup_prompts": warmup,
-            "repeats": repeats,
-            "max_new_tokens": max_new_tokens,
-            "reasoning_max_new_tokens": reasoning_max_new_tokens,
-            "backend": backend,
-            "endpoint": endpoint,
-            "gguf_dir": str(gguf_dir) if gguf_dir else None,
-            "batch_size": batch_size,
-            "output_dir": str(output_dir) if output_dir else None,
-            "energy.meter": meter,
-            "energy.idle_seconds": idle_seconds,
-            "energy.grid_intensity_g_per_kwh": grid_intensity,
-        },
-    )
-    csv_path = Path(config.models_csv) if config.models_csv else _energy_score_file(data_dir, "oct_2025_models.csv")
-    specs = load_plan(csv_path, config.max_new_tokens, config.reasoning_max_new_tokens)
+    config = load_batch_config(config_file, {
+        "models_csv": as_text(models_csv), "prompts_file": prompts_file, "prompt_column": prompt_column,
+        "num_prompts": num_prompts, "warmup_prompts": warmup, "repeats": repeats, "max_new_tokens": max_new_tokens,
+        "reasoning_max_new_tokens": reasoning_max_new_tokens, "backend": backend, "endpoint": endpoint,
+        "gguf_dir": as_text(gguf_dir), "batch_size": batch_size, "output_dir": as_text(output_dir),
+        "energy.meter": meter, "energy.idle_seconds": idle_seconds, "energy.grid_intensity_g_per_kwh": grid_intensity,
+        **executor_overrides(executor, gpus, slots, ray_address, timeout_min, data_dir),
+    })  # fmt: skip
     filters = Filters(model_name, model_class, task, reasoning_state, priority)
-    specs = select(specs, filters)
-    if not specs:
-        raise ConfigError(
-            f"{csv_path}: no row matches the filters; 'wattbench batch --list' without filters shows every row"
-        )
-    if strict:
-        check_strict(specs, csv_path)
+    csv_path, specs = plan_rows(config, filters, strict=strict)
     if list_only:
-        entries = [s.to_dict() for s in specs]
-        typer.echo(json.dumps(entries, indent=2) if as_json else format_plan(entries))
-        return 0
-    for spec in specs:
-        for warning in spec.warnings:
-            print(f"warning: row {spec.row.line} {spec.model_id} '{spec.state_label}': {warning}", file=sys.stderr)
-    source = config.prompts_file or str(_energy_score_file(data_dir, "prompts.csv"))
-    prompts = load_prompts(source, config.prompt_column, config.num_prompts)
-    choice = executor_choice(executor, gpus, slots, ray_address)
+        return _echo_plan([s.to_dict() for s in specs], as_json)
+    for line in [f"warning: row {s.row.line} {s.model_id} '{s.state_label}': {w}" for s in specs for w in s.warnings]:
+        print(line, file=sys.stderr)
     say = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    if choice.name == "inline":
-        outcome = run_batch(config, specs, prompts, force=force, notify=say)
-    else:
-        from wattbench.campaigns.batch_parallel import run_batch_parallel
-        from wattbench.data.model_sizes import load_sizes
+    outcome = run_batch_campaign(config, specs, batch_prompts(config), csv_path, force=force, notify=say)
+    return _report_outcome(outcome, Path(config.output_dir))
 
-        outcome = run_batch_parallel(config, specs, prompts, csv_path, choice, timeout_s=timeout_s(timeout_min),
-                                     force=force, notify=say, sizes=load_sizes())  # fmt: skip
+
+def _echo_plan(entries: list[dict[str, Any]], as_json: bool) -> int:
+    typer.echo(json.dumps(entries, indent=2) if as_json else format_plan(entries))
+    return 0
+
+
+def _report_outcome(outcome: BatchOutcome, output_dir: Path) -> int:
+    """What ran, what failed and why; the exit code (130 interrupted, 1 a row failed)."""
     failed = [r for r in outcome.rows if r.status == "failed"]
     typer.echo(
         f"{len(outcome.rows)} runs ({len(failed)} failed), {len(outcome.skipped)} already completed, "
-        f"{len(outcome.unsupported)} unsupported; results: {Path(config.output_dir) / 'master_results.csv'}"
+        f"{len(outcome.unsupported)} unsupported; results: {output_dir / 'master_results.csv'}"
     )
     for row in failed:
         typer.echo(f"failed: {row.model_name} '{row.reasoning_state}': {row.error_message}", err=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from wattbench.cli import app
-from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, executor_choice, timeout_s
+from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, as_text, executor_overrides
 
 _EXPERIMENTS = typer.Option(Path("artifacts/experiments"), "--experiments-dir", help="Where run dirs are.")
 _DATA = DATA_DIR
@@ -55,14 +55,17 @@ def matrix(
 def ensemble(
     ctx: typer.Context,
     experiments: list[str] = typer.Option(None, "--experiments", help="Runs to combine (names or run dirs)."),
-    name: str = typer.Option(..., "--name", help="Name of the ensemble's run dir."),
-    strategy: str = typer.Option("majority", "--strategy", help="majority, first_non_blank or confidence."),
-    ignore_blank: bool = typer.Option(False, "--ignore-blank", help="Blank votes count only if no run answered."),
+    name: str = typer.Option(None, "--name", help="Name of the ensemble's run dir (required)."),
+    strategy: str = typer.Option(None, "--strategy", help="majority (default), first_non_blank or confidence."),
+    ignore_blank: bool = typer.Option(None, "--ignore-blank", help="Blank votes count only if no run answered."),
     calibration: Path = typer.Option(None, "--calibration", help="Questions with answers that weigh the runs."),
     solution: Path = typer.Option(None, "--solution", help="Score against this (default: the train questions)."),
     config: list[Path] = typer.Option(
-        None, "--config", help="Run this config --num-runs times (same-model), or run several configs once each."
-    ),
+        None,
+        "--config",
+        help="Run this config --num-runs times (same-model), or run several configs once each; "
+        "or one ensemble file (TOML/YAML with members or experiments).",
+    ),  # fmt: skip
     num_runs: int = typer.Option(None, "--num-runs", help="Same-model ensemble: seeds 0..N-1 (default 5)."),
     temperature: float = typer.Option(
         None,
@@ -70,68 +73,31 @@ def ensemble(
         help="Same-model ensemble: sampling temperature (default: the config's, or 0.7 when it is 0).",
     ),  # fmt: skip
     limit: int = typer.Option(None, "--limit", help="With --config: only the first N questions."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing run dir of that name."),
+    force: bool = typer.Option(None, "--force", help="Overwrite an existing run dir of that name."),
     executor: str = EXECUTOR,
     gpus: str = GPUS,
     slots: int = SLOTS,
     ray_address: str = RAY_ADDRESS,
-    timeout_min: float = typer.Option(60.0, "--timeout-min", help="Per-member wall-clock limit (minutes)."),
-    log_dir: Path = typer.Option(
-        None, "--log-dir", help="Member logs (default: ensembles/NAME beside the run dirs' folder)."
-    ),
-    experiments_dir: Path = _EXPERIMENTS,
+    timeout_min: float = typer.Option(None, "--timeout-min", help="Per-member wall-clock limit (default 60 min)."),
+    log_dir: Path = typer.Option(None, "--log-dir", help="Member logs (default: ensembles/NAME beside the runs)."),
+    experiments_dir: Path = typer.Option(None, "--experiments-dir", help="Where run dirs are (artifacts/experiments)."),
     data_dir: Path = _DATA,
 ) -> None:
     """Combine runs into one answer per question; writes a scored run dir like any other run."""
-    from wattbench.errors import WattbenchError
-    from wattbench.report.ensemble_run import run_ensemble
+    from wattbench.campaigns.ensemble import ensemble_settings, run_ensemble_campaign
 
-    listed = [*(experiments or []), *ctx.args]
-    configs = list(config or [])
-    if bool(listed) == bool(configs):
-        raise WattbenchError("give either --experiments A B C (existing runs) or --config X [--config Y ...]")
-    if configs:
-        from wattbench.campaigns.ensemble import ensemble_of_configs, member_logs, seed_configs
-        from wattbench.campaigns.jobs import Campaign
-        from wattbench.runs.checks import load_run_config
-
-        if len(configs) > 1 and num_runs is not None:
-            raise WattbenchError("--num-runs is for one --config (a same-model ensemble); several configs run once")
-        loaded = []
-        for path in configs:
-            settings, warnings = load_run_config(path, {"limit": limit}, {"limit": "--limit"})
-            for warning in warnings:
-                print(f"warning: {path}: {warning}", file=sys.stderr)
-            loaded.append(settings)
-        members = seed_configs(loaded[0], num_runs or 5, temperature, name) if len(loaded) == 1 else loaded
-        campaign = Campaign(executor_choice(executor, gpus, slots, ray_address),
-                            log_dir or member_logs(members, name), data_dir, force, timeout_s(timeout_min),
-                            say=lambda m: print(m, file=sys.stderr))  # fmt: skip
-        summary = ensemble_of_configs(
-            members,
-            name,
-            campaign,
-            solution=solution or Path(loaded[0].questions or _train_questions(data_dir)),
-            strategy=strategy,
-            ignore_blank=ignore_blank,
-            calibration=calibration,
-        )
-        experiments_dir = Path(loaded[0].output_dir)
-    else:
-        summary = run_ensemble(
-            listed,
-            name,
-            experiments_dir=experiments_dir,
-            strategy=strategy,
-            ignore_blank=ignore_blank,
-            solution=solution or _train_questions(data_dir),
-            calibration=calibration,
-            force=force,
-        )
+    settings = ensemble_settings(list(config or []), {
+        "experiments": [*(experiments or []), *ctx.args] or None, "name": name, "strategy": strategy,
+        "ignore_blank": ignore_blank, "calibration": as_text(calibration), "solution": as_text(solution),
+        "num_runs": num_runs, "temperature": temperature, "limit": limit, "force": force,
+        "log_dir": as_text(log_dir), "experiments_dir": as_text(experiments_dir),
+        **executor_overrides(executor, gpus, slots, ray_address, timeout_min, data_dir),
+    })  # fmt: skip
+    summary, runs_dir = run_ensemble_campaign(settings, say=lambda m: print(m, file=sys.stderr))
     stats = summary["ensemble"]
     score = summary["overall_score"]
     typer.echo(
-        f"ensemble {name} ({strategy}) of {', '.join(summary['members'])}: {stats['questions']} questions, "
-        f"{stats['unanimous']} unanimous; score {'n/a' if score is None else f'{score:.4f}'} (kaggle); "
-        f"run dir: {Path(experiments_dir) / name}"
+        f"ensemble {settings.name} ({settings.strategy}) of {', '.join(summary['members'])}: {stats['questions']} "
+        f"questions, {stats['unanimous']} unanimous; score {'n/a' if score is None else f'{score:.4f}'} (kaggle); "
+        f"run dir: {runs_dir / settings.name}"
     )

@@ -20,7 +20,7 @@ def hw(
     from wattbench.energy.meters import make_meter
 
     facts = system_facts()
-    chosen = make_meter(meter, sampler_hz=None)  # type: ignore[arg-type]
+    chosen = make_meter(meter, sampler_hz=None)
     meters: dict[str, Any] = {
         "requested": meter,
         "sources": [s.name for s in chosen.sources if s.scopes()],

@@ -75,15 +75,11 @@ def _run(
     data_dir: Path | None,
     base_url: str | None = None,
 ):
-    from wattbench.cli.score import format_report
     from wattbench.runs.checks import load_run_config
     from wattbench.runs.wattbot import run_experiment
-    from wattbench.scoring.wattbot import ScoreReport
 
     if hf_model:
         provider, model = provider or "hf", hf_model
-    if provider == "hf_local":
-        provider = "hf"
     overrides = {
         "name": name,
         "questions": str(questions) if questions else None,
@@ -108,6 +104,19 @@ def _run(
     finally:
         if stop_bar is not None:
             stop_bar()
+    _echo_result(result)
+    if result.interrupted:
+        typer.echo("interrupted: rerun the same command to resume", err=True)
+        raise typer.Exit(130)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _echo_result(result: Any) -> None:
+    """The run's scores, time, tokens, energy, run dir and status line."""
+    from wattbench.cli.score import format_report
+    from wattbench.scoring.wattbot import ScoreReport
+
     summary = result.summary
     for report in summary["scores"].values():
         typer.echo(
@@ -125,11 +134,6 @@ def _run(
     )
     typer.echo(f"run dir: {result.run_dir}")
     typer.echo(status_line(summary))
-    if result.interrupted:
-        typer.echo("interrupted: rerun the same command to resume", err=True)
-        raise typer.Exit(130)
-    if result.failed:
-        raise typer.Exit(1)
 
 
 FLAGS = {

@@ -27,6 +27,14 @@ def scope_kind(scope: str) -> str:
     return scope.split(":", 1)[0]
 
 
+class SourceUnavailable(Exception):
+    """A source cannot measure here: `scope` (gpu, cpu) is what goes unmeasured, the message says why."""
+
+    def __init__(self, scope: str, reason: str) -> None:
+        super().__init__(reason)
+        self.scope = scope
+
+
 class Source(Protocol):
     """One kind of energy counter (all GPUs of NVML, all RAPL zones)."""
 

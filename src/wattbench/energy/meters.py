@@ -1,23 +1,65 @@
-"""Build the meter a run asks for: `auto` (whatever this machine supports), `nvml`, `rapl` or `none`."""
+"""Build the meter a run asks for: `auto` (every source this machine supports), one source by name, or `none`.
+
+The sources by name are SOURCES: each entry is a module's `open_source(context)`, imported only when used, that
+returns its Source or raises SourceUnavailable with the scope and the reason. Adding a meter is a module with a
+Source class and an `open_source`, and its line in SOURCES.
+"""
 
 from __future__ import annotations
 
+import difflib
+import importlib
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from wattbench.energy.base import Clock, Meter, Source, null_meter
-from wattbench.energy.nvml import NvmlSource, NvmlUnavailable, load_nvml, visible_devices
-from wattbench.energy.rapl import POWERCAP_ROOT, RaplSource
+from wattbench.energy.base import Clock, Meter, Source, SourceUnavailable, null_meter
+from wattbench.energy.rapl import POWERCAP_ROOT
 from wattbench.energy.sampler import PowerSampler
 from wattbench.errors import WattbenchError
 
-MeterKind = Literal["auto", "nvml", "rapl", "none"]
-METER_KINDS = ("auto", "nvml", "rapl", "none")
+SOURCES: dict[str, str] = {
+    "nvml": "wattbench.energy.nvml:open_source",
+    "rapl": "wattbench.energy.rapl:open_source",
+}
+"""Energy sources by name, in the order `auto` tries them."""
+
+
+def meter_kinds() -> tuple[str, ...]:
+    """Every valid `energy.meter`: auto, each source by name, none."""
+    return ("auto", *SOURCES, "none")
+
+
+@dataclass
+class SourceContext:
+    """What a source's `open_source` may use, and what it leaves for the sampler and the run's notes."""
+
+    gpu_indices: list[int] | None = None
+    """NVML indices to measure; None: the GPUs this process can see (CUDA_VISIBLE_DEVICES). NVML sets it."""
+    powercap_root: Path = POWERCAP_ROOT
+    nvml: Any = None
+    """The NVML module (a fake in tests); NVML's `open_source` loads the real one when None and keeps it here."""
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_meter(kind: str) -> None:
+    """Refuse an unknown meter name (with the near miss) before anything is loaded or measured."""
+    kinds = meter_kinds()
+    if kind not in kinds:
+        near = difflib.get_close_matches(kind, kinds, n=1)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        raise WattbenchError(f"meter: unknown kind '{kind}'{hint}; use one of: {', '.join(kinds)}")
+
+
+def _open(name: str, context: SourceContext) -> Source:
+    module, _, attr = SOURCES[name].partition(":")
+    source: Source = getattr(importlib.import_module(module), attr)(context)
+    return source
 
 
 def make_meter(
-    kind: MeterKind = "auto",
+    kind: str = "auto",
     *,
     gpu_indices: list[int] | None = None,
     sampler_hz: float | None = 10.0,
@@ -27,37 +69,30 @@ def make_meter(
 ) -> Meter:
     """A meter over this machine's sources. `gpu_indices` (NVML indices) defaults to CUDA_VISIBLE_DEVICES.
 
-    `auto` never fails: what it cannot measure is listed in `meter.unavailable()` with the reason. Asking for
-    `nvml` or `rapl` explicitly where it does not work is an error.
+    `auto` never fails: what it cannot measure is listed in `meter.unavailable()` with the reason. Asking for one
+    source by name where it does not work is an error.
     """
-    if kind not in METER_KINDS:
-        raise WattbenchError(f"meter: unknown kind '{kind}'; use one of: {', '.join(METER_KINDS)}")
+    check_meter(kind)
     if kind == "none":
         return null_meter("energy metering is off (meter = none)")
+    context = SourceContext(gpu_indices, powercap_root, nvml)
     sources: list[Source] = []
     unavailable: dict[str, str] = {}
-    warnings: list[str] = []
-    if kind in ("auto", "nvml"):
+    for name in SOURCES if kind == "auto" else [kind]:
         try:
-            nvml = nvml or load_nvml()
-            if gpu_indices is None:
-                gpu_indices, warnings = visible_devices(nvml)
-            if gpu_indices:
-                sources.append(NvmlSource(nvml, gpu_indices))
-            else:
-                unavailable["gpu"] = "no GPU visible to this run (CUDA_VISIBLE_DEVICES hides them all)"
-        except NvmlUnavailable as exc:
-            if kind == "nvml":
-                raise WattbenchError(f"meter = nvml: {exc}") from None
-            unavailable["gpu"] = str(exc)
-            nvml = None
-    if kind in ("auto", "rapl"):
-        rapl = RaplSource(powercap_root)
-        if kind == "rapl" and not rapl.scopes():
-            raise WattbenchError(f"meter = rapl: {next(iter(rapl.unavailable().values()))}")
-        sources.append(rapl)
+            source = _open(name, context)
+        except SourceUnavailable as exc:
+            if kind != "auto":
+                raise WattbenchError(f"meter = {kind}: {exc}") from None
+            unavailable[exc.scope] = str(exc)
+            continue
+        if kind != "auto" and not source.scopes():
+            reasons = list(source.unavailable().values()) or ["nothing to measure"]
+            raise WattbenchError(f"meter = {kind}: {reasons[0]}")
+        sources.append(source)
     meter = Meter(sources, clock=clock, unavailable=unavailable)
-    meter.setup_warnings = warnings
+    meter.setup_warnings = context.warnings
     if sampler_hz:
-        PowerSampler(meter, nvml=nvml, gpu_indices=gpu_indices if nvml else [], hz=sampler_hz)
+        nvml_used = context.nvml if any(s.name == "nvml" for s in sources) else None
+        PowerSampler(meter, nvml=nvml_used, gpu_indices=context.gpu_indices if nvml_used else [], hz=sampler_hz)
     return meter

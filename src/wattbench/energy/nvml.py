@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from wattbench.energy.base import SourceUnavailable
+
 _WRAP_MJ = 2**64  # the counter is an unsigned 64-bit mJ value
 
 
@@ -155,3 +157,17 @@ class NvmlSource:
 
     def cumulative_j(self) -> dict[str, float]:
         return dict(self._cumulative)
+
+
+def open_source(context: Any) -> NvmlSource:
+    """The meter registry's entry (energy/meters.py): the GPUs of `context.gpu_indices`, else the visible ones."""
+    try:
+        context.nvml = context.nvml or load_nvml()
+    except NvmlUnavailable as exc:
+        raise SourceUnavailable("gpu", str(exc)) from None
+    if context.gpu_indices is None:
+        context.gpu_indices, warnings = visible_devices(context.nvml)
+        context.warnings.extend(warnings)
+    if not context.gpu_indices:
+        raise SourceUnavailable("gpu", "no GPU visible to this run (CUDA_VISIBLE_DEVICES hides them all)")
+    return NvmlSource(context.nvml, context.gpu_indices)

@@ -9,6 +9,7 @@ polls often enough that at most one wrap falls between two polls.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 POWERCAP_ROOT = Path("/sys/class/powercap")
 _PREFIXES = ("intel-rapl:", "amd-rapl:")
@@ -100,3 +101,9 @@ def _read(path: Path) -> str | None:
         return path.read_text().strip()
     except OSError:
         return None
+
+
+def open_source(context: Any) -> RaplSource:
+    """The meter registry's entry (energy/meters.py): every RAPL zone under `context.powercap_root`. A machine
+    without them still gets the source, whose `unavailable()` says why, so `auto` records the reason."""
+    return RaplSource(context.powercap_root)

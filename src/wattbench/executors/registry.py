@@ -37,10 +37,11 @@ class Executor(Protocol):
 
 
 def check_executor(name: str) -> None:
+    """Refuse an unknown executor before anything runs (it comes from `--executor` or a file's executor.name)."""
     if name not in EXECUTORS:
         near = difflib.get_close_matches(name, list(EXECUTORS), n=1)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
-        raise ConfigError(f"--executor {name}: unknown{hint}; use one of: {', '.join(EXECUTORS)}")
+        raise ConfigError(f"--executor {name}: unknown executor{hint}; use one of: {', '.join(EXECUTORS)}")
 
 
 def make_executor(choice: ExecutorChoice, say: Say = lambda line: None) -> Executor:

@@ -184,32 +184,8 @@ def resolve_mode(
             + (f"; did you mean {hint}?" if hint else "")
         )
     wanted = family.thinks_by_default if want_on is None else want_on
-    switch = family.on if wanted else family.off
-    if switch is None:
-        # The model cannot be put in the mode asked for: run it in the one it has, and say so.
-        if wanted and family is not UNKNOWN:
-            warnings.append(f"asked for reasoning On, but {name} never reasons ({family.name}); it runs without")
-        elif not wanted:
-            warnings.append(f"asked for reasoning Off, but {name} always reasons ({family.name}); it still reasons")
-        switch = family.off if wanted else family.on
-        assert switch is not None
-        thinking = not wanted
-    else:
-        thinking = wanted
-    chosen_effort = None
-    if family.efforts:
-        chosen_effort = (effort or "").lower() or None
-        if chosen_effort is None:
-            chosen_effort = "low" if want_on is False else family.default_effort
-            if want_on is False:
-                notes.append("the lowest effort (low) is the closest gpt-oss gets to Off")
-        elif chosen_effort not in family.efforts:
-            warnings.append(
-                f"effort '{effort}' is not one of {', '.join(family.efforts)}; using {family.default_effort}"
-            )
-            chosen_effort = family.default_effort
-    elif effort:
-        warnings.append(f"effort '{effort}' requested, but {name} has no reasoning effort setting; ignored")
+    switch, thinking = _switch_for(family, wanted, name, warnings)
+    chosen_effort = _effort_for(family, want_on, effort, name, warnings, notes)
     small_budget = False
     if family.name in ("deepseek-r1", "deepseek-r1-distill") and not wanted:
         small_budget = True  # the issue's rule for R1: no forced <think>, and no room for a long chain
@@ -223,17 +199,11 @@ def resolve_mode(
     use_chat_template = family.chat_variant is None or re.search(family.chat_variant, model_id.lower()) is not None
     if not use_chat_template:
         notes.append("pretrained (base) checkpoint: the prompt is sent as plain text, without a chat template")
-    if family.control in ("none", "always_on"):
-        reasoning: bool | None = None  # nothing switches it: the model does what it always does
-    elif family.control == "harmony_effort":
-        reasoning = True
-    else:
-        reasoning = wanted
     budget_reasoning = thinking and not small_budget
     mode = ReasoningMode(
         family=family.name,
         reasoning_control=family.control,
-        reasoning=reasoning,
+        reasoning=_reasoning_sent(family, wanted),
         expected_thinking=thinking,
         effort=chosen_effort,
         harmony=family.control == "harmony_effort",
@@ -249,6 +219,48 @@ def resolve_mode(
         notes=notes,
     )
     return mode, warnings
+
+
+def _switch_for(family: Family, wanted: bool, name: str, warnings: list[str]) -> tuple[Switch, bool]:
+    """(what is sent, whether the model is expected to think): the mode asked for, or, when the model cannot be
+    put in it, the one it has, with a warning."""
+    switch = family.on if wanted else family.off
+    if switch is not None:
+        return switch, wanted
+    if wanted and family is not UNKNOWN:
+        warnings.append(f"asked for reasoning On, but {name} never reasons ({family.name}); it runs without")
+    elif not wanted:
+        warnings.append(f"asked for reasoning Off, but {name} always reasons ({family.name}); it still reasons")
+    switch = family.off if wanted else family.on
+    assert switch is not None
+    return switch, not wanted
+
+
+def _effort_for(
+    family: Family, want_on: bool | None, effort: str | None, name: str, warnings: list[str], notes: list[str]
+) -> str | None:
+    """The reasoning effort sent (gpt-oss): the one asked for, the lowest for Off, else the family's default."""
+    if not family.efforts:
+        if effort:
+            warnings.append(f"effort '{effort}' requested, but {name} has no reasoning effort setting; ignored")
+        return None
+    chosen = (effort or "").lower() or None
+    if chosen is None:
+        if want_on is False:
+            notes.append("the lowest effort (low) is the closest gpt-oss gets to Off")
+            return "low"
+        return family.default_effort
+    if chosen not in family.efforts:
+        warnings.append(f"effort '{effort}' is not one of {', '.join(family.efforts)}; using {family.default_effort}")
+        return family.default_effort
+    return chosen
+
+
+def _reasoning_sent(family: Family, wanted: bool) -> bool | None:
+    """The reasoning flag as sent; None when nothing switches it and the model does what it always does."""
+    if family.control in ("none", "always_on"):
+        return None
+    return True if family.control == "harmony_effort" else wanted
 
 
 def split_thinking(text: str, think_end: str | None) -> tuple[str, str, bool]:

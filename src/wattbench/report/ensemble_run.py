@@ -50,16 +50,7 @@ def run_ensemble(
     out = RunDir(run_dir_path(experiments_dir, name, "--name"))  # before anything else reads or writes
     paths = [resolve_run(r, experiments_dir) for r in runs]
     names = [p.name for p in paths]
-    if len(set(names)) != len(names):
-        raise DataError(f"--experiments: a run is given twice ({', '.join(names)})")
-    if out.path.exists() and any(out.path.iterdir()):
-        if not force:
-            raise DataError(f"{out.path} already exists; pick another --name or pass --force")
-        why = not_a_run_dir(out.path)
-        if why:
-            raise DataError(f"--force: {out.path} is not a wattbench run dir ({why}); pick another --name")
-    if out.path.resolve() in [p.resolve() for p in paths]:
-        raise DataError(f"--name {name}: the ensemble would overwrite one of its own runs")
+    _check_target(out, paths, name, force)
     started = time.perf_counter()
     run_rows = {n: read_rows(p / "submission.csv") for n, p in zip(names, paths)}
     calib = read_rows(calibration) if calibration else (read_rows(solution) if solution else None)
@@ -97,6 +88,21 @@ def run_ensemble(
     out.write_json("results.json", results_json(records))
     _write_log(out, summary, list(zip(names, paths)))
     return summary
+
+
+def _check_target(out: RunDir, paths: list[Path], name: str, force: bool) -> None:
+    """Refuse a member given twice, an ensemble over one of its members, or over something not ours."""
+    names = [p.name for p in paths]
+    if len(set(names)) != len(names):
+        raise DataError(f"--experiments: a run is given twice ({', '.join(names)})")
+    if out.path.exists() and any(out.path.iterdir()):
+        if not force:
+            raise DataError(f"{out.path} already exists; pick another --name or pass --force")
+        why = not_a_run_dir(out.path)
+        if why:
+            raise DataError(f"--force: {out.path} is not a wattbench run dir ({why}); pick another --name")
+    if out.path.resolve() in [p.resolve() for p in paths]:
+        raise DataError(f"--name {name}: the ensemble would overwrite one of its own runs")
 
 
 def _summary_of(run: RunDir) -> dict[str, Any]:

@@ -113,6 +113,29 @@ def _timing(records: list[dict[str, Any]], total_time: float | None, combine_s: 
     }
 
 
+def _complete(questions: int) -> dict[str, Any]:
+    """An ensemble decides every question: it is complete, with nothing failed."""
+    return {
+        "num_questions": questions, "num_done": questions, "num_answered": questions, "num_failed": 0,
+        "num_errors": 0, "num_unparseable": 0, "num_recovered": 0, "status": "complete", "stop_reason": None,
+        "complete": True,
+    }  # fmt: skip
+
+
+def _energy(question_j: float | None, questions: int, output_tokens: int | None) -> dict[str, Any]:
+    unavailable = {} if question_j is not None else {"energy": "not every member measured its questions' energy"}
+    return {
+        "phases": {},
+        "total_j": question_j,
+        "by_kind_wh": {},
+        "unavailable": unavailable,
+        "questions": derived_figures(question_j, questions, output_tokens or 0),
+        "co2e_g": None,
+        "grid_intensity_g_per_kwh": None,
+        "note": "an ensemble's time, tokens, cost and energy are its members' sums",
+    }
+
+
 def ensemble_run_summary(
     name: str,
     members: list[str],
@@ -130,7 +153,6 @@ def ensemble_run_summary(
     usd = _members_sum(member_summaries, "cost.usd", "estimated_cost_usd")
     total_time = _members_sum(member_summaries, "total_time_seconds", "timing.total_time_s")
     gpu_wh = _members_sum(member_summaries, "hardware.gpu_energy_wh")
-    unavailable = {} if question_j is not None else {"energy": "not every member measured its questions' energy"}
     model = "+".join(members)
     return {
         "schema_version": 1,
@@ -138,16 +160,7 @@ def ensemble_run_summary(
         "kind": "ensemble",
         "model_id": model,
         "llm_provider": "ensemble",
-        "num_questions": len(records),
-        "num_done": len(records),
-        "num_answered": len(records),
-        "num_failed": 0,
-        "num_errors": 0,
-        "num_unparseable": 0,
-        "num_recovered": 0,
-        "status": "complete",
-        "stop_reason": None,
-        "complete": True,
+        **_complete(len(records)),
         "overall_score": kaggle.get("overall"),
         "value_accuracy": kaggle.get("value_accuracy"),
         "ref_overlap": kaggle.get("ref_overlap"),
@@ -162,16 +175,7 @@ def ensemble_run_summary(
         "estimated_cost_usd": usd,
         "cost": {"usd": usd, "price_input_per_1m": None, "price_output_per_1m": None},
         "hardware": {"gpu_energy_wh": gpu_wh, "gpu_avg_power_watts": None, "gpu_vram_allocated_gb": None},
-        "energy": {
-            "phases": {},
-            "total_j": question_j,
-            "by_kind_wh": {},
-            "unavailable": unavailable,
-            "questions": derived_figures(question_j, len(records), output_tokens or 0),
-            "co2e_g": None,
-            "grid_intensity_g_per_kwh": None,
-            "note": "an ensemble's time, tokens, cost and energy are its members' sums",
-        },
+        "energy": _energy(question_j, len(records), output_tokens),
         "backend": {"engine": "ensemble", "model_id": model, "members": members, "devices": []},
         "sessions": [{"wall_s": combine_s, "questions": len(records)}],
         "config": {"name": name, "provider": "ensemble", "model": model},

@@ -258,46 +258,13 @@ def build_index(
             if path.exists() and notify:
                 notify(f"index: {reason}")
     if conn is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # One scratch file per process: runs started side by side by the local executor may build the same
-        # index at once; each builds its own and the last rename wins (the results are the same).
-        tmp = path.with_name(f"{path.name}.building.{os.getpid()}")
-        remove_stale_scratch(path)
-        tmp.unlink(missing_ok=True)
-        new = sqlite3.connect(tmp)
-        try:
-            new.executescript(_SCHEMA)
-            n_chunks = _insert_documents(new, files, hashes, config, model, progress)
-            _write_manifest(new, settings, model.dim)
-            _write_bm25(new, config)
-            new.commit()
-            new.close()
-            os.replace(tmp, path)
-        except BaseException:  # Ctrl-C and errors alike: an unfinished index leaves no scratch file behind
-            new.close()
-            for leftover in (tmp, *tmp.parent.glob(f"{tmp.name}-*")):  # SQLite's -journal / -wal files too
-                leftover.unlink(missing_ok=True)
-            raise
+        n_chunks = _build_new(path, files, hashes, config, settings, model, progress)
         action = "built" if reason in ("no index yet", "forced") else "rebuilt"
         return BuildReport(
             action, reason, path, len(files), n_chunks, n_chunks, list(files), [], time.perf_counter() - started
         )
-
     try:
-        stored = dict(conn.execute("SELECT source, sha256 FROM documents"))
-        changed = {s: files[s] for s in files if stored.get(s) != hashes[s]}
-        removed = [s for s in stored if s not in files]
-        n_embedded = 0
-        bm25_stale = _read_manifest(conn).get("bm25") != _bm25_params(config)
-        if changed or removed or bm25_stale:
-            with conn:
-                for source in [*changed, *removed]:
-                    conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
-                    conn.execute("DELETE FROM documents WHERE source = ?", (source,))
-                if changed:
-                    n_embedded = _insert_documents(conn, changed, hashes, config, model, progress)
-                _write_manifest(conn, settings, _read_manifest(conn)["dim"])
-                _write_bm25(conn, config)
+        changed, removed, bm25_stale, n_embedded = _update(conn, files, hashes, config, settings, model, progress)
         n_chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
     finally:
         conn.close()
@@ -307,17 +274,59 @@ def build_index(
         why = f"{len(changed)} changed or new, {len(removed)} removed document(s)"
     elif bm25_stale:
         why = "BM25 parameters changed; BM25 recomputed, no re-embedding"
-    return BuildReport(
-        action,
-        why,
-        path,
-        len(files),
-        n_chunks,
-        n_embedded,
-        sorted(changed),
-        sorted(removed),
-        time.perf_counter() - started,
-    )
+    took_s = time.perf_counter() - started
+    return BuildReport(action, why, path, len(files), n_chunks, n_embedded, changed, removed, took_s)
+
+
+def _build_new(
+    path: Path, files: dict[str, Path], hashes: dict[str, str], config: RetrievalConfig, settings: dict[str, Any],
+    model: SentenceEmbedder, progress: Progress | None,
+) -> int:  # fmt: skip
+    """A whole new index, built in a scratch file and renamed into place; the number of passages."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One scratch file per process: runs started side by side by the local executor may build the same
+    # index at once; each builds its own and the last rename wins (the results are the same).
+    tmp = path.with_name(f"{path.name}.building.{os.getpid()}")
+    remove_stale_scratch(path)
+    tmp.unlink(missing_ok=True)
+    new = sqlite3.connect(tmp)
+    try:
+        new.executescript(_SCHEMA)
+        n_chunks = _insert_documents(new, files, hashes, config, model, progress)
+        _write_manifest(new, settings, model.dim)
+        _write_bm25(new, config)
+        new.commit()
+        new.close()
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C and errors alike: an unfinished index leaves no scratch file behind
+        new.close()
+        for leftover in (tmp, *tmp.parent.glob(f"{tmp.name}-*")):  # SQLite's -journal / -wal files too
+            leftover.unlink(missing_ok=True)
+        raise
+    return n_chunks
+
+
+def _update(
+    conn: sqlite3.Connection, files: dict[str, Path], hashes: dict[str, str], config: RetrievalConfig,
+    settings: dict[str, Any], model: SentenceEmbedder, progress: Progress | None,
+) -> tuple[list[str], list[str], bool, int]:  # fmt: skip
+    """Re-embed only changed or new documents, drop removed ones, recompute BM25 when its parameters changed:
+    (changed, removed, BM25 was stale, passages embedded)."""
+    stored = dict(conn.execute("SELECT source, sha256 FROM documents"))
+    changed = {s: files[s] for s in files if stored.get(s) != hashes[s]}
+    removed = [s for s in stored if s not in files]
+    n_embedded = 0
+    bm25_stale = _read_manifest(conn).get("bm25") != _bm25_params(config)
+    if changed or removed or bm25_stale:
+        with conn:
+            for source in [*changed, *removed]:
+                conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
+                conn.execute("DELETE FROM documents WHERE source = ?", (source,))
+            if changed:
+                n_embedded = _insert_documents(conn, changed, hashes, config, model, progress)
+            _write_manifest(conn, settings, _read_manifest(conn)["dim"])
+            _write_bm25(conn, config)
+    return sorted(changed), sorted(removed), bm25_stale, n_embedded
 
 
 @dataclass

@@ -14,7 +14,7 @@ from wattbench.backends.base import options_of
 from wattbench.backends.registry import backend_class, resolve_backend
 from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
 from wattbench.energy.base import Meter
-from wattbench.energy.meters import make_meter
+from wattbench.energy.meters import check_meter, make_meter
 from wattbench.errors import WattbenchError
 
 
@@ -34,6 +34,10 @@ def check_run_config(config: ExperimentConfig) -> str:
         backend = resolve_backend(config.provider)
     except WattbenchError as exc:
         raise ConfigError(f"{config.where('provider')}: {exc}") from None
+    try:
+        check_meter(config.energy.meter)
+    except WattbenchError as exc:
+        raise ConfigError(f"{config.where('energy.meter')}: {exc}") from None
     engine = backend_class(backend)
     if engine.needs_model and not config.model:
         raise ConfigError(f'{config.where("model")}: the {backend} backend needs a model id; set model = "..."')

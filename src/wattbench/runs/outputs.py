@@ -93,25 +93,14 @@ def build_summary(
     counts = question_counts(records)
     input_tokens = sum(r.get("prompt_tokens") or 0 for r in records)
     output_tokens = sum(r.get("completion_tokens") or 0 for r in records)
-    price_in, price_out = price_per_1m(
-        config.provider, config.model, config.price_input_per_1m, config.price_output_per_1m
-    )
     phases = {
         "index_load": phase_energy(sessions, "index_load"),
         "model_load": phase_energy(sessions, "model_load"),
         "questions": questions_energy(records),
     }
-    measured = [m for m in phases.values() if m is not None]
-    total = None
-    for m in measured:
-        total = m if total is None else total + m
-    total_j = None
-    if total is not None and total.energy_j:
-        total_j = sum(total.energy_j.values())
-    question_phase = phases["questions"]
-    question_j = sum(question_phase.energy_j.values()) if question_phase and question_phase.energy_j else None
+    total = _sum_of([m for m in phases.values() if m is not None])
     kaggle = scores["kaggle"] if scores else None
-    gpu_wh = _wh(total, "gpu")
+    cost = _cost(config, input_tokens, output_tokens)
     return {
         "schema_version": RunSummary.VERSION,
         "name": config.name,
@@ -129,47 +118,76 @@ def build_summary(
         "scores": {mode: report.to_dict() for mode, report in (scores or {}).items()},
         "total_time_seconds": sum(s.get("wall_s", 0.0) for s in sessions),
         "avg_latency_seconds": statistics.fmean(latencies) if latencies else None,
-        "timing": {
-            "total_time_s": sum(s.get("wall_s", 0.0) for s in sessions),
-            "questions_time_s": sum(latencies),
-            "latency_s": {
-                "mean": statistics.fmean(latencies) if latencies else None,
-                "p50": statistics.median(latencies) if latencies else None,
-                "max": max(latencies) if latencies else None,
-            },
-            "retrieval_s": sum(r["retrieval_s"] for r in records),
-            "generation_s": sum(r["generation_s"] for r in records),
-            "questions_per_min": 60 * len(records) / sum(latencies) if latencies and sum(latencies) > 0 else None,
-        },
+        "timing": _timing(records, sessions),
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "tokens": {"input": input_tokens, "output": output_tokens},
-        "estimated_cost_usd": cost_usd(input_tokens, output_tokens, price_in, price_out),
-        "cost": {
-            "usd": cost_usd(input_tokens, output_tokens, price_in, price_out),
-            "price_input_per_1m": price_in,
-            "price_output_per_1m": price_out,
-        },
+        "estimated_cost_usd": cost["usd"],
+        "cost": cost,
         "hardware": {
             **hardware,
-            "gpu_energy_wh": gpu_wh,
-            "gpu_avg_power_watts": _average_power_w(question_phase, "gpu"),
+            "gpu_energy_wh": _wh(total, "gpu"),
+            "gpu_avg_power_watts": _average_power_w(phases["questions"], "gpu"),
         },
-        "energy": {
-            "phases": {name: (m.to_dict() if m else None) for name, m in phases.items()},
-            "total_j": total_j,
-            "by_kind_wh": {
-                kind: (None if j is None else j / J_PER_WH) for kind, j in (total.totals_j() if total else {}).items()
-            },
-            "unavailable": total.unavailable if total else {},
-            **shared_package_note(total),
-            "questions": derived_figures(question_j, len(records), output_tokens),
-            "co2e_g": co2e_g(None if total_j is None else total_j / J_PER_WH, config.energy.grid_intensity_g_per_kwh),
-            "grid_intensity_g_per_kwh": config.energy.grid_intensity_g_per_kwh,
-        },
+        "energy": _energy(config, phases, total, len(records), output_tokens),
         "backend": backend_info,
         "sessions": sessions,
         "config": config.model_dump(),
+    }
+
+
+def _sum_of(measurements: list[Measurement]) -> Measurement | None:
+    total = None
+    for m in measurements:
+        total = m if total is None else total + m
+    return total
+
+
+def _joules(measurement: Measurement | None) -> float | None:
+    """All of a measurement's energy; None when nothing was measured (never 0 for "unknown")."""
+    return sum(measurement.energy_j.values()) if measurement is not None and measurement.energy_j else None
+
+
+def _timing(records: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = [r["latency_s"] for r in records]
+    return {
+        "total_time_s": sum(s.get("wall_s", 0.0) for s in sessions),
+        "questions_time_s": sum(latencies),
+        "latency_s": {
+            "mean": statistics.fmean(latencies) if latencies else None,
+            "p50": statistics.median(latencies) if latencies else None,
+            "max": max(latencies) if latencies else None,
+        },
+        "retrieval_s": sum(r["retrieval_s"] for r in records),
+        "generation_s": sum(r["generation_s"] for r in records),
+        "questions_per_min": 60 * len(records) / sum(latencies) if latencies and sum(latencies) > 0 else None,
+    }
+
+
+def _cost(config: ExperimentConfig, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    price_in, price_out = price_per_1m(
+        config.provider, config.model, config.price_input_per_1m, config.price_output_per_1m
+    )
+    usd = cost_usd(input_tokens, output_tokens, price_in, price_out)
+    return {"usd": usd, "price_input_per_1m": price_in, "price_output_per_1m": price_out}
+
+
+def _energy(
+    config: ExperimentConfig, phases: dict[str, Measurement | None], total: Measurement | None, questions: int,
+    output_tokens: int,
+) -> dict[str, Any]:  # fmt: skip
+    total_j = _joules(total)
+    return {
+        "phases": {name: (m.to_dict() if m else None) for name, m in phases.items()},
+        "total_j": total_j,
+        "by_kind_wh": {
+            kind: (None if j is None else j / J_PER_WH) for kind, j in (total.totals_j() if total else {}).items()
+        },
+        "unavailable": total.unavailable if total else {},
+        **shared_package_note(total),
+        "questions": derived_figures(_joules(phases["questions"]), questions, output_tokens),
+        "co2e_g": co2e_g(None if total_j is None else total_j / J_PER_WH, config.energy.grid_intensity_g_per_kwh),
+        "grid_intensity_g_per_kwh": config.energy.grid_intensity_g_per_kwh,
     }
 
 

@@ -102,9 +102,7 @@ def run_experiment(
     """Run (or resume) the experiment described by `config`; returns the run dir and its summary."""
     check_run_config(config)
     root = wattbot_dir(resolve_data_dir(data_dir))
-    questions_path = Path(config.questions) if config.questions else root / "train_QA.csv"
-    questions = load_questions(questions_path)[: config.limit]
-    metadata = load_metadata(root / "metadata.csv")
+    questions_path, questions, metadata = _inputs(config, root)
     meter = meter or open_meter(config)
     run, previous = _prepare_run_dir(config, resume, force)
     log = _logger(run)
@@ -113,37 +111,19 @@ def run_experiment(
     sessions: list[dict[str, Any]] = list(previous.sessions) if previous else []
     session: dict[str, Any] = {"started_at": _now(), "wall_s": 0.0, "questions": 0, "energy": {}}
     sessions.append(session)
-    log.info(
-        f"session {len(sessions)}: {len(questions)} questions, {len(pending)} to answer; provider "
-        f"{config.provider}, model {config.model or 'default'}"
-    )
+    log.info(f"session {len(sessions)}: {len(questions)} questions, {len(pending)} to answer; provider "
+             f"{config.provider}, model {config.model or 'default'}")  # fmt: skip
     wall_start = time.perf_counter()
-    measurable = any(s.scopes() for s in meter.sources)
-    if meter.sampler is not None and measurable:
-        meter.sampler.start()
     backend: Backend | None = None
     backend_info: dict[str, Any] = dict(previous.backend) if previous else {}
     hardware: dict[str, Any] = {}
     interrupted = False
     refused: AuthError | None = None
     try:
-        if measurable and config.energy.idle_seconds > 0:
-            session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
-        with meter.window("index_load") as index_window:
-            retriever, report = open_retriever(config.retrieval, root / "corpus", notify=notify)
-        session["energy"]["index_load"] = index_window.record()
-        log.info(f"index: {report.action} ({report.reason}), {report.n_chunks} passages")
-        load_started = time.perf_counter()
-        with meter.window("model_load") as model_window:
-            backend = create_backend(config.provider, **backend_options(config))
-        session["model_load_s"] = time.perf_counter() - load_started
-        session["energy"]["model_load"] = model_window.record()
-        # What the report needs to know of the engine without importing it: does the model run on hardware the
-        # run holds (in process or a managed server), or behind someone's API.
-        backend_info = {**backend.info(), "takes_slot": bool(getattr(backend, "takes_slot", True))}
-        disk = model_disk_bytes(backend_info.get("model_path") or config.model or "")
-        hardware = _hardware(disk, session["model_load_s"], meter)
-        log.info(f"model: {backend_info} loaded in {session['model_load_s']:.2f} s")
+        _start_metering(meter, config, session)
+        retriever = _load_index(config, root, meter, session, notify, log)
+        backend = _load_model(config, meter, session)
+        backend_info, hardware = _describe(backend, config, session, meter, log)
         if pending:
             for note in preflight(backend):
                 log.info(note)
@@ -159,25 +139,81 @@ def run_experiment(
         session["stopped"] = str(exc)
         log.error(f"stopped: {exc}")
     finally:
-        if meter.sampler is not None and meter.sampler.running:
-            meter.sampler.stop()
-            meter.sampler.write_csv(run.path / "power.csv")
-        if backend is not None:
-            backend.close()
-        session["ended_at"] = _now()
-        session["wall_s"] = time.perf_counter() - wall_start
-        if hardware:
-            hardware["peak_rss_gb"] = peak_rss_bytes() / 1e9
-        session["interrupted"] = interrupted
+        _end_session(meter, run, backend, session, wall_start, hardware, interrupted)
     summary = write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware)
     if refused is not None:
         raise refused
-    status = run_status(summary)
     log.info(
-        f"done ({status}): {summary['num_answered']}/{len(questions)} answered, {summary['num_failed']} failed, "
-        f"{summary['num_unparseable']} unparseable; overall {summary['overall_score']}"
+        f"done ({run_status(summary)}): {summary['num_answered']}/{len(questions)} answered, "
+        f"{summary['num_failed']} failed, {summary['num_unparseable']} unparseable; overall {summary['overall_score']}"
     )
     return RunResult(run.path, summary, interrupted)
+
+
+def _inputs(config: ExperimentConfig, root: Path) -> tuple[Path, list[Question], Any]:
+    """(the question file, its questions up to the limit, the corpus metadata)."""
+    questions_path = Path(config.questions) if config.questions else root / "train_QA.csv"
+    return questions_path, load_questions(questions_path)[: config.limit], load_metadata(root / "metadata.csv")
+
+
+def _start_metering(meter: Meter, config: ExperimentConfig, session: dict[str, Any]) -> None:
+    """The power timeline and the idle baseline, when anything can be measured at all."""
+    if not any(s.scopes() for s in meter.sources):
+        return
+    if meter.sampler is not None:
+        meter.sampler.start()
+    if config.energy.idle_seconds > 0:
+        session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
+
+
+def _load_index(
+    config: ExperimentConfig, root: Path, meter: Meter, session: dict[str, Any], notify: Callable[[str], None],
+    log: logging.Logger,
+) -> Any:  # fmt: skip
+    with meter.window("index_load") as index_window:
+        retriever, report = open_retriever(config.retrieval, root / "corpus", notify=notify)
+    session["energy"]["index_load"] = index_window.record()
+    log.info(f"index: {report.action} ({report.reason}), {report.n_chunks} passages")
+    return retriever
+
+
+def _load_model(config: ExperimentConfig, meter: Meter, session: dict[str, Any]) -> Backend:
+    load_started = time.perf_counter()
+    with meter.window("model_load") as model_window:
+        backend = create_backend(config.provider, **backend_options(config))
+    session["model_load_s"] = time.perf_counter() - load_started
+    session["energy"]["model_load"] = model_window.record()
+    return backend
+
+
+def _describe(
+    backend: Backend, config: ExperimentConfig, session: dict[str, Any], meter: Meter, log: logging.Logger
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the backend's info, the hardware facts) as the summary keeps them."""
+    # What the report needs to know of the engine without importing it: does the model run on hardware the
+    # run holds (in process or a managed server), or behind someone's API.
+    backend_info = {**backend.info(), "takes_slot": bool(getattr(backend, "takes_slot", True))}
+    disk = model_disk_bytes(backend_info.get("model_path") or config.model or "")
+    hardware = _hardware(disk, session["model_load_s"], meter)
+    log.info(f"model: {backend_info} loaded in {session['model_load_s']:.2f} s")
+    return backend_info, hardware
+
+
+def _end_session(
+    meter: Meter, run: RunDir, backend: Backend | None, session: dict[str, Any], wall_start: float,
+    hardware: dict[str, Any], interrupted: bool,
+) -> None:  # fmt: skip
+    """Whatever ended the session: the power timeline saved, the engine closed, the session's times recorded."""
+    if meter.sampler is not None and meter.sampler.running:
+        meter.sampler.stop()
+        meter.sampler.write_csv(run.path / "power.csv")
+    if backend is not None:
+        backend.close()
+    session["ended_at"] = _now()
+    session["wall_s"] = time.perf_counter() - wall_start
+    if hardware:
+        hardware["peak_rss_gb"] = peak_rss_bytes() / 1e9
+    session["interrupted"] = interrupted
 
 
 def _answer_all(

@@ -263,10 +263,7 @@ def _worst(rows: list[RowScore], limit: int = 5) -> list[dict[str, Any]]:
     ]
 
 
-def score_tables(solution: CellTable, submission: CellTable, mode: Mode = "kaggle") -> ScoreReport:
-    """Score a submission against a solution; see the module docstring for what each mode does."""
-    if mode not in MODES:
-        raise DataError(f"unknown scoring mode '{mode}'; use one of: {', '.join(MODES)}")
+def _check_columns(solution: CellTable, submission: CellTable, mode: Mode) -> None:
     solution.require(SOLUTION_COLUMNS, "solution")
     submission.require(SUBMISSION_COLUMNS + (("explanation",) if mode == "kaggle" else ()), "submission")
     if mode == "kaggle":
@@ -276,15 +273,13 @@ def score_tables(solution: CellTable, submission: CellTable, mode: Mode = "kaggl
                     f"{submission.path}: row {record}: empty explanation; the official metric rejects the file "
                     "(write one, or score with --mode lenient)"
                 )
-    solution_ids = _index_ids(solution)
-    submission_ids = _index_ids(submission)
-    missing_ids = [q for q in solution_ids if q not in submission_ids]
-    extra_ids = [q for q in submission_ids if q not in solution_ids]
-    if len(missing_ids) == len(solution_ids):
-        raise DataError(
-            f"no id of {submission.path} is in {solution.path}; pass the solution file first, then the submission"
-        )
 
+
+def _score_rows(
+    solution: CellTable, submission: CellTable, solution_ids: dict[str, int], submission_ids: dict[str, int],
+    mode: Mode,
+) -> tuple[list[RowScore], list[int]]:  # fmt: skip
+    """(each scored row, its position in the solution), in solution order."""
     s, u = solution.cells, submission.cells
     rows: list[RowScore] = []
     positions: list[int] = []
@@ -295,19 +290,28 @@ def score_tables(solution: CellTable, submission: CellTable, mode: Mode = "kaggl
                 continue  # the official metric scores the inner join only
             rows.append(_missing_row(qid, s["answer_value"][i], s["ref_id"][i]))
         else:
-            rows.append(
-                score_row(
-                    qid,
-                    s["answer_value"][i],
-                    s["answer_unit"][i],
-                    s["ref_id"][i],
-                    u["answer_value"][j],
-                    u["answer_unit"][j],
-                    u["ref_id"][j],
-                    mode,
-                )
-            )
+            solution_cells = (s["answer_value"][i], s["answer_unit"][i], s["ref_id"][i])
+            submitted = (u["answer_value"][j], u["answer_unit"][j], u["ref_id"][j])
+            rows.append(score_row(qid, *solution_cells, *submitted, mode))
         positions.append(i)
+    return rows, positions
+
+
+def score_tables(solution: CellTable, submission: CellTable, mode: Mode = "kaggle") -> ScoreReport:
+    """Score a submission against a solution; see the module docstring for what each mode does."""
+    if mode not in MODES:
+        raise DataError(f"unknown scoring mode '{mode}'; use one of: {', '.join(MODES)}")
+    _check_columns(solution, submission, mode)
+    solution_ids = _index_ids(solution)
+    submission_ids = _index_ids(submission)
+    missing_ids = [q for q in solution_ids if q not in submission_ids]
+    extra_ids = [q for q in submission_ids if q not in solution_ids]
+    if len(missing_ids) == len(solution_ids):
+        raise DataError(
+            f"no id of {submission.path} is in {solution.path}; pass the solution file first, then the submission"
+        )
+
+    rows, positions = _score_rows(solution, submission, solution_ids, submission_ids, mode)
 
     value_accuracy = _mean([float(r.value_correct) for r in rows])
     unit_accuracy = _mean([float(r.unit_correct) for r in rows])

@@ -1,0 +1,101 @@
+"""One `wattbench batch`'s settings (`BatchConfig`) and their flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wattbench.config.campaigns import EXECUTOR_FLAGS, ExecutorConfig
+from wattbench.config.files import load_settings
+from wattbench.config.sections import EnergyConfig
+
+
+class BatchConfig(BaseModel):
+    """One `wattbench batch`: every selected row of a models CSV on a text-generation prompt set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models_csv: str | None = None
+    """Models CSV; None: energy_score/oct_2025_models.csv in the data dir."""
+    prompts_file: str | None = None
+    """Prompts: CSV (with or without a header), JSONL, parquet, or a Hugging Face dataset id; None: the data
+    dir's energy_score/prompts.csv."""
+    prompt_column: str | None = None
+    """Column (or JSONL field) holding the prompt; None: the first known name, or the only column."""
+    num_prompts: int | None = Field(None, ge=1)
+    """Measured prompts per run; None: all."""
+    warmup_prompts: int = Field(5, ge=0)
+    """Prompts generated before the measured window (not counted, not metered)."""
+    repeats: int = Field(1, ge=1)
+    """Measured passes over the prompts."""
+    max_new_tokens: int = Field(256, ge=1)
+    """Output length of non-reasoning runs (generated exactly: min = max new tokens)."""
+    reasoning_max_new_tokens: int = Field(4096, ge=1)
+    """Output cap of runs expected to reason (they stop when the model does)."""
+    backend: str = "llamacpp"
+    """llamacpp (default here), hf / pytorch, vllm (managed, or an existing server with `endpoint`), openai."""
+    endpoint: str | None = None
+    """URL of a running OpenAI-compatible server (vLLM); its /v1 is added when missing."""
+    gguf_dir: str | None = None
+    """llamacpp: a folder of .gguf files, matched to each model by name."""
+    batch_size: int = Field(1, ge=1)
+    """Prompts per generate call (hf batches them; servers run them concurrently)."""
+    seed: int | None = 0
+    """Sampling seed (runs are greedy; the seed only matters to engines that use one anyway)."""
+    n_ctx: int = Field(8192, ge=256)
+    """Context llama.cpp allocates (the longest published prompt plus a reasoning cap must fit)."""
+    dtype: str = "auto"
+    """hf weights dtype."""
+    gpus: list[int] | None = None
+    """GPUs (NVML indices) a managed server runs on and the meter measures; None: all visible."""
+    tensor_parallel: int = Field(1, ge=1)
+    """Tensor-parallel size of a managed vLLM server."""
+    output_dir: str = "batch_results"
+    """Where master_results.csv, individual_runs/ and logs/ go."""
+    max_consecutive_failures: int = Field(3, ge=1)
+    """A run stops after this many failed prompts in a row (a dead server), recording the rest as not run."""
+    connect_timeout_s: float = Field(10.0, gt=0)
+    """Server backends: seconds to wait for a connection."""
+    request_timeout_s: float = Field(600.0, gt=0)
+    """Server backends: seconds one prompt may take to its whole reply. Longer than a WattBot run's minute: a
+    reasoning answer of thousands of tokens, unstreamed, takes minutes."""
+    max_attempts: int = Field(3, ge=1)
+    """Server backends: attempts per prompt (429, 5xx, timeouts and dropped connections are retried)."""
+    retry_after_cap_s: float = Field(30.0, ge=0)
+    """Server backends: the longest wait a `Retry-After` header is obeyed for."""
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    """Where the rows run: inline (default, one after another in this process), local or ray (each row a
+    subprocess, with `executor.timeout_min` as its limit)."""
+    data_dir: str | None = None
+    """Data dir for the default models CSV and prompts; None: $WATTBENCH_DATA, then ./data."""
+
+
+# `wattbench batch` flags → BatchConfig paths (flags that set nested energy settings name them dotted).
+BATCH_FLAGS: dict[str, str] = {
+    "models_csv": "--models-csv",
+    "prompts_file": "--prompts-file",
+    "prompt_column": "--prompt-column",
+    "num_prompts": "--num-prompts",
+    "warmup_prompts": "--warmup",
+    "repeats": "--repeats",
+    "max_new_tokens": "--max-new-tokens",
+    "reasoning_max_new_tokens": "--reasoning-max-new-tokens",
+    "backend": "--backend",
+    "endpoint": "--endpoint",
+    "gguf_dir": "--gguf-dir",
+    "batch_size": "--batch-size",
+    "output_dir": "--output-dir",
+    "energy.meter": "--meter",
+    "energy.idle_seconds": "--idle-seconds",
+    "energy.grid_intensity_g_per_kwh": "--grid-intensity",
+    **EXECUTOR_FLAGS,
+}
+
+
+def load_batch_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> BatchConfig:
+    """A batch config from a TOML or YAML file (the keys of BatchConfig; `[energy]` and `[executor]` as tables) or
+    the defaults, then the command line's dotted overrides (a flag not given is None and changes nothing)."""
+    return load_settings(BatchConfig, path, overrides, BATCH_FLAGS)

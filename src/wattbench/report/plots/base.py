@@ -1,0 +1,117 @@
+"""What every figure shares: the `Plot` record, matplotlib set up for servers, saving PNG and SVG, the figure that
+says why it was not drawn, and the scatter with stacked labels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wattbench.report.runs import RunInfo
+
+MARKERS = {"local": "s", "api": "o", "ensemble": "^"}
+COLOURS = {"local": "#4c72b0", "api": "#dd8452", "ensemble": "#8c8c8c"}
+SCORE_PARTS = (("overall", "Overall"), ("value_accuracy", "Value"), ("ref_overlap", "Ref overlap"), ("na_term", "NA"))
+WEIGHTS = (
+    ("value_accuracy", 0.75, "value (0.75)"),
+    ("ref_overlap", 0.15, "ref (0.15)"),
+    ("na_term", 0.10, "NA (0.10)"),
+)
+
+
+@dataclass
+class Plot:
+    name: str
+    title: str
+    files: list[Path] = field(default_factory=list)
+    note: str | None = None
+    """What was left out or missing, for the report and the command's output."""
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and in CI
+    # Run names and model ids are text, not TeX: "$5 run" or "a_$x$" must print as written, never as mathtext
+    # (which renders them wrongly or raises on an unbalanced "$").
+    matplotlib.rcParams["text.parse_math"] = False
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, out: Path, plot: Plot) -> Plot:
+    out.mkdir(parents=True, exist_ok=True)
+    for suffix in ("png", "svg"):
+        path = out / f"{plot.name}.{suffix}"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plot.files.append(path)
+    pyplot().close(fig)
+    return plot
+
+
+def not_drawn(plot: Plot, out: Path, why: str) -> Plot:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{plot.title}\n\nnot drawn: {why}", ha="center", va="center", wrap=True, fontsize=10)
+    plot.note = why
+    return save(fig, out, plot)
+
+
+def left_out(runs: list[RunInfo], kept: list[RunInfo], what: str) -> str | None:
+    missing = [r.name for r in runs if r not in kept]
+    return f"{what} unknown for {', '.join(missing)}" if missing else None
+
+
+def _label_offsets(points: list[tuple[float, float]], ax) -> list[tuple[int, int]]:
+    """Label offsets in points: runs drawn at (nearly) the same place (one model size, one score) get their
+    labels stacked instead of printed over each other."""
+    import math
+
+    xs = [math.log10(x) if ax.get_xscale() == "log" and x > 0 else x for x, _ in points]
+    ys = [y for _, y in points]
+    span_x = (max(xs) - min(xs)) or 1.0
+    span_y = (max(ys) - min(ys)) or 1.0
+    taken: dict[tuple[int, int], int] = {}
+    offsets = []
+    for x, y in zip(xs, ys):
+        cell = (round(40 * (x - min(xs)) / span_x), round(40 * (y - min(ys)) / span_y))
+        k = taken.get(cell, 0)
+        taken[cell] = k + 1
+        offsets.append((4, 3 - 9 * k))
+    return offsets
+
+
+def scatter(ax, runs: list[RunInfo], x: Callable[[RunInfo], Any], y: Callable[[RunInfo], Any], size=None, log_x=False):
+    if log_x:
+        _log_x(ax)
+    seen: set[str] = set()
+    offsets = _label_offsets([(x(r), y(r)) for r in runs], ax) if runs else []
+    for run, offset in zip(runs, offsets):
+        kind = run.deployment
+        ax.scatter(
+            x(run), y(run), marker=MARKERS[kind], s=size(run) if size else 60, alpha=0.75, color=COLOURS[kind],
+            label=None if kind in seen else kind, edgecolors="black", linewidths=0.5,
+        )  # fmt: skip
+        seen.add(kind)
+        ax.annotate(run.name, (x(run), y(run)), fontsize=7, xytext=offset, textcoords="offset points")
+    ax.grid(alpha=0.3)
+
+
+def _log_x(ax) -> None:
+    """A log axis labelled in plain numbers (0.5, 7, 70), not 5x10^-1."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def sized_and_scored(runs: list[RunInfo]) -> list[RunInfo]:
+    return [r for r in runs if r.params_b is not None and r.overall is not None]
+
+
+SIZE_HELP = "model size (add it to model_sizes.toml)"

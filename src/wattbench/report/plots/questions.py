@@ -1,0 +1,105 @@
+"""Figures over the per-question scores: intervals, evidence types, agreement, unique wins, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wattbench.report.plots.base import Plot, not_drawn, pyplot, save
+from wattbench.report.question_stats import (
+    QuestionScores,
+    accuracy_by_evidence,
+    agreement,
+    overall_with_interval,
+    refusal_rates,
+    unique_wins,
+)
+
+NO_SCORED_RUN = "no run has a submission scored against the solution"
+
+
+def _scored(scores: QuestionScores) -> list[str]:
+    return [name for name, rows in scores.by_run.items() if rows]
+
+
+def plot_wilson(scores: QuestionScores, out: Path) -> Plot:
+    plot = Plot("overall_wilson", "Overall score with Wilson 95% intervals")
+    names = _scored(scores)
+    if not names:
+        return not_drawn(plot, out, NO_SCORED_RUN)
+    stats = sorted(((n, *overall_with_interval(scores, n)) for n in names), key=lambda s: s[1])
+    fig, ax = pyplot().subplots(figsize=(7, 1 + 0.4 * len(stats)))
+    for i, (_, mean, low, high, _n) in enumerate(stats):
+        ax.errorbar(mean, i, xerr=[[mean - low], [high - mean]], fmt="o", capsize=4, color="#4c72b0")
+    ax.set_yticks(range(len(stats)), [f"{s[0]} (n={s[4]})" for s in stats])
+    ax.set(xlim=(0, 1), xlabel="overall score, 95% Wilson interval", title=plot.title)
+    return save(fig, out, plot)
+
+
+def plot_evidence(scores: QuestionScores, out: Path) -> Plot:
+    plot = Plot("accuracy_by_evidence", "Value accuracy by evidence type")
+    names = _scored(scores)
+    if not names:
+        return not_drawn(plot, out, NO_SCORED_RUN)
+    by_run = {name: accuracy_by_evidence(scores, name) for name in names}
+    kinds = sorted({k for acc in by_run.values() for k in acc})
+    fig, ax = pyplot().subplots(figsize=(max(6, 1.2 * len(kinds)), 5))
+    width = 0.8 / len(names)
+    for j, (name, acc) in enumerate(by_run.items()):
+        ax.bar([i + j * width for i in range(len(kinds))], [acc.get(k, (0, 0))[0] for k in kinds], width, label=name)
+    counts = {k: sum(1 for q in scores.ids if scores.evidence[q] == k) for k in kinds}
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(kinds))], [f"{k}\n(n={counts[k]})" for k in kinds])
+    ax.set(ylim=(0, 1), ylabel="value accuracy", title=plot.title)
+    ax.legend(fontsize=7)
+    return save(fig, out, plot)
+
+
+def plot_agreement(scores: QuestionScores, out: Path) -> Plot:
+    plot = Plot("agreement_heatmap", "Answer agreement between runs")
+    names = _scored(scores)
+    if len(names) < 2:
+        return not_drawn(plot, out, "needs at least two runs with submissions")
+    grid = [[agreement(scores, a, b) for b in names] for a in names]
+    fig, ax = pyplot().subplots(figsize=(1.5 + 0.7 * len(names), 1 + 0.6 * len(names)))
+    image = ax.imshow(
+        [[v if v is not None else float("nan") for v in row] for row in grid], vmin=0, vmax=1, cmap="viridis"
+    )
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            ax.text(j, i, "-" if value is None else f"{value:.2f}", ha="center", va="center", fontsize=7, color="white")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    fig.colorbar(image, ax=ax, label="share of questions with equal values")
+    ax.set_title(plot.title)
+    return save(fig, out, plot)
+
+
+def plot_unique_wins(scores: QuestionScores, out: Path) -> Plot:
+    plot = Plot("unique_wins", "Questions only one run got right")
+    wins = unique_wins(scores)
+    if not wins:
+        return not_drawn(plot, out, NO_SCORED_RUN)
+    if len(wins) < 2:
+        return not_drawn(plot, out, "needs at least two runs with submissions")
+    if not any(wins.values()):
+        return not_drawn(plot, out, "no question was answered right by exactly one run")
+    fig, ax = pyplot().subplots(figsize=(max(6, 0.8 * len(wins)), 4))
+    ax.bar(list(wins), [len(v) for v in wins.values()], color="#8172b3")
+    ax.set(ylabel="questions", title=plot.title)
+    ax.tick_params(axis="x", rotation=45)
+    return save(fig, out, plot)
+
+
+def plot_refusals(scores: QuestionScores, out: Path) -> Plot:
+    plot = Plot("refusal_rates", "Refusal (is_blank) rates")
+    names = _scored(scores)
+    if not names:
+        return not_drawn(plot, out, NO_SCORED_RUN)
+    rates = [refusal_rates(scores, n) for n in names]
+    fig, ax = pyplot().subplots(figsize=(max(6, 0.8 * len(names)), 4))
+    xs = range(len(names))
+    ax.bar([x - 0.2 for x in xs], [r[0] or 0 for r in rates], 0.4, label="answerable (false refusals)")
+    ax.bar([x + 0.2 for x in xs], [r[1] or 0 for r in rates], 0.4, label="unanswerable (right refusals)")
+    ax.set_xticks(list(xs), names, rotation=45, ha="right")
+    ax.set(ylim=(0, 1), ylabel="share answered is_blank", title=plot.title)
+    ax.legend(fontsize=8)
+    return save(fig, out, plot)

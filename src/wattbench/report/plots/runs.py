@@ -1,0 +1,181 @@
+"""Figures over the runs (one point or bar per run): size, score, latency, cost, energy."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from wattbench.report.plots.base import (
+    COLOURS,
+    SCORE_PARTS,
+    SIZE_HELP,
+    WEIGHTS,
+    Plot,
+    left_out,
+    not_drawn,
+    pyplot,
+    save,
+    scatter,
+    sized_and_scored,
+)
+from wattbench.report.runs import RunInfo
+
+
+def plot_score_vs_size(runs: list[RunInfo], out: Path) -> Plot:
+    plot = Plot("score_vs_size", "Score vs model size")
+    sized = sized_and_scored(runs)
+    if not sized:
+        return not_drawn(plot, out, f"no run has a known {SIZE_HELP}")
+    fig, axes = pyplot().subplots(2, 2, figsize=(10, 8), sharex=True)
+    for ax, (part, label) in zip(axes.flat, SCORE_PARTS):
+        kept = [r for r in sized if r.score(part) is not None]
+        scatter(ax, kept, lambda r: r.params_b, partial(RunInfo.score, part=part), log_x=True)
+        ax.set(title=label, ylim=(-0.02, 1.02), xlabel="parameters (billions)", ylabel="score")
+    axes.flat[0].legend(fontsize=8)
+    plot.note = left_out([r for r in runs if r.kind != "ensemble"], sized, "size")
+    return save(fig, out, plot)
+
+
+ALL_FREE = "every run here cost 0 USD (local engines): there is no cost to compare"
+
+
+def _by_size(runs: list[RunInfo], out: Path, name: str, title: str, value, ylabel: str, what: str) -> Plot:
+    plot = Plot(name, title)
+    kept = [r for r in runs if r.params_b is not None and value(r) is not None]
+    if not kept:
+        return not_drawn(plot, out, f"no run has both a known {SIZE_HELP} and a recorded {what}")
+    if what == "cost" and not any(value(r) for r in kept):
+        return not_drawn(plot, out, ALL_FREE)
+    fig, ax = pyplot().subplots(figsize=(7, 5))
+    scatter(ax, kept, lambda r: r.params_b, value, log_x=True)
+    ax.set(xlabel="parameters (billions)", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    plot.note = left_out([r for r in runs if r.kind != "ensemble"], kept, f"size or {what}")
+    return save(fig, out, plot)
+
+
+def plot_size_vs_latency(runs: list[RunInfo], out: Path) -> Plot:
+    return _by_size(runs, out, "size_vs_latency", "Size vs latency", lambda r: r.latency_s,
+                    "mean latency per question (s)", "latency")  # fmt: skip
+
+
+def plot_size_vs_cost(runs: list[RunInfo], out: Path) -> Plot:
+    return _by_size(runs, out, "size_vs_cost", "Size vs cost", lambda r: r.usd_per_1000_questions,
+                    "USD per 1000 questions", "cost")  # fmt: skip
+
+
+def plot_bubble(runs: list[RunInfo], out: Path) -> Plot:
+    plot = Plot("size_score_cost_bubble", "Size x score x cost")
+    kept = [r for r in sized_and_scored(runs) if r.usd_per_1000_questions is not None]
+    if not kept:
+        return not_drawn(plot, out, f"no run has a known {SIZE_HELP} and a recorded cost")
+    top = max(r.usd_per_1000_questions or 0 for r in kept) or 1.0
+    fig, ax = pyplot().subplots(figsize=(7, 5))
+    scatter(
+        ax,
+        kept,
+        lambda r: r.params_b,
+        lambda r: r.overall,
+        size=lambda r: 40 + 1200 * (r.usd_per_1000_questions or 0) / top,
+        log_x=True,
+    )
+    ax.set(xlabel="parameters (billions)", ylabel="overall score", title="Size x score (area: USD per 1000 questions)")
+    if top == 1.0 and not any(r.usd_per_1000_questions for r in kept):
+        plot.note = "every run here cost 0 USD (local engines): the bubbles are all one size"
+    return save(fig, out, plot)
+
+
+def plot_ranking(runs: list[RunInfo], out: Path) -> Plot:
+    plot = Plot("ranking", "Overall ranking")
+    kept = sorted((r for r in runs if r.overall is not None), key=lambda r: r.overall or 0)
+    if not kept:
+        return not_drawn(plot, out, "no scored run (runs on questions without answers are not scored)")
+    most = max(r.num_questions for r in kept)
+    fewer = [r for r in kept if r.num_questions < most]
+    fig, ax = pyplot().subplots(figsize=(7, 1 + 0.4 * len(kept)))
+    labels = [r.name if r.num_questions == most else f"{r.name} (n={r.num_questions} of {most})" for r in kept]
+    bars = ax.barh(labels, [r.overall for r in kept], color=[COLOURS[r.deployment] for r in kept])
+    for bar, r in zip(bars, kept):
+        if r.num_questions < most:
+            bar.set_hatch("//")  # scored on fewer questions: not comparable with the full runs
+            bar.set_alpha(0.5)
+    for i, r in enumerate(kept):
+        ax.text(r.overall or 0, i, f" {r.overall:.3f}", va="center", fontsize=8)
+    if fewer:
+        plot.note = (
+            f"hatched: scored on fewer questions than the {most} of the largest runs "
+            f"({', '.join(r.name for r in fewer)}), not comparable with them"
+        )
+    ax.set(
+        xlim=(0, 1.1),
+        xlabel="overall score (kaggle)",
+        title="Overall ranking (blue: local, orange: API, grey: ensemble)",
+    )
+    return save(fig, out, plot)
+
+
+def plot_cost_vs_score(runs: list[RunInfo], out: Path) -> Plot:
+    plot = Plot("cost_vs_score", "Cost vs score")
+    kept = [r for r in runs if r.overall is not None and r.usd_per_1000_questions is not None]
+    if not kept:
+        return not_drawn(plot, out, "no run with both a score and a recorded cost")
+    if not any(r.usd_per_1000_questions for r in kept):
+        return not_drawn(plot, out, ALL_FREE)
+    fig, ax = pyplot().subplots(figsize=(7, 5))
+    scatter(ax, kept, lambda r: r.usd_per_1000_questions, lambda r: r.overall)
+    ax.set_xlim(left=0)  # a cost is never negative; matplotlib's margin would draw a negative axis
+    ax.set(xlabel="USD per 1000 questions", ylabel="overall score", title="Cost vs score")
+    ax.legend(fontsize=8)
+    return save(fig, out, plot)
+
+
+def plot_breakdown(runs: list[RunInfo], out: Path) -> Plot:
+    plot = Plot("score_breakdown", "Score breakdown")
+    kept = [r for r in runs if all(r.score(p) is not None for p, _, _ in WEIGHTS)]
+    if not kept:
+        return not_drawn(plot, out, "no scored run")
+    fig, ax = pyplot().subplots(figsize=(max(6, 0.8 * len(kept)), 5))
+    bottom = [0.0] * len(kept)
+    for part, weight, label in WEIGHTS:
+        heights = [weight * (r.score(part) or 0) for r in kept]
+        ax.bar([r.name for r in kept], heights, bottom=bottom, label=label)
+        bottom = [b + h for b, h in zip(bottom, heights)]
+    ax.set(ylim=(0, 1), ylabel="weighted points", title="What each run's score is made of")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(fontsize=8)
+    return save(fig, out, plot)
+
+
+def plot_energy(runs: list[RunInfo], out: Path) -> Plot:
+    plot = Plot("energy_per_run", "Energy per question")
+    kept = [r for r in runs if r.wh_per_question is not None]
+    if not kept:
+        return not_drawn(plot, out, "no run has measured energy (NVML or RAPL was not available on its machine)")
+    fig, ax = pyplot().subplots(figsize=(max(6, 0.8 * len(kept)), 5))
+    ax.bar([r.name for r in kept], [r.wh_per_question for r in kept], color="#55a868")
+    ax.set(ylabel="Wh per question", title="Energy per question (measured runs only)")
+    ax.tick_params(axis="x", rotation=45)
+    plot.note = left_out(runs, kept, "energy")
+    return save(fig, out, plot)
+
+
+def plot_pareto(runs: list[RunInfo], out: Path) -> Plot:
+    """Accuracy against energy per question, with the front of runs no other run beats on both."""
+    plot = Plot("accuracy_vs_energy_pareto", "Accuracy vs energy (Pareto front)")
+    kept = [r for r in runs if r.overall is not None and r.wh_per_question]
+    if not kept:
+        return not_drawn(plot, out, "no run has both a score and measured energy per question")
+    front, best = [], -1.0
+    for run in sorted(kept, key=lambda r: (r.wh_per_question, -(r.overall or 0))):
+        if (run.overall or 0) > best:
+            front.append(run)
+            best = run.overall or 0
+    fig, ax = pyplot().subplots(figsize=(7, 5))
+    scatter(ax, kept, lambda r: r.wh_per_question, lambda r: r.overall, log_x=True)
+    ax.step(
+        [r.wh_per_question for r in front], [r.overall for r in front], where="post", color="red", label="Pareto front"
+    )
+    ax.set(xlabel="Wh per question", ylabel="overall score", title="Accuracy vs energy")
+    ax.legend(fontsize=8)
+    plot.note = left_out(runs, kept, "energy")
+    return save(fig, out, plot)
