@@ -50,7 +50,7 @@ def main() -> None:
             time.sleep(args.seconds)
             sampler.stop()
             wall = time.monotonic() - started
-            ticks = len(sampler.samples)
+            ticks = sampler.ticks
             print(
                 f"{hz:>3} Hz: {ticks:5d} ticks, sampler CPU {sampler.cpu_time_s * 1000:8.1f} ms in {wall:.1f} s = "
                 f"{100 * sampler.cpu_time_s / wall:.3f}% of one core ({1e6 * sampler.cpu_time_s / ticks:.0f} us/tick)"

@@ -6,6 +6,7 @@ Power is piecewise constant over a controllable clock, so the energy of any inte
 
 from __future__ import annotations
 
+import time
 import types
 from dataclasses import dataclass, field
 
@@ -41,6 +42,12 @@ class FakeGpu:
     resets_at: float | None = None  # the driver reloads: the counter restarts from 0 at this time
     memory_total: int = 80 * 2**30
     memory_used: int = 10 * 2**30
+    counter_period_s: float = 0.0  # > 0: the counter advances only at multiples of this period (quantised)
+    counter_stuck_from: float | None = None  # the counter stops advancing at this time
+    instant_field: bool = True  # the driver has NVML_FI_DEV_POWER_INSTANT
+    averaged_power_s: float = 0.0  # > 0: nvmlDeviceGetPowerUsage is the mean over this trailing period
+    fail_between: tuple[float, float] | None = None  # every read fails in this interval
+    mig: bool = False  # MIG mode on
 
     def power_w(self, t: float) -> float:
         watts = self.schedule[0][1]
@@ -54,7 +61,20 @@ class FakeGpu:
         edges = sorted({t0, t1, *(s for s, _ in self.schedule if t0 < s < t1)})
         return sum((b - a) * self.power_w(a) for a, b in zip(edges, edges[1:]))
 
+    def averaged_power_w(self, t: float) -> float:
+        """What nvmlDeviceGetPowerUsage reports on Ampere and newer: the mean over the last second."""
+        if self.averaged_power_s <= 0:
+            return self.power_w(t)
+        return self.energy_j(t - self.averaged_power_s, t) / self.averaged_power_s
+
+    def failing(self, t: float) -> bool:
+        return self.fail_between is not None and self.fail_between[0] <= t < self.fail_between[1]
+
     def counter_mj(self, t: float) -> int:
+        if self.counter_period_s > 0:
+            t = (t // self.counter_period_s) * self.counter_period_s
+        if self.counter_stuck_from is not None:
+            t = min(t, self.counter_stuck_from)
         if self.resets_at is not None and t >= self.resets_at:
             return int(self.counter_scale * self.energy_j(self.resets_at, t) * 1000)
         return (self.counter_offset_mj + int(self.counter_scale * self.energy_j(0.0, t) * 1000)) % 2**64
@@ -81,10 +101,31 @@ def make_module(gpus: list[FakeGpu], clock: Clock) -> types.ModuleType:
     def energy(h: FakeGpu) -> int:
         if not h.has_counter:
             raise NVMLError_NotSupported("Not Supported")
+        if h.failing(clock.now):
+            raise NVMLError("GPU is lost")
         return h.counter_mj(clock.now)
 
+    def power_usage(h: FakeGpu) -> int:
+        if h.failing(clock.now):
+            raise NVMLError("GPU is lost")
+        return int(h.averaged_power_w(clock.now) * 1000)
+
+    def field_values(h: FakeGpu, fields: list[int]) -> list[types.SimpleNamespace]:
+        out = []
+        for field_id in fields:
+            ok = field_id == module.NVML_FI_DEV_POWER_INSTANT and h.instant_field and not h.failing(clock.now)
+            value = types.SimpleNamespace(uiVal=int(h.power_w(clock.now) * 1000) if ok else 0)
+            out.append(types.SimpleNamespace(fieldId=field_id, nvmlReturn=0 if ok else 3, value=value))
+        return out
+
+    def mig_mode(h: FakeGpu) -> tuple[int, int]:
+        return (1, 1) if h.mig else (0, 0)
+
+    module.NVML_FI_DEV_POWER_INSTANT = 186
     module.nvmlDeviceGetTotalEnergyConsumption = energy
-    module.nvmlDeviceGetPowerUsage = lambda h: int(h.power_w(clock.now) * 1000)
+    module.nvmlDeviceGetPowerUsage = power_usage
+    module.nvmlDeviceGetFieldValues = field_values
+    module.nvmlDeviceGetMigMode = mig_mode
     module.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(
         total=h.memory_total, used=h.memory_used, free=h.memory_total - h.memory_used
     )
@@ -92,3 +133,29 @@ def make_module(gpus: list[FakeGpu], clock: Clock) -> types.ModuleType:
     module.nvmlDeviceGetTemperature = lambda h, sensor: 61
     module.nvmlDeviceGetClockInfo = lambda h, kind: 1980
     return module
+
+
+class WallClock:
+    """The real monotonic clock, for fakes whose scripted power must follow real time while real work runs;
+    it remembers every reading a meter took, so a test can find a window's true edges."""
+
+    def __init__(self) -> None:
+        self.readings: list[float] = []
+
+    @property
+    def now(self) -> float:
+        return time.monotonic()
+
+    def __call__(self) -> float:
+        value = time.monotonic()
+        self.readings.append(value)
+        return value
+
+    def edges_of(self, duration_s: float) -> tuple[float, float]:
+        """The two readings `duration_s` apart: a window's start and end, as the meter took them."""
+        readings = sorted(set(self.readings))
+        for i, start in enumerate(readings):
+            for end in readings[i + 1 :]:
+                if end - start == duration_s:
+                    return start, end
+        raise AssertionError(f"no two clock readings are {duration_s} s apart")

@@ -35,6 +35,17 @@ class SourceUnavailable(Exception):
         self.scope = scope
 
 
+@dataclass
+class Verdict:
+    """What a source says about one window beyond its counters: scopes to replace (an estimate where the counter
+    cannot resolve the window), scopes unknown in it (a failed read), and warnings."""
+
+    energy_j: dict[str, float] = field(default_factory=dict)
+    method: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
 class Source(Protocol):
     """One kind of energy counter (all GPUs of NVML, all RAPL zones)."""
 
@@ -58,6 +69,10 @@ class Source(Protocol):
     def warnings(self) -> list[str]:
         """Events such as counter resets, drained (returned once)."""
 
+    # Optional, for sources that know more about a window than two counter readings (NVML, RAPL):
+    # `snapshot() -> dict` taken with each window edge's poll, and `judge(before, after, duration_s) -> Verdict`
+    # (scopes unknown in the window because a read failed, estimates, warnings).
+
 
 @dataclass
 class Measurement:
@@ -72,6 +87,9 @@ class Measurement:
     idle_power_w: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     sessions: int = 1
+    power_reading: dict[str, str] = field(default_factory=dict)
+    """Per GPU scope, which power reading backs its estimates and checks: instant (NVML_FI_DEV_POWER_INSTANT) or
+    average (nvmlDeviceGetPowerUsage, a 1-second average on Ampere and newer)."""
 
     @property
     def avg_power_w(self) -> dict[str, float]:
@@ -129,6 +147,7 @@ class Measurement:
             idle_power_w=idle,
             warnings=[*self.warnings, *other.warnings],
             sessions=self.sessions + other.sessions,
+            power_reading={**other.power_reading, **self.power_reading},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,6 +165,7 @@ class Measurement:
             "unavailable": self.unavailable,
             "warnings": self.warnings,
             "sessions": self.sessions,
+            "power_reading": self.power_reading,
         }
 
     @classmethod
@@ -160,6 +180,7 @@ class Measurement:
             "idle_power_w",
             "warnings",
             "sessions",
+            "power_reading",
         )
         return cls(**{k: data[k] for k in keys if k in data})
 
@@ -211,13 +232,17 @@ class Meter:
 
     def poll(self) -> tuple[float, dict[str, float]]:
         """Advance every source and return (time, cumulative joules per scope)."""
+        now, cumulative, _ = self._poll_with_snapshots()
+        return now, cumulative
+
+    def _poll_with_snapshots(self) -> tuple[float, dict[str, float], list[dict[str, Any]]]:
         with self._lock:
             now = self.clock()
             cumulative: dict[str, float] = {}
             for source in self.sources:
                 source.poll(now)
                 cumulative.update(source.cumulative_j())
-            return now, cumulative
+            return now, cumulative, [_snapshot(source) for source in self.sources]
 
     def _drain_warnings(self) -> list[str]:
         return [w for source in self.sources for w in source.warnings()]
@@ -225,28 +250,45 @@ class Meter:
     @contextmanager
     def window(self, label: str) -> Iterator[Window]:
         window = Window(label)
-        start, before = self.poll()
+        start, before, snapshots = self._poll_with_snapshots()
         sampler_mark = self.sampler.mark() if self.sampler is not None else None
         try:
             yield window
         finally:
-            end, after = self.poll()
-            energy = {scope: after[scope] - before[scope] for scope in after if scope in before}
-            warnings = self._drain_warnings()
-            peaks: dict[str, float] = {}
-            if self.sampler is not None:
-                peaks = self.sampler.peaks_since(sampler_mark)
-                warnings += self.sampler.check_counters(sampler_mark, energy, self.methods())
-            window.result = Measurement(
-                label=label,
-                duration_s=end - start,
-                energy_j=energy,
-                method={s: m for s, m in self.methods().items() if s in energy},
-                unavailable=self.unavailable(),
-                peak_power_w=peaks,
-                idle_power_w={s: p for s, p in self.idle_power_w.items() if s in energy},
-                warnings=warnings,
-            )
+            end, after, later = self._poll_with_snapshots()
+            window.result = self._result(label, end - start, before, after, snapshots, later, sampler_mark)
+
+    def _result(
+        self, label: str, duration_s: float, before: dict[str, float], after: dict[str, float],
+        snapshots: list[dict[str, Any]], later: list[dict[str, Any]], sampler_mark: Any,
+    ) -> Measurement:  # fmt: skip
+        energy = {scope: after[scope] - before[scope] for scope in after if scope in before}
+        method = {s: m for s, m in self.methods().items() if s in energy}
+        unavailable = self.unavailable()
+        warnings = self._drain_warnings()
+        for source, first, last in zip(self.sources, snapshots, later):
+            judge = getattr(source, "judge", None)
+            verdict = judge(first, last, duration_s) if judge is not None else Verdict()
+            energy.update(verdict.energy_j)
+            method.update(verdict.method)
+            warnings += verdict.warnings
+            for scope, why in verdict.unavailable.items():
+                energy.pop(scope, None)  # unknown, never a smaller number
+                method.pop(scope, None)
+                unavailable[scope] = why
+        peaks = self.sampler.peaks_since(sampler_mark) if self.sampler is not None else {}
+        readings = {s: k for src in self.sources for s, k in getattr(src, "power_kinds", dict)().items() if s in energy}
+        return Measurement(
+            label=label,
+            duration_s=duration_s,
+            energy_j=energy,
+            method=method,
+            unavailable=unavailable,
+            peak_power_w=peaks,
+            idle_power_w={s: p for s, p in self.idle_power_w.items() if s in energy},
+            warnings=warnings,
+            power_reading=readings,
+        )
 
     def measure_idle(self, seconds: float, sleep: Callable[[float], None] = time.sleep) -> Measurement:
         """Measure the idle baseline: a window over `seconds` of doing nothing; later windows carry it."""
@@ -256,6 +298,11 @@ class Meter:
         self.idle_power_w = idle.result.avg_power_w
         idle.result.idle_power_w = dict(self.idle_power_w)
         return idle.result
+
+
+def _snapshot(source: Source) -> dict[str, Any]:
+    take = getattr(source, "snapshot", None)
+    return take() if take is not None else {}
 
 
 def null_meter(reason: str) -> Meter:

@@ -11,7 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from wattbench.energy.base import Verdict
+
 POWERCAP_ROOT = Path("/sys/class/powercap")
+READ_ADVICE = (
+    "RAPL counters are root-only since the PLATYPUS power side channel (CVE-2020-8694): run as root, read them "
+    "through a root-owned helper, or give this Python the CAP_DAC_READ_SEARCH capability; do not make energy_uj "
+    "world-readable, which reopens that side channel"
+)
 _PREFIXES = ("intel-rapl:", "amd-rapl:")
 
 
@@ -25,6 +32,8 @@ class RaplSource:
         self._last_uj: dict[str, int] = {}
         self._cumulative: dict[str, float] = {}
         self._warnings: list[str] = []
+        self._failures: dict[str, int] = {}
+        self._last_failure: dict[str, str] = {}
         self._discover()
 
     def _discover(self) -> None:
@@ -46,10 +55,7 @@ class RaplSource:
             try:
                 self._last_uj[scope] = int(energy.read_text().strip())
             except PermissionError:
-                self._unavailable[scope] = (
-                    f"permission denied reading {energy} (RAPL needs root, or a rule such as "
-                    f"'chmod a+r {self.root}/*/energy_uj')"
-                )
+                self._unavailable[scope] = f"permission denied reading {energy}; {READ_ADVICE}"
                 continue
             except (OSError, ValueError) as exc:
                 self._unavailable[scope] = f"cannot read {energy} ({exc})"
@@ -79,8 +85,9 @@ class RaplSource:
         for scope, (path, wrap) in self._zones.items():
             try:
                 current = int(path.read_text().strip())
-            except (OSError, ValueError) as exc:
-                self._warnings.append(f"{scope}: cannot read {path} ({exc})")
+            except (OSError, ValueError) as exc:  # the window this falls in reports the scope as unknown
+                self._failures[scope] = self._failures.get(scope, 0) + 1
+                self._last_failure[scope] = f"cannot read {path} ({exc})"
                 continue
             delta = current - self._last_uj[scope]
             if delta < 0:
@@ -94,6 +101,16 @@ class RaplSource:
 
     def cumulative_j(self) -> dict[str, float]:
         return dict(self._cumulative)
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self._failures)
+
+    def judge(self, before: dict[str, int], after: dict[str, int], duration_s: float) -> Verdict:
+        verdict = Verdict()
+        for scope, failures in after.items():
+            if failures > before.get(scope, 0):
+                verdict.unavailable[scope] = f"read failed in this window: {self._last_failure[scope]}"
+        return verdict
 
 
 def _read(path: Path) -> str | None:

@@ -1,10 +1,11 @@
-"""A background power sampler: a per-device timeline, peaks, and a cross-check of the energy counters.
+"""A background power sampler: a per-device timeline and peaks, in bounded memory.
 
-Each tick (default 10 Hz) polls the meter's counters (so RAPL wraps and power-integrated GPUs stay exact) and
-reads, for each GPU, power, utilisation, memory used, temperature and SM clock through NVML: never by starting
-`nvidia-smi`. CPU and DRAM power come from the RAPL counter differences between ticks. The timeline is written
-to power.csv. The sampler integrates instantaneous GPU power on its own, and a window whose counter energy
-differs from that integral by more than 10% gets a warning.
+Each tick (default 10 Hz) polls the meter's sources, so that RAPL wraps are caught, GPUs without an energy
+counter are integrated finely, and every window's power integral (nvml.py) has readings inside it. It also reads,
+for each GPU, power (instantaneous where the driver has it), utilisation, memory used, temperature and SM clock
+through NVML: never by starting `nvidia-smi`. CPU and DRAM power come from the RAPL counter differences between
+ticks. The timeline streams to power.csv as it is sampled (a few hundred rows are buffered), and peaks are kept
+per open window, so a run of any length holds a fixed amount of memory.
 """
 
 from __future__ import annotations
@@ -12,30 +13,25 @@ from __future__ import annotations
 import csv
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wattbench.energy.base import Clock, Meter
+from wattbench.energy.nvml import read_power_w
 
-DISAGREEMENT = 0.10
-MIN_SAMPLES_FOR_CHECK = 5
 COLUMNS = (
     "timestamp",
     "elapsed_s",
     "scope",
     "power_w",
+    "power_kind",
     "utilization_pct",
     "memory_used_mib",
     "temperature_c",
     "sm_clock_mhz",
 )
-
-
-@dataclass
-class _Sample:
-    t: float
-    power_w: dict[str, float]
+FLUSH_ROWS = 500
+"""Rows buffered before they are appended to the CSV."""
 
 
 def _try(call, *args) -> Any:
@@ -64,88 +60,70 @@ class PowerSampler:
         self.wall_clock = wall_clock
         self.handles = {f"gpu:{i}": nvml.nvmlDeviceGetHandleByIndex(i) for i in (gpu_indices or [])} if nvml else {}
         self.rows: list[tuple] = []
-        self.samples: list[_Sample] = []
-        self.integrated_j: dict[str, float] = {}
-        self._integrated_at: list[dict[str, float]] = []  # integral after each sample, for windows' marks
+        self.ticks = 0
+        self.csv_path: Path | None = None
+        self._header_written = False
         self._last_cumulative: tuple[float, dict[str, float]] | None = None
         self._started_at: float | None = None
+        self._trackers: dict[int, dict[str, float]] = {}  # open window → peak power per scope so far
+        self._next_mark = 0
         self.max_memory_used_mib: dict[str, float] = {}
         self.cpu_time_s = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
         meter.sampler = self
+
+    def _gpu_row(self, scope: str, handle: Any, wall: float, elapsed: float) -> float | None:
+        reading = _try(read_power_w, self.nvml, handle)
+        utilization = _try(self.nvml.nvmlDeviceGetUtilizationRates, handle)
+        memory = _try(self.nvml.nvmlDeviceGetMemoryInfo, handle)
+        temperature = _try(self.nvml.nvmlDeviceGetTemperature, handle, 0)  # 0 = NVML_TEMPERATURE_GPU
+        clock_mhz = _try(self.nvml.nvmlDeviceGetClockInfo, handle, 1)  # 1 = NVML_CLOCK_SM
+        power_w, kind = reading if reading is not None else (None, None)
+        memory_mib = None if memory is None else memory.used / 2**20
+        if memory_mib is not None:
+            self.max_memory_used_mib[scope] = max(self.max_memory_used_mib.get(scope, 0.0), memory_mib)
+        busy_pct = None if utilization is None else utilization.gpu
+        self.rows.append((wall, elapsed, scope, power_w, kind, busy_pct, memory_mib, temperature, clock_mhz))
+        return power_w
 
     def sample_once(self) -> None:
         """One tick; the thread calls this, and tests call it directly with a fake clock."""
         now, cumulative = self.meter.poll()
-        if self._started_at is None:
-            self._started_at = now
-        wall = self.wall_clock()
-        powers: dict[str, float] = {}
-        for scope, handle in self.handles.items():
-            milliwatts = _try(self.nvml.nvmlDeviceGetPowerUsage, handle)
-            utilization = _try(self.nvml.nvmlDeviceGetUtilizationRates, handle)
-            memory = _try(self.nvml.nvmlDeviceGetMemoryInfo, handle)
-            temperature = _try(self.nvml.nvmlDeviceGetTemperature, handle, 0)  # 0 = NVML_TEMPERATURE_GPU
-            clock_mhz = _try(self.nvml.nvmlDeviceGetClockInfo, handle, 1)  # 1 = NVML_CLOCK_SM
-            power_w = None if milliwatts is None else milliwatts / 1000.0
-            memory_mib = None if memory is None else memory.used / 2**20
-            if power_w is not None:
-                powers[scope] = power_w
-            if memory_mib is not None:
-                self.max_memory_used_mib[scope] = max(self.max_memory_used_mib.get(scope, 0.0), memory_mib)
-            busy_pct = None if utilization is None else utilization.gpu
-            elapsed = now - self._started_at
-            self.rows.append((wall, elapsed, scope, power_w, busy_pct, memory_mib, temperature, clock_mhz))
-        if self._last_cumulative is not None:
-            last_t, last = self._last_cumulative
-            for scope, joules in cumulative.items():
-                if not scope.startswith("gpu:") and scope in last and now > last_t:
-                    powers[scope] = (joules - last[scope]) / (now - last_t)
-                    self.rows.append((wall, now - self._started_at, scope, powers[scope], None, None, None, None))
-        self._last_cumulative = (now, cumulative)
-        if self.samples:
-            previous = self.samples[-1]
-            for scope, power in powers.items():
-                if scope.startswith("gpu:") and scope in previous.power_w:
-                    step = (now - previous.t) * (power + previous.power_w[scope]) / 2.0
-                    self.integrated_j[scope] = self.integrated_j.get(scope, 0.0) + step
-        self.samples.append(_Sample(now, powers))
-        self._integrated_at.append(dict(self.integrated_j))
+        with self._lock:
+            if self._started_at is None:
+                self._started_at = now
+            wall, elapsed = self.wall_clock(), now - self._started_at
+            powers: dict[str, float] = {}
+            for scope, handle in self.handles.items():
+                power_w = self._gpu_row(scope, handle, wall, elapsed)
+                if power_w is not None:
+                    powers[scope] = power_w
+            if self._last_cumulative is not None:
+                last_t, last = self._last_cumulative
+                for scope, joules in cumulative.items():
+                    if not scope.startswith("gpu:") and scope in last and now > last_t:
+                        powers[scope] = (joules - last[scope]) / (now - last_t)
+                        self.rows.append((wall, elapsed, scope, powers[scope], "counter", None, None, None, None))
+            self._last_cumulative = (now, cumulative)
+            for peaks in self._trackers.values():
+                for scope, power in powers.items():
+                    peaks[scope] = max(peaks.get(scope, 0.0), power)
+            self.ticks += 1
+            if self.csv_path is not None and len(self.rows) >= FLUSH_ROWS:
+                self._flush()
 
     def mark(self) -> int:
-        return len(self.samples)
+        """Start tracking peaks for a window; `peaks_since` ends it."""
+        with self._lock:
+            self._next_mark += 1
+            self._trackers[self._next_mark] = {}
+            return self._next_mark
 
     def peaks_since(self, mark: int | None) -> dict[str, float]:
-        peaks: dict[str, float] = {}
-        for sample in self.samples[mark or 0 :]:
-            for scope, power in sample.power_w.items():
-                peaks[scope] = max(peaks.get(scope, 0.0), power)
-        return peaks
-
-    def integrated_since(self, mark: int) -> dict[str, float]:
-        """GPU energy (J) from integrating sampled power since `mark` (a `mark()` taken after a first sample)."""
-        before = self._integrated_at[mark - 1] if mark > 0 else {}
-        after = self._integrated_at[-1] if self._integrated_at else {}
-        return {scope: joules - before.get(scope, 0.0) for scope, joules in after.items()}
-
-    def check_counters(self, mark: int | None, energy_j: dict[str, float], methods: dict[str, str]) -> list[str]:
-        """Warnings for counter scopes whose window energy disagrees with the integrated power by > 10%."""
-        mark = mark or 0
-        if len(self.samples) - mark < MIN_SAMPLES_FOR_CHECK or mark == 0:
-            return []
-        integrated_j = self.integrated_since(mark)
-        out = []
-        for scope, counter_j in energy_j.items():
-            if methods.get(scope) != "nvml_counter" or scope not in integrated_j:
-                continue
-            integrated = integrated_j[scope]
-            if integrated > 0 and abs(counter_j / integrated - 1.0) > DISAGREEMENT:
-                out.append(
-                    f"{scope}: counter energy {counter_j:.1f} J and integrated power {integrated:.1f} J "
-                    f"disagree by {abs(counter_j / integrated - 1.0):.0%}"
-                )
-        return out
+        with self._lock:
+            return self._trackers.pop(mark, {}) if mark is not None else {}
 
     def _run(self) -> None:
         started = time.thread_time()
@@ -157,7 +135,11 @@ class PowerSampler:
     def running(self) -> bool:
         return self._thread is not None
 
-    def start(self) -> PowerSampler:
+    def start(self, csv_path: Path | None = None) -> PowerSampler:
+        """Start ticking; with `csv_path`, the timeline streams there (appended below an existing header)."""
+        if csv_path is not None:
+            self.csv_path = Path(csv_path)
+        self._stop.clear()  # a batch starts the sampler again for each row
         self.sample_once()  # a first sample now, so that the first window has a reference point
         self._thread = threading.Thread(target=self._run, name="wattbench-power-sampler", daemon=True)
         self._thread.start()
@@ -169,14 +151,26 @@ class PowerSampler:
             self._thread.join()
             self._thread = None
             self.sample_once()
+        with self._lock:
+            if self.csv_path is not None:
+                self._flush()
 
-    def write_csv(self, path: Path, append: bool = True) -> None:
-        """Write the timeline; appending keeps the rows of earlier sessions of a resumed run."""
-        path = Path(path)
-        new = not path.exists() or not append
-        with open(path, "a" if append else "w", newline="") as handle:
+    def _flush(self) -> None:
+        assert self.csv_path is not None
+        new = not self.csv_path.exists()
+        with open(self.csv_path, "a", newline="") as handle:
             writer = csv.writer(handle)
             if new:
                 writer.writerow(COLUMNS)
             writer.writerows(("" if v is None else v for v in row) for row in self.rows)
         self.rows = []
+
+    def write_csv(self, path: Path, append: bool = True) -> None:
+        """Write what is buffered; appending keeps the rows of earlier sessions of a resumed run."""
+        with self._lock:
+            previous = self.csv_path
+            self.csv_path = Path(path)
+            if not append:
+                self.csv_path.unlink(missing_ok=True)
+            self._flush()
+            self.csv_path = previous

@@ -25,6 +25,7 @@ from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.meters import make_meter
+from wattbench.energy.shares import split_j
 from wattbench.runs.loop import drive, run_items
 from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
@@ -66,7 +67,9 @@ def graceful_stop(stop: StopRequest, notify: Notify) -> Iterator[None]:
 
 def batch_meter(config: BatchConfig) -> Meter:
     """The meter of a batch's runs, its idle baseline measured once."""
-    meter = make_meter(config.energy.meter, sampler_hz=None, gpu_indices=config.gpus)
+    # The sampler runs in every row: a GPU without an energy counter is integrated from its readings, and
+    # every window's counter is checked against power (energy/nvml.py).
+    meter = make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=config.gpus)
     if any(s.scopes() for s in meter.sources) and config.energy.idle_seconds > 0:
         meter.measure_idle(config.energy.idle_seconds)
     return meter
@@ -106,6 +109,8 @@ def run_one(
     _log_start(run, len(prompts))
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {len(prompts) * config.repeats} prompts")
     backend: Backend | None = None
+    if meter.sampler is not None and any(s.scopes() for s in meter.sources):
+        meter.sampler.start(run.path / "power.csv")
     try:
         backend, name, run.load_s = load_backend(spec, config, log)
         task = TextGenTask(
@@ -129,6 +134,8 @@ def run_one(
         run.status, run.error = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.exception(f"Run failed: {run.error}")
     finally:
+        if meter.sampler is not None and meter.sampler.running:
+            meter.sampler.stop()
         if backend is not None:
             backend.close()
     row = _finish(run, len(prompts) * config.repeats, meter, facts, log_path, batch)
@@ -205,6 +212,12 @@ def _warmup(task: TextGenTask, backend: Backend, prompts: list[str], config: Bat
         raise RunFailed(f"every warmup prompt failed; first error: {failed[0]}")
 
 
+def _shares(total_j: float | None, weights: list[float]) -> list[float | None]:
+    if total_j is None:
+        return [None] * len(weights)
+    return list(split_j(total_j, weights))
+
+
 def _measured_passes(
     task: TextGenTask, backend: Backend, prompts: list[str], meter: Meter, run: RowRun, stop: StopRequest
 ) -> str | None:
@@ -217,15 +230,13 @@ def _measured_passes(
     ]
 
     def store(chunk: Chunk, results: list[Evaluated], window: Measurement | None) -> None:
-        # A generate call is metered as a whole; each prompt of it is given an equal share.
+        # A generate call is metered as a whole; its energy is split over its prompts by output tokens
+        # (energy/shares.py), so the shares add up to the window exactly.
         energy = window.totals_j() if window else {}
-        gpu_j, cpu_j = energy.get("gpu"), energy.get("cpu")
-        for evaluated in results:
-            record = PromptRecord.model_validate({
-                **evaluated.record,
-                "gpu_energy_j": None if gpu_j is None else gpu_j / len(results),
-                "cpu_energy_j": None if cpu_j is None else cpu_j / len(results),
-            })  # fmt: skip
+        weights = [float(e.record.get("completion_tokens") or 0) for e in results]
+        gpu, cpu = (_shares(energy.get(kind), weights) for kind in ("gpu", "cpu"))
+        for evaluated, gpu_j, cpu_j in zip(results, gpu, cpu):
+            record = PromptRecord.model_validate({**evaluated.record, "gpu_energy_j": gpu_j, "cpu_energy_j": cpu_j})
             if run.first_rendered is None:
                 run.first_rendered = evaluated.rendered
             run.records.append(record)

@@ -10,6 +10,7 @@ from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g
+from wattbench.energy.shares import of_window
 from wattbench.store.schema import MasterRow, PromptRecord
 from wattbench.tasks.textgen import sha256
 
@@ -79,18 +80,23 @@ def _token_figures(ok: list[PromptRecord], duration_s: float | None) -> dict[str
 
 
 def _energy_figures(
-    ok: list[PromptRecord], measured: Measurement | None, completion_tokens: int | None, grid_g_per_kwh: float | None
+    records: list[PromptRecord], measured: Measurement | None, grid_g_per_kwh: float | None
 ) -> dict[str, Any]:
+    """GPU energy (the headline scope, as the AI Energy Score reports it) of the measured window, and the
+    per-query figures over the answered prompts' shares (energy/shares.py); CPU beside it, never added in."""
     gpu_j = measured.total_j("gpu") if measured else None
     cpu_j = measured.total_j("cpu") if measured else None
     gpu_wh = None if gpu_j is None else gpu_j / J_PER_WH
+    answered = [r.status == "ok" for r in records]
+    tokens = [r.completion_tokens for r in records]
+    gpu = of_window(gpu_j, [r.gpu_energy_j for r in records], answered, tokens)
     idle = sum(v for s, v in (measured.idle_power_w if measured else {}).items() if s.startswith("gpu"))
     return {
         "gpu_energy_wh": gpu_wh,
         "co2_emissions_g": co2e_g(gpu_wh, grid_g_per_kwh),
-        "tokens_per_joule": completion_tokens / gpu_j if completion_tokens and gpu_j else None,
-        "avg_energy_per_prompt_wh": gpu_wh / len(ok) if gpu_wh is not None and ok else None,
-        "wh_per_1000_queries": 1000 * gpu_wh / len(ok) if gpu_wh is not None and ok else None,
+        "tokens_per_joule": gpu.output_tokens_per_j,
+        "avg_energy_per_prompt_wh": gpu.wh_per_query,
+        "wh_per_1000_queries": gpu.wh_per_1000_queries,
         "cpu_energy_wh": None if cpu_j is None else cpu_j / J_PER_WH,
         "energy_method": ",".join(sorted(set(measured.method.values()))) if measured and measured.method else None,
         "idle_power_w": idle if measured and measured.idle_power_w else None,
@@ -115,7 +121,7 @@ def master_row(
     ok = [r for r in records if r.status == "ok"]
     gpus = facts.get("gpus") or []
     tokens = _token_figures(ok, measured.duration_s if measured else None)
-    energy = _energy_figures(ok, measured, tokens["total_completion_tokens"], config.energy.grid_intensity_g_per_kwh)
+    energy = _energy_figures(records, measured, config.energy.grid_intensity_g_per_kwh)
     return MasterRow(
         model_name=spec.model_id,
         model_class=spec.row.model_class,

@@ -120,7 +120,7 @@ def run_experiment(
     interrupted = False
     refused: AuthError | None = None
     try:
-        _start_metering(meter, config, session)
+        _start_metering(meter, config, session, run.path / "power.csv")
         retriever = _load_index(config, root, meter, session, notify, log)
         backend = _load_model(config, meter, session)
         backend_info, hardware = _describe(backend, config, session, meter, log)
@@ -156,12 +156,12 @@ def _inputs(config: ExperimentConfig, root: Path) -> tuple[Path, list[Question],
     return questions_path, load_questions(questions_path)[: config.limit], load_metadata(root / "metadata.csv")
 
 
-def _start_metering(meter: Meter, config: ExperimentConfig, session: dict[str, Any]) -> None:
-    """The power timeline and the idle baseline, when anything can be measured at all."""
+def _start_metering(meter: Meter, config: ExperimentConfig, session: dict[str, Any], timeline: Path) -> None:
+    """The power timeline (streamed to `timeline`) and the idle baseline, when anything can be measured."""
     if not any(s.scopes() for s in meter.sources):
         return
     if meter.sampler is not None:
-        meter.sampler.start()
+        meter.sampler.start(timeline)
     if config.energy.idle_seconds > 0:
         session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
 
@@ -205,8 +205,7 @@ def _end_session(
 ) -> None:  # fmt: skip
     """Whatever ended the session: the power timeline saved, the engine closed, the session's times recorded."""
     if meter.sampler is not None and meter.sampler.running:
-        meter.sampler.stop()
-        meter.sampler.write_csv(run.path / "power.csv")
+        meter.sampler.stop()  # the rest of the timeline goes to power.csv
     if backend is not None:
         backend.close()
     session["ended_at"] = _now()

@@ -94,7 +94,7 @@ class BatchDir:
         """A fresh run dir: a previous partial run of the same key is replaced, not appended to."""
         path = self.run_dir(key)
         path.mkdir(parents=True, exist_ok=True)
-        for name in ("prompts.jsonl", "summary.json"):
+        for name in ("prompts.jsonl", "summary.json", "power.csv"):
             (path / name).unlink(missing_ok=True)
         return path
 

@@ -175,8 +175,10 @@ class PromptRecord(Stored):
     rendered_prompt_sha256: str = ""
     rendered_by: str = ""
     gpu_energy_j: float | None = None
-    """An equal share of the generate call's metered GPU energy (a call is metered as a whole)."""
+    """This prompt's share of its generate call's metered GPU energy (a call is metered as a whole), in
+    proportion to the output tokens it generated; the shares of a call add up to the call's energy."""
     cpu_energy_j: float | None = None
+    """The same share of the call's CPU package energy (reported beside GPU energy, never added to it)."""
 
 
 class MasterRow(Stored):

@@ -1,0 +1,169 @@
+"""Which devices a model's work runs on, and therefore which scopes a run may call its own energy.
+
+A backend answers `devices()` with a `Devices`; the run then keeps, of everything the meter read, exactly the
+scopes of those devices (`scope_rule`). GPUs are named by NVML index, the physical numbering the meter uses,
+matched by UUID where the engine reports CUDA devices, so a run under CUDA_VISIBLE_DEVICES=2,3 still names
+GPUs 2 and 3.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from wattbench.energy.base import Measurement, scope_kind
+
+REMOTE = (
+    "remote server: the model runs on another machine, whose energy this one cannot measure (measure it there, "
+    "or run the server here and name its GPUs with --gpus)"
+)
+UNNAMED_SERVER_GPUS = (
+    "an OpenAI-compatible server on this machine, on GPUs not named: name the server's GPUs with --gpus "
+    "(generation.gpus) so that exactly those are measured"
+)
+
+
+@dataclass(frozen=True)
+class Devices:
+    """Where a model's work happens, as the meter needs to know it."""
+
+    gpus: tuple[int, ...] = ()
+    """NVML indices of the GPUs the engine holds (empty: it uses none)."""
+    local: bool = True
+    """False: the model runs on another machine (an API, a remote server); nothing measured here is its energy."""
+    gpu_unknown: str | None = None
+    """Why the engine's GPUs cannot be named (a server on this machine whose GPUs were not given)."""
+    labels: tuple[str, ...] = field(default=())
+    """What the engine itself calls its devices ("cuda:0", "cpu"), for summaries."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gpus": list(self.gpus), "local": self.local, "gpu_unknown": self.gpu_unknown,
+                "labels": list(self.labels)}  # fmt: skip
+
+
+def remote() -> Devices:
+    return Devices(local=False, labels=("remote",))
+
+
+def cpu_only(label: str = "cpu") -> Devices:
+    return Devices(labels=(label,))
+
+
+def scope_rule(devices: Devices) -> tuple[Callable[[str], bool], dict[str, str]]:
+    """(which scopes belong to the run, the reasons for the kinds that do not): only the engine's GPUs; the CPU
+    package and DRAM only when the model runs on this machine."""
+    if not devices.local:
+        return (lambda scope: False), {"gpu": REMOTE, "cpu": REMOTE, "dram": REMOTE}
+    gpus = {f"gpu:{index}" for index in devices.gpus}
+    reasons: dict[str, str] = {}
+    if devices.gpu_unknown:
+        reasons["gpu"] = devices.gpu_unknown
+    return (lambda scope: scope_kind(scope) != "gpu" or scope in gpus), reasons
+
+
+def only(measurement: Measurement, keep: Callable[[str], bool], reasons: dict[str, str]) -> Measurement:
+    """The measurement restricted to the run's own scopes; the reasons say why the rest is not its energy."""
+    unavailable = {s: why for s, why in measurement.unavailable.items() if keep(s) or s in ("all",)}
+    unavailable = {s: why for s, why in unavailable.items() if scope_kind(s) not in reasons} | reasons
+    return Measurement(
+        label=measurement.label,
+        duration_s=measurement.duration_s,
+        energy_j={s: j for s, j in measurement.energy_j.items() if keep(s)},
+        method={s: m for s, m in measurement.method.items() if keep(s)},
+        unavailable=unavailable,
+        peak_power_w={s: w for s, w in measurement.peak_power_w.items() if keep(s)},
+        idle_power_w={s: w for s, w in measurement.idle_power_w.items() if keep(s)},
+        warnings=[w for w in measurement.warnings if _warning_scope(w) is None or keep(_warning_scope(w) or "")],
+        sessions=measurement.sessions,
+        power_reading={s: k for s, k in measurement.power_reading.items() if keep(s)},
+    )
+
+
+def _warning_scope(warning: str) -> str | None:
+    """The scope a warning is about ("gpu:1: counter ..." → "gpu:1"), if it names one."""
+    head = warning.split(": ", 1)[0]
+    return head if ":" in head and scope_kind(head) in ("gpu", "cpu", "dram") else None
+
+
+def is_local_url(url: str) -> bool:
+    """Whether a server URL points at this machine (loopback, or one of this host's own names or addresses)."""
+    host = urlparse(url).hostname or ""
+    if host in ("localhost", "", socket.gethostname(), socket.getfqdn()):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.ip_address(socket.gethostbyname(host))
+        except (OSError, ValueError):
+            return False
+    if address.is_loopback or address.is_unspecified:
+        return True
+    try:
+        own = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        own = set()
+    return str(address) in own
+
+
+def server_devices(url: str, gpus: list[int] | None) -> Devices:
+    """An OpenAI-compatible server: remote unless on this machine; on this machine, the GPUs it was named."""
+    if not is_local_url(url):
+        return remote()
+    if gpus:
+        return Devices(gpus=tuple(gpus), labels=tuple(f"gpu:{g}" for g in gpus))
+    return Devices(gpu_unknown=UNNAMED_SERVER_GPUS, labels=("local server",))
+
+
+def visible_nvml_indices(nvml: Any = None) -> list[int]:
+    """NVML indices of the GPUs this process may use (CUDA_VISIBLE_DEVICES); [] without NVML."""
+    from wattbench.energy.nvml import NvmlUnavailable, load_nvml, visible_devices
+
+    try:
+        nvml = nvml or load_nvml()
+    except NvmlUnavailable:
+        return []
+    return visible_devices(nvml)[0]
+
+
+def cuda_to_nvml(cuda_indices: list[int], nvml: Any = None, uuids: dict[int, str] | None = None) -> list[int]:
+    """NVML indices of CUDA devices (torch numbering inside CUDA_VISIBLE_DEVICES): by UUID where torch reports
+    one, else by position among the visible GPUs."""
+    from wattbench.energy.nvml import NvmlUnavailable, device_uuid, load_nvml
+
+    try:
+        nvml = nvml or load_nvml()
+    except NvmlUnavailable:
+        return []
+    visible = visible_nvml_indices(nvml)
+    by_uuid = {device_uuid(nvml, i).removeprefix("GPU-"): i for i in range(int(nvml.nvmlDeviceGetCount()))}
+    out = []
+    for cuda in cuda_indices:
+        uuid = (uuids or {}).get(cuda) or _torch_uuid(cuda)
+        if uuid and uuid.removeprefix("GPU-") in by_uuid:
+            out.append(by_uuid[uuid.removeprefix("GPU-")])
+        elif cuda < len(visible):
+            out.append(visible[cuda])
+    return sorted(set(out))
+
+
+def _torch_uuid(cuda_index: int) -> str | None:
+    try:
+        import torch
+
+        return str(torch.cuda.get_device_properties(cuda_index).uuid)
+    except Exception:  # no torch, no CUDA, or an older torch without uuid
+        return None
+
+
+def slot_gpus() -> list[int] | None:
+    """The GPUs an executor slot gave this process (local and ray set WATTBENCH_SLOT_GPUS); None outside one."""
+    raw = os.environ.get("WATTBENCH_SLOT_GPUS")
+    if raw is None:
+        return None
+    return [int(part) for part in raw.split(",") if part.strip().isdigit()]

@@ -1,0 +1,259 @@
+"""How energy is measured (issue "Energy figures a paper can cite"): short windows, stuck and disagreeing
+counters, failed reads, MIG, RAPL advice, the sampler in batch rows, and fair per-prompt shares.
+
+The GPUs are the fake NVML module (a double of the hardware: scripted power over a clock, with the counter and
+power readings a real driver gives), never a double of wattbench."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from fakes.fake_pynvml import Clock, FakeGpu, WallClock, make_module
+from wattbench.campaigns.batch import run_batch
+from wattbench.config import BatchConfig, EnergyConfig
+from wattbench.data.models_csv import load_plan
+from wattbench.energy.meters import make_meter
+from wattbench.energy.nvml import COUNTER_PERIOD_S
+from wattbench.energy.rapl import RaplSource
+from wattbench.energy.shares import of_window, per_query, split_j
+from wattbench.errors import WattbenchError
+
+SMOL = "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct "
+
+
+def _tick(meter, clock: Clock, seconds: float, step: float = 0.1) -> None:
+    for _ in range(round(seconds / step)):
+        clock.advance(step)
+        meter.sampler.sample_once()
+
+
+def test_windows_shorter_than_the_counter_step_are_estimated_never_a_silent_zero():
+    clock = Clock()
+    gpu = FakeGpu(0, "GPU-a", schedule=[(0.0, 200.0)], counter_period_s=COUNTER_PERIOD_S)
+    meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
+    clock.advance(0.01)  # just after a counter step: a 60 ms window sees no step at all
+    results = []
+    for _ in range(5):
+        with meter.window("short") as w:
+            clock.advance(0.06)
+        results.append(w.result)
+        clock.advance(0.013)
+    for result in results:
+        assert result.energy_j["gpu:0"] == pytest.approx(200.0 * 0.06)  # not 0 J, not a whole 20 J step
+        assert result.method["gpu:0"] == "nvml_power_estimate"
+        assert any("shorter than the energy counter's update period" in m for m in result.warnings)
+    with meter.window("long") as w:
+        clock.advance(2.0)
+    assert w.result.method["gpu:0"] == "nvml_counter" and not w.result.warnings
+    assert w.result.energy_j["gpu:0"] == pytest.approx(400.0, abs=200.0 * COUNTER_PERIOD_S)
+
+
+def test_a_stuck_counter_is_flagged_and_power_used_instead():
+    clock = Clock()
+    gpu = FakeGpu(0, "GPU-a", schedule=[(0.0, 150.0)], counter_stuck_from=1002.0)
+    meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=10, clock=clock)
+    clock.advance(3.0)
+    meter.sampler.sample_once()
+    with meter.window("w") as w:
+        _tick(meter, clock, 4.0)
+    assert w.result.energy_j["gpu:0"] == pytest.approx(600.0)
+    assert w.result.method["gpu:0"] == "nvml_power_integrated"
+    assert any("stuck counter" in m for m in w.result.warnings)
+
+
+def test_the_cross_check_needs_a_long_window_and_flags_a_wrong_counter():
+    clock = Clock()
+    burst = [(0.0, 60.0), (1001.0, 400.0), (1002.2, 60.0)]  # a 1.2 s burst at 400 W
+    exact = FakeGpu(0, "GPU-a", schedule=burst, instant_field=False, averaged_power_s=1.0)
+    long_burst = FakeGpu(1, "GPU-b", schedule=[(0.0, 60.0), (1001.0, 400.0), (1010.0, 60.0)],
+                         instant_field=False, averaged_power_s=1.0)  # fmt: skip
+    scaled = FakeGpu(2, "GPU-c", schedule=[(0.0, 250.0)], counter_scale=1.3)
+    nvml = make_module([exact, long_burst, scaled], clock)
+    meter = make_meter("nvml", nvml=nvml, gpu_indices=[0, 1, 2], sampler_hz=10, clock=clock)
+    meter.sampler.sample_once()
+    with meter.window("short") as short:
+        _tick(meter, clock, 2.5)
+    with meter.window("long") as long:
+        _tick(meter, clock, 10.0)
+    assert not [m for m in short.result.warnings if "disagree" in m]  # 2.5 s: too short to check
+    flagged = [m for m in long.result.warnings if "disagree" in m]
+    # The exact counter over a 9 s burst read with the 1 s averaged power is not flagged; the 1.3x counter is.
+    assert len(flagged) == 1 and flagged[0].startswith("gpu:2:") and "30%" in flagged[0]
+    assert long.result.power_reading == {"gpu:0": "average", "gpu:1": "average", "gpu:2": "instant"}
+
+
+def test_a_failed_read_makes_that_window_unknown_not_smaller():
+    clock = Clock()
+    gpu = FakeGpu(0, "GPU-a", schedule=[(0.0, 100.0)], fail_between=(1001.0, 1001.5))
+    meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=10, clock=clock)
+    meter.sampler.sample_once()
+    with meter.window("broken") as broken:
+        _tick(meter, clock, 3.0)
+    with meter.window("after") as after:
+        _tick(meter, clock, 2.0)
+    assert "gpu:0" not in broken.result.energy_j
+    assert (
+        "NVML read failed" in broken.result.unavailable["gpu:0"] and "GPU is lost" in broken.result.unavailable["gpu:0"]
+    )
+    assert broken.result.total_j("gpu") is None  # unknown, never 0
+    assert after.result.energy_j["gpu:0"] == pytest.approx(200.0)
+
+
+def test_mig_instances_are_refused_with_the_reason(monkeypatch):
+    clock = Clock()
+    gpus = [FakeGpu(0, "GPU-a"), FakeGpu(1, "GPU-b", mig=True)]
+    nvml = make_module(gpus, clock)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-aaaa-1111")
+    auto = make_meter("auto", nvml=nvml, sampler_hz=None, powercap_root=Path("/nonexistent"))
+    assert "NVML cannot measure a MIG slice" in auto.unavailable()["gpu"]
+    with pytest.raises(WattbenchError, match="MIG instance"):
+        make_meter("nvml", nvml=nvml, sampler_hz=None)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    with pytest.raises(WattbenchError, match="GPU 1 is in MIG mode"):
+        make_meter("nvml", nvml=nvml, sampler_hz=None)
+    assert make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=None).sources[0].scopes() == ["gpu:0"]
+
+
+def test_rapl_permission_advice_never_suggests_world_readable_counters(tmp_path: Path, monkeypatch):
+    zone = tmp_path / "intel-rapl:0"
+    zone.mkdir()
+    (zone / "name").write_text("package-0\n")
+    (zone / "energy_uj").write_text("1000\n")
+    real = Path.read_text
+
+    def read_text(self: Path, *args, **kwargs) -> str:
+        if self.name == "energy_uj":  # root-only on Linux >= 5.10, as on a real machine
+            raise PermissionError(13, "Permission denied")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    why = RaplSource(tmp_path).unavailable()["cpu:package-0"]
+    assert "CVE-2020-8694" in why and "CAP_DAC_READ_SEARCH" in why and "chmod" not in why
+
+
+def test_shares_follow_output_tokens_and_add_up_exactly():
+    shares = split_j(1000.0, [10, 10, 10, 400, 0])
+    assert sum(shares) == 1000.0
+    assert shares[:4] == pytest.approx([1000 * 10 / 430] * 3 + [1000 * 400 / 430])
+    assert shares[4] == 0.0  # a prompt that failed before any token did no decoding
+    assert split_j(9.0, [0, 0, 0]) == [3.0, 3.0, 3.0]
+    figures = per_query(shares, [True, True, True, True, False], [10, 10, 10, 400, 0])
+    assert figures.answered == 4 and figures.energy_j == pytest.approx(1000.0) and figures.failed_energy_j == 0.0
+    assert figures.wh_per_1000_queries == pytest.approx(1000 * 1000 / 3600 / 4)
+    assert figures.output_tokens_per_j == pytest.approx(430 / 1000)
+    assert per_query([5.0, None], [True, True], [1, 1]).energy_j is None  # one unknown share: unknown total
+    window = of_window(120.0, [30.0, 10.0, 0.0, 0.0], [True, False, True, True], [3, 1, 0, 0])
+    assert window.energy_j == pytest.approx(90.0) and window.failed_energy_j == pytest.approx(30.0)
+    assert of_window(120.0, [None, None], [True, False], [1, 1]).energy_j == pytest.approx(60.0)
+
+
+class _TokenServer:
+    """An OpenAI-compatible server whose answers are as long as the prompt asks ('say N'), or a 500 ('fail')."""
+
+    def __init__(self, model: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._send(200, {"object": "list", "data": [{"id": model}]})
+
+            def do_POST(self) -> None:  # noqa: N802
+                payload = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                text = payload["messages"][-1]["content"]
+                if "fail" in text:
+                    self._send(500, {"error": "boom"})
+                    return
+                tokens = int(text.split()[-1])
+                usage = {"prompt_tokens": 5, "completion_tokens": tokens}
+                self._send(200, {"choices": [{"message": {"content": "x " * tokens}, "finish_reason": "length"}],
+                                 "usage": usage})  # fmt: skip
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _models_csv(path: Path, model: str) -> Path:
+    path.write_text(
+        f",Models to Add,Priority (1=hi),Class,Task,Reasoning State,Chat Template\n0,{model},1,A,text_gen,Off (N/A),\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_batch_rows_prompts_share_its_energy_by_output_tokens(tmp_path: Path):
+    model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    server = _TokenServer(model)
+    clock = WallClock()
+    nvml = make_module([FakeGpu(0, "GPU-a", schedule=[(0.0, 300.0)])], clock)
+    meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=None, clock=clock)
+    energy = EnergyConfig(meter="nvml", idle_seconds=0)
+    config = BatchConfig(backend="openai", endpoint=server.url, batch_size=5, warmup_prompts=0, max_attempts=1,
+                         output_dir=str(tmp_path / "out"), energy=energy)  # fmt: skip
+    prompts = ["say 10", "say 10", "say 10", "say 400", "please fail"]
+    try:
+        outcome = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 8, 16), prompts, meter=meter)
+    finally:
+        server.close()
+    row = outcome.rows[0]
+    records = [
+        json.loads(line) for line in next(Path(config.output_dir).rglob("prompts.jsonl")).read_text().splitlines()
+    ]
+    by_prompt = {r["prompt_index"]: r for r in records}
+    shares = [by_prompt[i]["gpu_energy_j"] for i in range(5)]
+    assert by_prompt[4]["status"] == "error" and shares[4] == 0.0
+    assert shares[3] == pytest.approx(40 * shares[0]) and shares[1] == pytest.approx(shares[0])
+    # The measured window holds the one generate call (whose shares add up exactly) and the writes around it.
+    assert 0.8 * row.gpu_energy_wh * 3600 < sum(shares) <= row.gpu_energy_wh * 3600
+    # The failed prompt generated nothing: the whole window is the four answers' energy.
+    assert row.wh_per_1000_queries == pytest.approx(1000 * row.gpu_energy_wh / 4)
+    assert row.tokens_per_joule == pytest.approx(430 / (row.gpu_energy_wh * 3600))
+
+
+@pytest.mark.slow
+def test_a_gpu_without_a_counter_in_a_batch_row_is_sampled_within_two_percent(tmp_path: Path, monkeypatch):
+    """Real llama.cpp generates while the fake GPU's power steps between 80 W and 400 W in real time; the row's
+    sampler (100 Hz) integrates it. Without the sampler, two edge readings would miss every step."""
+    clock = WallClock()
+    start = clock.now
+    steps = [(0.0, 80.0)] + [(start + 0.3 * k, 400.0 if k % 2 else 80.0) for k in range(1, 400)]
+    gpu = FakeGpu(0, "GPU-a", schedule=steps, has_counter=False)
+    nvml = make_module([gpu], clock)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    models = tmp_path / "m.csv"
+    models.write_text(
+        f",Models to Add,Priority (1=hi),Class,Task,Reasoning State,Chat Template\n0,{SMOL},1,A,text_gen,Off (N/A),\n",
+        encoding="utf-8",
+    )
+    energy = EnergyConfig(meter="nvml", idle_seconds=0, sampler_hz=100)
+    config = BatchConfig(warmup_prompts=0, max_new_tokens=48, n_ctx=1024, output_dir=str(tmp_path / "out"),
+                         gpus=[0], energy=energy)  # fmt: skip
+    meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=100, clock=clock)
+    prompts = ["Tell me about energy.", "Describe a GPU.", "What is a watt?"]
+    outcome = run_batch(config, load_plan(models, 48, 64), prompts, meter=meter)
+    row = outcome.rows[0]
+    assert row.status == "completed" and row.energy_method == "nvml_power_sampling"
+    summary = json.loads(next(Path(config.output_dir).rglob("summary.json")).read_text())
+    window = summary["energy"]
+    t0, t1 = clock.edges_of(window["duration_s"])
+    assert t1 - t0 > 1.5  # long enough to hold several power steps
+    assert window["energy_j"]["gpu:0"] == pytest.approx(gpu.energy_j(t0, t1), rel=0.02)
+    assert next(Path(config.output_dir).rglob("power.csv")).read_text().count("gpu:0") > 50
