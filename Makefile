@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED_DATA ?= ../shared/data
 DATA_DIR ?= data
 
-.PHONY: run test data venv bench clean
+.PHONY: run test data venv bench gpu-check clean
 
 # torch first, pinned to the CPU wheel: left to sentence-transformers, pip would fetch a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
@@ -42,6 +42,14 @@ test: data
 bench: data
 	WATTBENCH_DATA=$(DATA_DIR) $(BIN)/python benchmarks/score_speed.py
 	WATTBENCH_DATA=$(DATA_DIR) HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/retrieval.py
+
+# On a GPU machine: energy figures against real hardware (benchmarks/gpu_check.py, under 8 minutes, no downloads).
+# It needs only the packages a GPU image has (torch, transformers, nvidia-ml-py) plus pydantic and bm25s, and the
+# data dir; it runs from src/ without installing, so GPU_PYTHON may be any Python that has them.
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_OUT ?= benchmarks/gpu_check
+gpu-check:
+	HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 $(GPU_PYTHON) benchmarks/gpu_check.py --data-dir $(DATA_DIR) --out $(GPU_OUT) $(GPU_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -174,23 +174,45 @@ class _WallClock:
 
 
 def test_energy_columns_from_a_metered_gpu(tmp_path: Path):
+    """A server on this machine, on GPU 0 (named with gpus), answers the row; the fake GPU draws 100 W."""
     clock = _WallClock()
     nvml = make_module([FakeGpu(0, "GPU-aaaa", schedule=[(0.0, 100.0)])], clock)
     meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=None, clock=clock)
-    models = _models_csv(tmp_path / "m.csv", [(SMOL, "A", "text_gen", "Off (N/A)", "")])
-    config = _config(tmp_path, num_prompts=2, energy=EnergyConfig(meter="nvml", grid_intensity_g_per_kwh=400.0))
-    outcome = run_batch(config, load_plan(models, 8, 16), load_prompts(_prompts(tmp_path / "p.jsonl")), meter=meter)
+    server = _Server("Qwen/Qwen3-0.6B")
+    models = _models_csv(tmp_path / "m.csv", [("Qwen/Qwen3-0.6B", "A", "text_gen", "Off", "")])
+    energy = EnergyConfig(meter="nvml", grid_intensity_g_per_kwh=400.0, idle_seconds=0)
+    config = _config(tmp_path, num_prompts=2, backend="openai", endpoint=server.url, gpus=[0], energy=energy)
+    try:
+        outcome = run_batch(config, load_plan(models, 8, 16), load_prompts(_prompts(tmp_path / "p.jsonl")), meter=meter)
+    finally:
+        server.close()
     row = outcome.rows[0]
     joules = 100.0 * row.total_duration_seconds
     assert row.gpu_energy_wh == pytest.approx(joules / 3600, rel=1e-3)
-    assert row.tokens_per_joule == pytest.approx(16 / joules, rel=1e-3)  # output tokens only
+    assert row.tokens_per_joule == pytest.approx(18 / joules, rel=1e-3)  # output tokens only (9 per answer)
     assert row.avg_energy_per_prompt_wh == pytest.approx(joules / 3600 / 2, rel=1e-3)
     assert row.wh_per_1000_queries == pytest.approx(1000 * joules / 3600 / 2, rel=1e-3)
     assert row.co2_emissions_g == pytest.approx(joules / 3600 / 1000 * 400.0, rel=1e-3)
-    assert row.energy_method == "nvml_counter"
-    records = Path(config.output_dir, "individual_runs", "HuggingFaceTB_SmolLM2-135M-Instruct_Off_N_A", "prompts.jsonl")
+    # The fake server answers at once: a window under the counter's step is estimated from power, and says so.
+    expected = "nvml_counter" if row.total_duration_seconds >= 0.1 else "nvml_power_estimate"
+    assert row.energy_method == expected
+    records = next(Path(config.output_dir, "individual_runs").glob("*/prompts.jsonl"))
     per_prompt = [json.loads(line)["gpu_energy_j"] for line in records.read_text().splitlines()]
     assert all(j > 0 for j in per_prompt) and sum(per_prompt) <= joules
+
+
+def test_a_cpu_engine_is_never_given_the_machines_gpu_energy(tmp_path: Path):
+    """llama.cpp on the CPU, on a machine with an idle GPU: the GPU's 60 W is not the row's energy."""
+    clock = _WallClock()
+    nvml = make_module([FakeGpu(0, "GPU-aaaa", schedule=[(0.0, 60.0)])], clock)
+    meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=None, clock=clock)
+    models = _models_csv(tmp_path / "m.csv", [(SMOL, "A", "text_gen", "Off (N/A)", "")])
+    config = _config(tmp_path, num_prompts=1, energy=EnergyConfig(meter="nvml", idle_seconds=0))
+    outcome = run_batch(config, load_plan(models, 8, 16), load_prompts(_prompts(tmp_path / "p.jsonl")), meter=meter)
+    row = outcome.rows[0]
+    assert row.status == "completed" and row.gpu_energy_wh is None and row.wh_per_1000_queries is None
+    summary = json.loads(next(Path(config.output_dir, "individual_runs").glob("*/summary.json")).read_text())
+    assert summary["measured_devices"]["gpus"] == [] and "gpu:0" not in summary["energy"]["energy_j"]
 
 
 class _Server:

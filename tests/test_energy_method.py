@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,13 +19,13 @@ from fakes.fake_pynvml import Clock, FakeGpu, WallClock, make_module
 from wattbench.campaigns.batch import run_batch
 from wattbench.config import BatchConfig, EnergyConfig
 from wattbench.data.models_csv import load_plan
+from wattbench.energy.base import Measurement
+from wattbench.energy.devices import as_devices, cuda_to_nvml, scope_rule, server_devices
 from wattbench.energy.meters import make_meter
 from wattbench.energy.nvml import COUNTER_PERIOD_S
 from wattbench.energy.rapl import RaplSource
 from wattbench.energy.shares import of_window, per_query, split_j
 from wattbench.errors import WattbenchError
-
-SMOL = "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct "
 
 
 def _tick(meter, clock: Clock, seconds: float, step: float = 0.1) -> None:
@@ -156,7 +157,7 @@ def test_shares_follow_output_tokens_and_add_up_exactly():
 class _TokenServer:
     """An OpenAI-compatible server whose answers are as long as the prompt asks ('say N'), or a 500 ('fail')."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, delay_s: float = 0.0) -> None:
         class Handler(BaseHTTPRequestHandler):
             def _send(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
@@ -175,6 +176,7 @@ class _TokenServer:
                     self._send(500, {"error": "boom"})
                     return
                 tokens = int(text.split()[-1])
+                time.sleep(delay_s)
                 usage = {"prompt_tokens": 5, "completion_tokens": tokens}
                 self._send(200, {"choices": [{"message": {"content": "x " * tokens}, "finish_reason": "length"}],
                                  "usage": usage})  # fmt: skip
@@ -206,8 +208,9 @@ def test_a_batch_rows_prompts_share_its_energy_by_output_tokens(tmp_path: Path):
     nvml = make_module([FakeGpu(0, "GPU-a", schedule=[(0.0, 300.0)])], clock)
     meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=None, clock=clock)
     energy = EnergyConfig(meter="nvml", idle_seconds=0)
+    # The server runs on this machine, on GPU 0, which --gpus names.
     config = BatchConfig(backend="openai", endpoint=server.url, batch_size=5, warmup_prompts=0, max_attempts=1,
-                         output_dir=str(tmp_path / "out"), energy=energy)  # fmt: skip
+                         gpus=[0], output_dir=str(tmp_path / "out"), energy=energy)  # fmt: skip
     prompts = ["say 10", "say 10", "say 10", "say 400", "please fail"]
     try:
         outcome = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 8, 16), prompts, meter=meter)
@@ -228,32 +231,98 @@ def test_a_batch_rows_prompts_share_its_energy_by_output_tokens(tmp_path: Path):
     assert row.tokens_per_joule == pytest.approx(430 / (row.gpu_energy_wh * 3600))
 
 
-@pytest.mark.slow
-def test_a_gpu_without_a_counter_in_a_batch_row_is_sampled_within_two_percent(tmp_path: Path, monkeypatch):
-    """Real llama.cpp generates while the fake GPU's power steps between 80 W and 400 W in real time; the row's
-    sampler (100 Hz) integrates it. Without the sampler, two edge readings would miss every step."""
+def test_a_gpu_without_a_counter_in_a_batch_row_is_sampled_within_two_percent(tmp_path: Path):
+    """A server on this machine (GPU 0) answers slowly while the GPU's power steps between 80 W and 400 W in real
+    time; the row's sampler (100 Hz) integrates it. Without the sampler, two edge readings would miss every step."""
+    model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    server = _TokenServer(model, delay_s=0.25)
     clock = WallClock()
     start = clock.now
     steps = [(0.0, 80.0)] + [(start + 0.3 * k, 400.0 if k % 2 else 80.0) for k in range(1, 400)]
     gpu = FakeGpu(0, "GPU-a", schedule=steps, has_counter=False)
     nvml = make_module([gpu], clock)
-    monkeypatch.setitem(sys.modules, "pynvml", nvml)
-    models = tmp_path / "m.csv"
-    models.write_text(
-        f",Models to Add,Priority (1=hi),Class,Task,Reasoning State,Chat Template\n0,{SMOL},1,A,text_gen,Off (N/A),\n",
-        encoding="utf-8",
-    )
-    energy = EnergyConfig(meter="nvml", idle_seconds=0, sampler_hz=100)
-    config = BatchConfig(warmup_prompts=0, max_new_tokens=48, n_ctx=1024, output_dir=str(tmp_path / "out"),
-                         gpus=[0], energy=energy)  # fmt: skip
     meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=100, clock=clock)
-    prompts = ["Tell me about energy.", "Describe a GPU.", "What is a watt?"]
-    outcome = run_batch(config, load_plan(models, 48, 64), prompts, meter=meter)
+    energy = EnergyConfig(meter="nvml", idle_seconds=0, sampler_hz=100)
+    config = BatchConfig(backend="openai", endpoint=server.url, warmup_prompts=0, gpus=[0],
+                         output_dir=str(tmp_path / "out"), energy=energy)  # fmt: skip
+    try:
+        outcome = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 8, 16),
+                            [f"say {n}" for n in (5, 7, 9, 11, 13, 15, 17)], meter=meter)  # fmt: skip
+    finally:
+        server.close()
     row = outcome.rows[0]
     assert row.status == "completed" and row.energy_method == "nvml_power_sampling"
-    summary = json.loads(next(Path(config.output_dir).rglob("summary.json")).read_text())
-    window = summary["energy"]
+    window = json.loads(next(Path(config.output_dir).rglob("summary.json")).read_text())["energy"]
     t0, t1 = clock.edges_of(window["duration_s"])
     assert t1 - t0 > 1.5  # long enough to hold several power steps
     assert window["energy_j"]["gpu:0"] == pytest.approx(gpu.energy_j(t0, t1), rel=0.02)
+    assert window["power_reading"] == {"gpu:0": "instant"}
     assert next(Path(config.output_dir).rglob("power.csv")).read_text().count("gpu:0") > 50
+
+
+UUIDS = ["GPU-aaaaaaaa-0000", "GPU-bbbbbbbb-0000", "GPU-cccccccc-0000"]
+
+
+def test_only_the_engines_gpu_of_three_is_the_rows_energy(tmp_path: Path):
+    """Three GPUs, GPU 0 busy at 300 W and two idle at 60 W; the server runs on GPU 0 (named with gpus)."""
+    model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    server = _TokenServer(model, delay_s=0.05)
+    clock = WallClock()
+    gpus = [FakeGpu(0, UUIDS[0], schedule=[(0.0, 300.0)]), FakeGpu(1, UUIDS[1], schedule=[(0.0, 60.0)]),
+            FakeGpu(2, UUIDS[2], schedule=[(0.0, 60.0)])]  # fmt: skip
+    meter = make_meter("nvml", nvml=make_module(gpus, clock), sampler_hz=None, clock=clock)  # all three visible
+    config = BatchConfig(backend="openai", endpoint=server.url, warmup_prompts=0, gpus=[0], output_dir=str(tmp_path),
+                         energy=EnergyConfig(meter="nvml", idle_seconds=0))  # fmt: skip
+    try:
+        row = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 8, 16), ["say 4"], meter=meter).rows[
+            0
+        ]
+    finally:
+        server.close()
+    window = json.loads(next(tmp_path.rglob("summary.json")).read_text())["energy"]
+    assert set(window["energy_j"]) == {"gpu:0"}
+    assert row.gpu_energy_wh * 3600 == pytest.approx(300.0 * window["duration_s"], rel=1e-3)
+
+
+def test_a_remote_endpoint_has_no_energy_here_and_says_why():
+    remote = server_devices("http://10.255.255.1:8000/v1", None)
+    unnamed = server_devices("http://127.0.0.1:8000/v1", None)
+    named = server_devices("http://localhost:8000/v1", [1])
+    assert not remote.local and unnamed.local and named.gpus == (1,)
+    measured = Measurement("w", 2.0, energy_j={"gpu:0": 500.0, "gpu:1": 300.0, "cpu:package-0": 90.0})
+    far = measured.only(*scope_rule(remote))
+    assert far.energy_j == {} and far.unavailable["gpu"].startswith("remote server")
+    assert far.unavailable["cpu"].startswith("remote server")
+    here = measured.only(*scope_rule(unnamed))
+    assert here.energy_j == {"cpu:package-0": 90.0} and "name the server's GPUs with --gpus" in here.unavailable["gpu"]
+    assert measured.only(*scope_rule(named)).energy_j == {"gpu:1": 300.0, "cpu:package-0": 90.0}
+
+
+def test_cuda_devices_are_matched_to_nvml_by_uuid(monkeypatch):
+    nvml = make_module([FakeGpu(i, UUIDS[i]) for i in range(3)], Clock())
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,0")
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    # torch's cuda:0 is the first visible GPU, NVML's GPU 2; its UUID says so even when the order is unknown.
+    assert cuda_to_nvml([0], nvml, uuids={0: UUIDS[2].removeprefix("GPU-")}) == [2]
+    assert cuda_to_nvml([1], nvml) == [0]  # no UUID from torch: by position among the visible GPUs
+    assert as_devices(["cuda:0"]).labels == ("cuda:0",) and as_devices(["remote"]).local is False
+
+
+def test_the_default_cpu_run_reports_no_gpu_energy_or_vram(wattbot: Path, tmp_path: Path, monkeypatch):
+    """The default llama.cpp run on a machine with three idle 60 W GPUs: none of it is the run's."""
+    from fakes.workspace import make_workspace
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
+
+    root = make_workspace(wattbot, tmp_path)
+    clock = WallClock()
+    nvml = make_module([FakeGpu(i, UUIDS[i], schedule=[(0.0, 60.0)]) for i in range(3)], clock)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    meter = make_meter("nvml", nvml=nvml, sampler_hz=10, clock=clock)
+    config, _ = load_run_config(root / "run.toml", {"limit": 1})
+    summary = run_experiment(config, data_dir=root / "data", meter=meter).summary
+    assert summary["num_answered"] == 1
+    assert summary["hardware"]["gpu_energy_wh"] is None and summary["hardware"]["gpu_vram_allocated_gb"] is None
+    assert summary["backend"]["measured_devices"]["gpus"] == []
+    for phase in summary["energy"]["phases"].values():
+        assert not [s for s in (phase or {}).get("energy_j", {}) if s.startswith("gpu")]

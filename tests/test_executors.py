@@ -235,7 +235,8 @@ def test_runs_side_by_side_say_their_cpu_energy_is_shared(monkeypatch):
     monkeypatch.delenv("WATTBENCH_CONCURRENT_RUNS", raising=False)
     assert shared_package_note(both) == {}  # alone on the machine: nothing to say
     env = SlotPool.of_gpus([0, 1]).env_for([1])
-    assert env == {"CUDA_VISIBLE_DEVICES": "1", "WATTBENCH_CONCURRENT_RUNS": "2"}
+    # The slot's GPU, which the run sees and which a managed server must start on (WATTBENCH_SLOT_GPUS).
+    assert env == {"CUDA_VISIBLE_DEVICES": "1", "WATTBENCH_SLOT_GPUS": "1", "WATTBENCH_CONCURRENT_RUNS": "2"}
     monkeypatch.setenv("WATTBENCH_CONCURRENT_RUNS", env["WATTBENCH_CONCURRENT_RUNS"])
     note = shared_package_note(both)
     assert note["concurrent_runs"] == 2 and note["shared_scopes"] == ["cpu:package-0"]  # its own GPU is not shared

@@ -57,6 +57,19 @@ def test_start_generate_and_stop_the_whole_group(fake_vllm: Path, tmp_path: Path
     assert not _alive(server_pid) and not _alive(worker_pid)  # the worker child went down with the group
 
 
+def test_inside_an_executor_slot_the_server_starts_on_the_slots_gpus(fake_vllm: Path, tmp_path: Path, monkeypatch):
+    """The local executor gave this run GPUs 4 and 5; the config names 0 and 1, which another run may hold."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    monkeypatch.setenv("WATTBENCH_SLOT_GPUS", "4,5")
+    backend = create_backend("vllm", model="Qwen/Qwen2.5-7B-Instruct", executable=str(fake_vllm), gpus=[0, 1],
+                             tensor_parallel=2, log_dir=str(tmp_path))  # fmt: skip
+    try:
+        assert "CUDA_VISIBLE_DEVICES=4,5" in Path(backend.info()["server_log"]).read_text()
+        assert backend.devices().gpus == (4, 5)  # what the meter then keeps
+    finally:
+        backend.close()
+
+
 @pytest.mark.parametrize(
     ("mode", "options", "message"),
     [

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from wattbench.energy.devices import Devices
 from wattbench.errors import WattbenchError
 
 
@@ -121,8 +122,9 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the model and its memory."""
 
-    def devices(self) -> list[str]:
-        """What the model runs on: "cpu", "cuda:0", GPU indices of a managed server, or "remote"."""
+    def devices(self) -> Devices:
+        """Where the model's work runs: the NVML indices of the GPUs the engine holds, or none (CPU), or another
+        machine; the meter keeps exactly those scopes (energy/devices.py)."""
 
 
 class AuthError(WattbenchError):

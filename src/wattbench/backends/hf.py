@@ -22,6 +22,7 @@ from wattbench.backends.base import (
     marker_end,
     options_of,
 )
+from wattbench.energy.devices import Devices, cpu_only, cuda_to_nvml
 from wattbench.errors import WattbenchError
 from wattbench.hub import local_model_dir
 
@@ -210,13 +211,21 @@ class HfBackend:
             "model_path": getattr(self.model, "name_or_path", self.model_id),
             "revision": getattr(self.model.config, "_commit_hash", None),
             "dtype": str(self.model.dtype),
-            "devices": self.devices(),
+            "devices": list(self.devices().labels),
+            "gpus": list(self.devices().gpus),
             "max_batch_size": self.max_batch_size,
             "num_parameters": int(self.model.num_parameters()),
         }
 
-    def devices(self) -> list[str]:
-        return [str(self.device)]
+    def devices(self) -> Devices:
+        """The devices the weights are on: the device map's, else the model's one device; CUDA devices are
+        matched to NVML indices by UUID."""
+        placed = getattr(self.model, "hf_device_map", None) or {"": str(self.device)}
+        labels = sorted({f"cuda:{d}" if isinstance(d, int) else str(d) for d in placed.values()})
+        cuda = sorted({int(label.split(":")[1]) if ":" in label else 0 for label in labels if label.startswith("cuda")})
+        if not cuda:
+            return cpu_only(labels[0] if labels else "cpu")
+        return Devices(gpus=tuple(cuda_to_nvml(cuda)), labels=tuple(labels))
 
     def close(self) -> None:
         import torch

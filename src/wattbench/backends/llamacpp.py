@@ -19,6 +19,7 @@ from wattbench.backends.base import (
     marker_end,
     options_of,
 )
+from wattbench.energy.devices import Devices, cpu_only, visible_nvml_indices
 from wattbench.errors import WattbenchError
 
 if TYPE_CHECKING:
@@ -240,13 +241,17 @@ class LlamaCppBackend:
             "n_threads": self.n_threads,
             "n_gpu_layers": self.n_gpu_layers,
             "dtype": "gguf",
-            "devices": self.devices(),
+            "devices": list(self.devices().labels),
             # The GGUF's own count: plots and the scaling study read model size from here before any table.
             "num_parameters": self._llm._model.n_params() if self._llm is not None else None,
         }
 
-    def devices(self) -> list[str]:
-        return ["cpu"] if not self.n_gpu_layers else ["gpu"]
+    def devices(self) -> Devices:
+        """CPU only without offloaded layers; with them, llama.cpp splits the layers over every GPU it sees."""
+        if not self.n_gpu_layers:
+            return cpu_only()
+        gpus = visible_nvml_indices()
+        return Devices(gpus=tuple(gpus), labels=tuple(f"gpu:{g}" for g in gpus) or ("gpu",))
 
     @staticmethod
     def _failed(exc: Exception, started: float) -> Completion:

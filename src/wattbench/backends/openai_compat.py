@@ -28,6 +28,7 @@ from wattbench.backends.base import (
     finish_reason,
     options_of,
 )
+from wattbench.energy.devices import Devices, server_devices
 from wattbench.errors import WattbenchError
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ class OpenAIOptions(NetworkOptions):
     """Environment variable holding the key (the key itself is never stored)."""
     backoff_s: float = 1.0
     """First wait between attempts; it doubles at each retry."""
+    gpus: list[int] | None = None
+    """A server on this machine: the GPUs (NVML indices) it runs on, which are then measured as the run's; None:
+    its GPU energy is unavailable. A server elsewhere is never measured here."""
 
 
 class OpenAICompatBackend:
@@ -101,6 +105,7 @@ class OpenAICompatBackend:
             "api_key_env": gen.api_key_env,
             "max_concurrent": gen.max_concurrent,
             "json_mode": gen.json_mode,
+            "gpus": gen.gpus,
             **network_options(gen),
         }
 
@@ -108,7 +113,7 @@ class OpenAICompatBackend:
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
         base_url = endpoint_base_url(config.endpoint) if config.endpoint else None
         return {"model": model, "base_url": base_url, "max_concurrent": config.batch_size, "json_mode": "none",
-                **network_options(config)}  # fmt: skip
+                "gpus": config.gpus, **network_options(config)}  # fmt: skip
 
     def __init__(self, options: OpenAIOptions | None = None, **kwargs: Any) -> None:
         opts = options_of(self.name, OpenAIOptions, options, kwargs)
@@ -126,6 +131,7 @@ class OpenAICompatBackend:
             raise WattbenchError(f"generation.json_mode: unknown '{json_mode}'; use one of: {', '.join(JSON_MODES)}")
         self.model = model
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.gpus = opts.gpus
         self.api_key_env = api_key_env
         self._api_key = os.environ.get(api_key_env)
         if self._api_key is None and self.base_url == DEFAULT_BASE_URL:
@@ -324,11 +330,12 @@ class OpenAICompatBackend:
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
             "max_concurrent": self.max_concurrent,
-            "devices": self.devices(),
+            "devices": list(self.devices().labels),
         }
 
-    def devices(self) -> list[str]:
-        return ["remote"]
+    def devices(self) -> Devices:
+        """A server elsewhere: nothing measured here is its energy. On this machine: the GPUs it was named."""
+        return server_devices(self.base_url, self.gpus)
 
     def close(self) -> None:
         pass

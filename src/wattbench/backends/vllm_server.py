@@ -22,6 +22,7 @@ from wattbench.backends.base import Completion, GenerationRequest, options_of
 from wattbench.backends.openai_compat import NetworkOptions, OpenAICompatBackend, OpenAIOptions, network_options
 from wattbench.backends.ports import release_port, reserve_port
 from wattbench.children import die_with_parent
+from wattbench.energy.devices import Devices, slot_gpus, visible_nvml_indices
 from wattbench.errors import WattbenchError
 
 if TYPE_CHECKING:
@@ -111,7 +112,12 @@ class VllmServerBackend:
             command += ["--max-model-len", str(max_model_len)]
         command += list(extra_args or [])
         env = dict(os.environ)
-        if gpus is not None:
+        slot = slot_gpus()
+        if slot is not None:
+            # Inside an executor slot the server starts on the slot's GPUs, whatever the config names: the slot
+            # was sized for it, and another run may hold the GPUs the config names.
+            self.gpus = gpus = slot
+        elif gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
         self.log_path = Path(log_dir or tempfile.mkdtemp(prefix="wattbench-vllm-")) / f"vllm-{self.port}.log"
         self._memory_before = self._gpu_memory_mib()
@@ -196,13 +202,16 @@ class VllmServerBackend:
             "model_id": self.model,
             "server": self.base_url,
             "devices": self.gpus or "all visible",  # the seed's form, which the report reads
+            "gpus": list(self.devices().gpus),
             "tensor_parallel": self.tensor_parallel,
             "server_log": str(self.log_path),
             "pid": self.process.pid,
         }
 
-    def devices(self) -> list[str]:
-        return [str(g) for g in self.gpus] if self.gpus else ["all visible"]
+    def devices(self) -> Devices:
+        """The GPUs the server was started on (its slot's, the config's, or every GPU visible to this run)."""
+        gpus = list(self.gpus) if self.gpus else visible_nvml_indices()
+        return Devices(gpus=tuple(gpus), labels=tuple(f"gpu:{g}" for g in gpus) or ("all visible",))
 
     def close(self, timeout_s: float = 30.0, release_timeout_s: float = 60.0) -> None:
         """Stop the server's whole process group; then wait until its GPUs' memory is back to the level before."""

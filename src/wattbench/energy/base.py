@@ -150,6 +150,23 @@ class Measurement:
             power_reading={**other.power_reading, **self.power_reading},
         )
 
+    def only(self, keep: Callable[[str], bool], reasons: dict[str, str]) -> Measurement:
+        """This measurement restricted to the scopes `keep` accepts (a run's own devices); `reasons` say, per
+        kind (gpu, cpu, dram), why the scopes left out are not the run's energy."""
+        unavailable = {s: why for s, why in self.unavailable.items() if scope_kind(s) not in reasons}
+        return Measurement(
+            label=self.label,
+            duration_s=self.duration_s,
+            energy_j={s: j for s, j in self.energy_j.items() if keep(s)},
+            method={s: m for s, m in self.method.items() if keep(s)},
+            unavailable={s: why for s, why in unavailable.items() if keep(s) or ":" not in s} | reasons,
+            peak_power_w={s: w for s, w in self.peak_power_w.items() if keep(s)},
+            idle_power_w={s: w for s, w in self.idle_power_w.items() if keep(s)},
+            warnings=[w for w in self.warnings if keep(_warning_scope(w) or "all")],
+            sessions=self.sessions,
+            power_reading={s: k for s, k in self.power_reading.items() if keep(s)},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form for summary.json; totals and derived powers are included for readers, and ignored on load."""
         return {
@@ -217,11 +234,25 @@ class Meter:
         self.setup_warnings: list[str] = []  # e.g. how CUDA_VISIBLE_DEVICES was read
         self._unavailable = dict(unavailable or {})
         self._lock = threading.Lock()  # windows and the sampler thread both poll the sources
+        self._focus: tuple[Callable[[str], bool], dict[str, str]] | None = None
+
+    def focus(self, keep: Callable[[str], bool] | None, reasons: dict[str, str] | None = None) -> None:
+        """From now on, windows report only the scopes `keep` accepts (the devices the engine holds), with
+        `reasons` for the kinds left out; None measures everything again (the next model of a batch)."""
+        self._focus = None if keep is None else (keep, dict(reasons or {}))
+
+    def scoped(self, measurement: Measurement) -> Measurement:
+        """A measurement taken before `focus` (the idle baseline, the model load) restricted the same way."""
+        return measurement.only(*self._focus) if self._focus is not None else measurement
 
     def unavailable(self) -> dict[str, str]:
         out = dict(self._unavailable)
         for source in self.sources:
             out.update(source.unavailable())
+        if self._focus is not None:
+            keep, reasons = self._focus
+            out = {s: why for s, why in out.items() if scope_kind(s) not in reasons and (keep(s) or ":" not in s)}
+            out |= reasons
         return out
 
     def methods(self) -> dict[str, str]:
@@ -278,7 +309,7 @@ class Meter:
                 unavailable[scope] = why
         peaks = self.sampler.peaks_since(sampler_mark) if self.sampler is not None else {}
         readings = {s: k for src in self.sources for s, k in getattr(src, "power_kinds", dict)().items() if s in energy}
-        return Measurement(
+        result = Measurement(
             label=label,
             duration_s=duration_s,
             energy_j=energy,
@@ -289,6 +320,7 @@ class Meter:
             warnings=warnings,
             power_reading=readings,
         )
+        return self.scoped(result)
 
     def measure_idle(self, seconds: float, sleep: Callable[[float], None] = time.sleep) -> Measurement:
         """Measure the idle baseline: a window over `seconds` of doing nothing; later windows carry it."""
@@ -298,6 +330,12 @@ class Meter:
         self.idle_power_w = idle.result.avg_power_w
         idle.result.idle_power_w = dict(self.idle_power_w)
         return idle.result
+
+
+def _warning_scope(warning: str) -> str | None:
+    """The scope a warning is about ("gpu:1: counter ..." → "gpu:1"), if it names one."""
+    head = warning.split(": ", 1)[0]
+    return head if ":" in head and scope_kind(head) in ("gpu", "cpu", "dram") else None
 
 
 def _snapshot(source: Source) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from wattbench.energy.base import Measurement, scope_kind
+from wattbench.energy.base import scope_kind
 
 REMOTE = (
     "remote server: the model runs on another machine, whose energy this one cannot measure (measure it there, "
@@ -46,6 +46,21 @@ class Devices:
                 "labels": list(self.labels)}  # fmt: skip
 
 
+def as_devices(value: Any) -> Devices:
+    """A backend's `devices()` answer as Devices; engines written before Devices answered a list of labels
+    ("cpu", "cuda:0", "remote", GPU indices), read here the way they meant it."""
+    if isinstance(value, Devices):
+        return value
+    labels = [str(v) for v in value or []]
+    if "remote" in labels:
+        return remote()
+    cuda = [int(label.split(":")[1]) for label in labels if label.startswith("cuda:") and label[5:].isdigit()]
+    gpus = [int(label) for label in labels if label.isdigit()]
+    if cuda:
+        gpus += cuda_to_nvml(cuda)
+    return Devices(gpus=tuple(sorted(set(gpus))), labels=tuple(labels))
+
+
 def remote() -> Devices:
     return Devices(local=False, labels=("remote",))
 
@@ -64,30 +79,6 @@ def scope_rule(devices: Devices) -> tuple[Callable[[str], bool], dict[str, str]]
     if devices.gpu_unknown:
         reasons["gpu"] = devices.gpu_unknown
     return (lambda scope: scope_kind(scope) != "gpu" or scope in gpus), reasons
-
-
-def only(measurement: Measurement, keep: Callable[[str], bool], reasons: dict[str, str]) -> Measurement:
-    """The measurement restricted to the run's own scopes; the reasons say why the rest is not its energy."""
-    unavailable = {s: why for s, why in measurement.unavailable.items() if keep(s) or s in ("all",)}
-    unavailable = {s: why for s, why in unavailable.items() if scope_kind(s) not in reasons} | reasons
-    return Measurement(
-        label=measurement.label,
-        duration_s=measurement.duration_s,
-        energy_j={s: j for s, j in measurement.energy_j.items() if keep(s)},
-        method={s: m for s, m in measurement.method.items() if keep(s)},
-        unavailable=unavailable,
-        peak_power_w={s: w for s, w in measurement.peak_power_w.items() if keep(s)},
-        idle_power_w={s: w for s, w in measurement.idle_power_w.items() if keep(s)},
-        warnings=[w for w in measurement.warnings if _warning_scope(w) is None or keep(_warning_scope(w) or "")],
-        sessions=measurement.sessions,
-        power_reading={s: k for s, k in measurement.power_reading.items() if keep(s)},
-    )
-
-
-def _warning_scope(warning: str) -> str | None:
-    """The scope a warning is about ("gpu:1: counter ..." → "gpu:1"), if it names one."""
-    head = warning.split(": ", 1)[0]
-    return head if ":" in head and scope_kind(head) in ("gpu", "cpu", "dram") else None
 
 
 def is_local_url(url: str) -> bool:

@@ -61,7 +61,8 @@ class SlotPool:
         how many may share this machine's CPU package, whose RAPL energy is one figure for all of them."""
         shared = {CONCURRENT_RUNS: str(len(self.slots))}
         if not self.cpu:
-            return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, slots)), **shared}
+            gpus = ",".join(map(str, slots))
+            return {"CUDA_VISIBLE_DEVICES": gpus, "WATTBENCH_SLOT_GPUS": gpus, **shared}
         threads = str(max(1, (os.cpu_count() or 1) // len(self.slots)))
         return {"CUDA_VISIBLE_DEVICES": "", "WATTBENCH_THREADS": threads, "OMP_NUM_THREADS": threads, **shared}
 

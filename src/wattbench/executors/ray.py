@@ -138,6 +138,8 @@ def run_task(payload: dict[str, Any], gpu_ids: list[str], threads: int) -> dict[
         command = [part.replace(SCRATCH, str(scratch)).replace(PYTHON, sys.executable) for part in payload["command"]]
         env = {"CUDA_VISIBLE_DEVICES": ",".join(gpu_ids), "WATTBENCH_THREADS": str(threads),
                "OMP_NUM_THREADS": str(threads)}  # fmt: skip
+        if gpu_ids:  # the task's GPUs, which a managed server must start inside (energy/devices.slot_gpus)
+            env["WATTBENCH_SLOT_GPUS"] = ",".join(gpu_ids)
         data_dir = payload["data_dir"]
         if data_dir and Path(data_dir).is_dir():  # else the node's own $WATTBENCH_DATA or ./data
             env["WATTBENCH_DATA"] = data_dir

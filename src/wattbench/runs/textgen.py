@@ -24,6 +24,7 @@ from wattbench.backends.base import Backend
 from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
+from wattbench.energy.devices import Devices, as_devices, scope_rule, slot_gpus
 from wattbench.energy.meters import make_meter
 from wattbench.energy.shares import split_j
 from wattbench.runs.loop import drive, run_items
@@ -69,7 +70,8 @@ def batch_meter(config: BatchConfig) -> Meter:
     """The meter of a batch's runs, its idle baseline measured once."""
     # The sampler runs in every row: a GPU without an energy counter is integrated from its readings, and
     # every window's counter is checked against power (energy/nvml.py).
-    meter = make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=config.gpus)
+    gpus = config.gpus if slot_gpus() is None else None  # inside a slot: its GPUs, which the server starts on
+    meter = make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus)
     if any(s.scopes() for s in meter.sources) and config.energy.idle_seconds > 0:
         meter.measure_idle(config.energy.idle_seconds)
     return meter
@@ -91,6 +93,7 @@ class RowRun:
     error: str | None = None
     measured: Measurement | None = None
     load_s: float | None = None
+    devices: Devices | None = None
 
 
 def run_one(
@@ -113,6 +116,9 @@ def run_one(
         meter.sampler.start(run.path / "power.csv")
     try:
         backend, name, run.load_s = load_backend(spec, config, log)
+        run.devices = as_devices(backend.devices())
+        meter.focus(*scope_rule(run.devices))  # this row's energy is its engine's devices only
+        log.info(f"Measured devices: {run.devices.to_dict()}")
         task = TextGenTask(
             spec.mode, config.seed, spec.mode.harmony and name in ("llamacpp", "hf") and harmony_usable()
         )
@@ -139,6 +145,7 @@ def run_one(
         if backend is not None:
             backend.close()
     row = _finish(run, len(prompts) * config.repeats, meter, facts, log_path, batch)
+    meter.focus(None)  # the next row's engine may hold other devices
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {run.status}" + (f": {run.error}" if run.error else ""))
     return row
 
@@ -188,6 +195,7 @@ def _finish(
         first_rendered_prompt=run.first_rendered,
         energy=run.measured.to_dict() if run.measured else None,
         energy_unavailable=meter.unavailable(),
+        measured_devices=run.devices.to_dict() if run.devices else None,
         energy_sharing=shared_package_note(run.measured),
         hardware={"gpus": facts.get("gpus"), "cpu": facts.get("cpu"), "hostname": facts.get("hostname")},
         log=str(log_path),

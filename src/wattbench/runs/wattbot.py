@@ -23,6 +23,7 @@ from wattbench.config import ExperimentConfig
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
 from wattbench.data.wattbot import Question, load_metadata, load_questions
 from wattbench.energy.base import Measurement, Meter
+from wattbench.energy.devices import Devices, as_devices, scope_rule
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
 from wattbench.errors import WattbenchError
 from wattbench.retrieval.search import open_retriever
@@ -192,11 +193,22 @@ def _describe(
     """(the backend's info, the hardware facts) as the summary keeps them."""
     # What the report needs to know of the engine without importing it: does the model run on hardware the
     # run holds (in process or a managed server), or behind someone's API.
-    backend_info = {**backend.info(), "takes_slot": bool(getattr(backend, "takes_slot", True))}
+    devices = as_devices(backend.devices())
+    backend_info = {**backend.info(), "takes_slot": bool(getattr(backend, "takes_slot", True)),
+                    "measured_devices": devices.to_dict()}  # fmt: skip
+    _focus(meter, devices, session)
     disk = model_disk_bytes(backend_info.get("model_path") or config.model or "")
-    hardware = _hardware(disk, session["model_load_s"], meter)
+    hardware = _hardware(disk, session["model_load_s"], meter, devices)
     log.info(f"model: {backend_info} loaded in {session['model_load_s']:.2f} s")
     return backend_info, hardware
+
+
+def _focus(meter: Meter, devices: Devices, session: dict[str, Any]) -> None:
+    """Keep exactly the scopes of the devices the engine holds, from now on and in what this session measured
+    before the engine said where it runs (the idle baseline, the index and model loads)."""
+    meter.focus(*scope_rule(devices))
+    for phase, record in session["energy"].items():
+        session["energy"][phase] = meter.scoped(Measurement.from_dict(record)).to_dict()
 
 
 def _end_session(
@@ -269,14 +281,18 @@ def _log_question(log: logging.Logger, record: QuestionRecord) -> None:
     )
 
 
-def _hardware(disk_bytes: int | None, load_s: float, meter: Meter) -> dict[str, Any]:
+def _hardware(disk_bytes: int | None, load_s: float, meter: Meter, devices: Devices) -> dict[str, Any]:
+    """The machine, and the VRAM of the GPUs the engine holds only (none for a CPU or remote engine)."""
     facts = system_facts()
-    vram = torch_peak_vram_bytes()
+    vram = torch_peak_vram_bytes() if devices.gpus else {}
+    own = {f"gpu:{g}" for g in devices.gpus}
     sampled = meter.sampler.max_memory_used_mib if meter.sampler is not None else {}
+    sampled = {scope: mib for scope, mib in sampled.items() if scope in own}
     gpus = facts.get("gpus") or []
     return {
         "gpu_name": gpus[0]["name"] if gpus else None,
         "gpu_count": len(gpus),
+        "gpus_used": list(devices.gpus),
         "gpu_vram_total_gb": sum(g["memory_total_gib"] or 0 for g in gpus) * 2**30 / 1e9 if gpus else None,
         "gpu_vram_allocated_gb": sum(vram.values()) / 1e9
         if vram

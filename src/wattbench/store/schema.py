@@ -257,6 +257,8 @@ class BatchRunSummary(Stored):
     first_rendered_prompt: str | None = None
     energy: dict[str, Any] | None = None
     energy_unavailable: dict[str, str] = Field(default_factory=dict)
+    measured_devices: dict[str, Any] | None = None
+    """The devices the row's engine held, whose scopes its energy covers (energy/devices.py)."""
     energy_sharing: dict[str, Any] = Field(default_factory=dict)
     hardware: dict[str, Any] = Field(default_factory=dict)
     log: str | None = None
