@@ -231,8 +231,8 @@ def build_embedder(directory: Path, corpus: Path) -> Path:
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)  # fmt: skip
+    names = dict(unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=512, **names)
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(fast), hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=256, max_position_embeddings=512)  # fmt: skip
@@ -331,7 +331,8 @@ def markdown(report: dict[str, Any]) -> str:
               "counter/averaged |", "|---|---:|---:|---:|---:|---:|---:|",
               f"| {_fmt(mm.get('seconds'), 1)} s | {_fmt(mm.get('tflops'), 0)} | {_fmt(mm.get('counter_j'), 1)} | "
               f"{_fmt(mm.get('instant_integral_j'), 1)} | {_fmt(mm.get('averaged_integral_j'), 1)} | "
-              f"{_fmt(mm.get('counter_over_instant'), 4)} | {_fmt(mm.get('counter_over_averaged'), 4)} |", ""]  # fmt: skip
+              f"{_fmt(mm.get('counter_over_instant'), 4)} | {_fmt(mm.get('counter_over_averaged'), 4)} |",
+              ""]  # fmt: skip
     lines += ["| generation | batch | output tokens | tokens/s | J/output token | peak VRAM GiB |",
               "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for g in report.get("generation") or []:
