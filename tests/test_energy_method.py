@@ -326,3 +326,23 @@ def test_the_default_cpu_run_reports_no_gpu_energy_or_vram(wattbot: Path, tmp_pa
     assert summary["backend"]["measured_devices"]["gpus"] == []
     for phase in summary["energy"]["phases"].values():
         assert not [s for s in (phase or {}).get("energy_j", {}) if s.startswith("gpu")]
+
+
+def test_a_run_warms_up_then_takes_its_idle_baseline_with_the_model_loaded(wattbot: Path, tmp_path: Path):
+    from fakes.workspace import make_workspace
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
+
+    root = make_workspace(wattbot, tmp_path)
+    clock = WallClock()
+    gpus = [FakeGpu(0, UUIDS[0], schedule=[(0.0, 60.0)])]
+    meter = make_meter("nvml", nvml=make_module(gpus, clock), sampler_hz=20, clock=clock)
+    config, _ = load_run_config(root / "run.toml", {"limit": 2, "energy.idle_seconds": 0.3})
+    result = run_experiment(config, data_dir=root / "data", meter=meter)
+    session = result.summary["sessions"][-1]
+    assert list(session["energy"]) == ["index_load", "model_load", "idle"]  # the baseline after the load
+    assert session["warmup_s"] > 0 and result.summary["num_questions"] == 2
+    log = (result.run_dir / "run.log").read_text()
+    assert "warm-up: 1 question(s)" in log and log.index("warm-up") < log.index("q153")
+    records = [json.loads(line) for line in (result.run_dir / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and records[0]["id"] == "q153"  # the warm-up answer is not recorded

@@ -64,10 +64,7 @@ def run_batch(
     if not prompts:
         raise WattbenchError("no prompts to run; check --prompts-file and --num-prompts")
     stop = stop or StopRequest()
-    if meter is None:
-        meter = batch_meter(config)
-    elif any(s.scopes() for s in meter.sources) and config.energy.idle_seconds > 0:
-        meter.measure_idle(config.energy.idle_seconds)
+    meter = meter or batch_meter(config)  # each row takes its own idle baseline (runs/textgen.py)
     facts = system_facts()
     with graceful_stop(stop, notify):
         for spec in to_run(specs, batch, force, outcome, notify):

@@ -86,7 +86,7 @@ def batch(
     strict: bool = typer.Option(False, "--strict", help="A row with a warning is an error."),
     force: bool = typer.Option(False, "--force", help="Run completed (model, state) pairs again."),
     meter: str = typer.Option(None, "--meter", help="Energy meter: auto (default), nvml, rapl, none."),
-    idle_seconds: float = typer.Option(None, "--idle-seconds", help="Idle baseline before the batch (default 10)."),
+    idle_seconds: float = typer.Option(None, "--idle-seconds", help="Idle baseline per row, model warm (10 s)."),
     grid_intensity: float = typer.Option(None, "--grid-intensity", help="gCO2e/kWh for co2_emissions_g."),
     data_dir: Path = DATA_DIR,
     executor: str = EXECUTOR,

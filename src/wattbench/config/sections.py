@@ -143,6 +143,9 @@ class TaskConfig(BaseModel):
     max_consecutive_failures: int = Field(3, ge=1)
     """The run stops, marked failed with the reason, after this many failed questions in a row (a dead server);
     rerun the same command to resume."""
+    warmup_questions: int = Field(1, ge=0)
+    """Questions answered once before the measured ones, unrecorded and outside every meter window, so that lazy
+    initialisation, kernel compilation and graph capture do not land in the first question's energy."""
 
 
 class EnergyConfig(BaseModel):
@@ -157,6 +160,8 @@ class EnergyConfig(BaseModel):
     sampler_hz: float = Field(10.0, gt=0, le=100)
     """Power timeline rate (power.csv)."""
     idle_seconds: float = Field(10.0, ge=0)
-    """Idle baseline measured before the work (skipped when nothing can be metered)."""
+    """Idle baseline, measured per run (per batch row) after the model is loaded and warmed up, and before the
+    measured work; figures are reported gross, with the energy net of this baseline beside them (skipped when
+    nothing can be metered)."""
     grid_intensity_g_per_kwh: float | None = Field(None, ge=0)
     """Grid carbon intensity for CO2e; None: CO2e is not computed."""

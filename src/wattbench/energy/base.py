@@ -87,6 +87,9 @@ class Measurement:
     idle_power_w: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     sessions: int = 1
+    power_stdev_w: dict[str, float] = field(default_factory=dict)
+    """Spread (standard deviation) of the sampled power over the window, per scope; the idle baseline's says how
+    steady the machine was when it was taken."""
     power_reading: dict[str, str] = field(default_factory=dict)
     """Per GPU scope, which power reading backs its estimates and checks: instant (NVML_FI_DEV_POWER_INSTANT) or
     average (nvmlDeviceGetPowerUsage, a 1-second average on Ampere and newer)."""
@@ -165,6 +168,7 @@ class Measurement:
             warnings=[w for w in self.warnings if keep(_warning_scope(w) or "all")],
             sessions=self.sessions,
             power_reading={s: k for s, k in self.power_reading.items() if keep(s)},
+            power_stdev_w={s: w for s, w in self.power_stdev_w.items() if keep(s)},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,6 +187,7 @@ class Measurement:
             "warnings": self.warnings,
             "sessions": self.sessions,
             "power_reading": self.power_reading,
+            "power_stdev_w": self.power_stdev_w,
         }
 
     @classmethod
@@ -198,6 +203,7 @@ class Measurement:
             "warnings",
             "sessions",
             "power_reading",
+            "power_stdev_w",
         )
         return cls(**{k: data[k] for k in keys if k in data})
 
@@ -307,7 +313,7 @@ class Meter:
                 energy.pop(scope, None)  # unknown, never a smaller number
                 method.pop(scope, None)
                 unavailable[scope] = why
-        peaks = self.sampler.peaks_since(sampler_mark) if self.sampler is not None else {}
+        peaks, spread = self.sampler.close_window(sampler_mark) if self.sampler is not None else ({}, {})
         readings = {s: k for src in self.sources for s, k in getattr(src, "power_kinds", dict)().items() if s in energy}
         result = Measurement(
             label=label,
@@ -319,11 +325,14 @@ class Meter:
             idle_power_w={s: p for s, p in self.idle_power_w.items() if s in energy},
             warnings=warnings,
             power_reading=readings,
+            power_stdev_w={s: w for s, w in spread.items() if s in energy},
         )
         return self.scoped(result)
 
     def measure_idle(self, seconds: float, sleep: Callable[[float], None] = time.sleep) -> Measurement:
-        """Measure the idle baseline: a window over `seconds` of doing nothing; later windows carry it."""
+        """Measure the idle baseline: a window over `seconds` of doing nothing; later windows carry it. Runs take
+        it after the model is loaded and warmed up, so the baseline holds what an idle, ready engine draws (its
+        CUDA context, its memory)."""
         with self.window("idle") as idle:
             sleep(seconds)
         assert idle.result is not None

@@ -65,7 +65,7 @@ class PowerSampler:
         self._header_written = False
         self._last_cumulative: tuple[float, dict[str, float]] | None = None
         self._started_at: float | None = None
-        self._trackers: dict[int, dict[str, float]] = {}  # open window → peak power per scope so far
+        self._trackers: dict[int, dict[str, list[float]]] = {}  # open window → scope → [peak, n, sum, sum of squares]
         self._next_mark = 0
         self.max_memory_used_mib: dict[str, float] = {}
         self.cpu_time_s = 0.0
@@ -107,23 +107,35 @@ class PowerSampler:
                         powers[scope] = (joules - last[scope]) / (now - last_t)
                         self.rows.append((wall, elapsed, scope, powers[scope], "counter", None, None, None, None))
             self._last_cumulative = (now, cumulative)
-            for peaks in self._trackers.values():
+            for tracked in self._trackers.values():
                 for scope, power in powers.items():
-                    peaks[scope] = max(peaks.get(scope, 0.0), power)
+                    stats = tracked.setdefault(scope, [0.0, 0.0, 0.0, 0.0])
+                    stats[0] = max(stats[0], power)
+                    stats[1] += 1
+                    stats[2] += power
+                    stats[3] += power * power
             self.ticks += 1
             if self.csv_path is not None and len(self.rows) >= FLUSH_ROWS:
                 self._flush()
 
     def mark(self) -> int:
-        """Start tracking peaks for a window; `peaks_since` ends it."""
+        """Start tracking peaks and spread for a window; `close_window` ends it."""
         with self._lock:
             self._next_mark += 1
             self._trackers[self._next_mark] = {}
             return self._next_mark
 
-    def peaks_since(self, mark: int | None) -> dict[str, float]:
+    def close_window(self, mark: int | None) -> tuple[dict[str, float], dict[str, float]]:
+        """(peak power, standard deviation of the sampled power) per scope since `mark`, which it ends."""
         with self._lock:
-            return self._trackers.pop(mark, {}) if mark is not None else {}
+            tracked = self._trackers.pop(mark, {}) if mark is not None else {}
+        peaks = {scope: stats[0] for scope, stats in tracked.items()}
+        spread = {}
+        for scope, (_, n, total, squares) in tracked.items():
+            if n >= 2:
+                mean = total / n
+                spread[scope] = max(0.0, (squares - n * mean * mean) / (n - 1)) ** 0.5
+        return peaks, spread
 
     def _run(self) -> None:
         started = time.thread_time()

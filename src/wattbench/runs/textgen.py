@@ -67,14 +67,11 @@ def graceful_stop(stop: StopRequest, notify: Notify) -> Iterator[None]:
 
 
 def batch_meter(config: BatchConfig) -> Meter:
-    """The meter of a batch's runs, its idle baseline measured once."""
+    """The meter of a batch's runs (each row measures its own idle baseline, after its model is warm)."""
     # The sampler runs in every row: a GPU without an energy counter is integrated from its readings, and
     # every window's counter is checked against power (energy/nvml.py).
     gpus = config.gpus if slot_gpus() is None else None  # inside a slot: its GPUs, which the server starts on
-    meter = make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus)
-    if any(s.scopes() for s in meter.sources) and config.energy.idle_seconds > 0:
-        meter.measure_idle(config.energy.idle_seconds)
-    return meter
+    return make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus)
 
 
 @dataclass
@@ -94,6 +91,7 @@ class RowRun:
     measured: Measurement | None = None
     load_s: float | None = None
     devices: Devices | None = None
+    idle: Measurement | None = None
 
 
 def run_one(
@@ -123,6 +121,7 @@ def run_one(
             spec.mode, config.seed, spec.mode.harmony and name in ("llamacpp", "hf") and harmony_usable()
         )
         _warmup(task, backend, prompts, config, log)
+        run.idle = _idle(meter, config, log)
         with meter.window("measured") as window:
             failed_run = _measured_passes(task, backend, prompts, meter, run, stop)
         run.measured = window.result
@@ -194,6 +193,7 @@ def _finish(
         model_load_s=run.load_s,
         first_rendered_prompt=run.first_rendered,
         energy=run.measured.to_dict() if run.measured else None,
+        idle=run.idle.to_dict() if run.idle else None,
         energy_unavailable=meter.unavailable(),
         measured_devices=run.devices.to_dict() if run.devices else None,
         energy_sharing=shared_package_note(run.measured),
@@ -206,6 +206,16 @@ def _finish(
     log_totals(run.log, row, run.error, meter.unavailable())
     close_logger(run.log)
     return row
+
+
+def _idle(meter: Meter, config: BatchConfig, log: Logger) -> Measurement | None:
+    """This row's idle baseline: its engine loaded and warm, its devices only (the meter is focused on them)."""
+    if config.energy.idle_seconds <= 0 or not any(s.scopes() for s in meter.sources):
+        return None
+    idle = meter.measure_idle(config.energy.idle_seconds)
+    spread = {s: round(w, 2) for s, w in idle.power_stdev_w.items()}
+    log.info(f"Idle baseline: {idle.avg_power_w} W over {idle.duration_s:.1f} s (spread {spread or 'n/a'})")
+    return idle
 
 
 def _warmup(task: TextGenTask, backend: Backend, prompts: list[str], config: BatchConfig, log: Logger) -> None:

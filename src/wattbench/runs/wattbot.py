@@ -28,7 +28,7 @@ from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_f
 from wattbench.errors import WattbenchError
 from wattbench.retrieval.search import open_retriever
 from wattbench.runs.checks import check_run_config, open_meter
-from wattbench.runs.loop import run_items
+from wattbench.runs.loop import drive, run_items
 from wattbench.runs.outputs import run_status, write_outputs
 from wattbench.store.paths import remove_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir
@@ -121,15 +121,16 @@ def run_experiment(
     interrupted = False
     refused: AuthError | None = None
     try:
-        _start_metering(meter, config, session, run.path / "power.csv")
+        _start_metering(meter, run.path / "power.csv")
         retriever = _load_index(config, root, meter, session, notify, log)
         backend = _load_model(config, meter, session)
         backend_info, hardware = _describe(backend, config, session, meter, log)
+        task = WattBotTask(retriever, config, metadata)
         if pending:
             for note in preflight(backend):
                 log.info(note)
-        _answer_all(pending, run, records, session, sessions, log, wall_start,
-                    WattBotTask(retriever, config, metadata), backend, meter, on_progress,
+            _warm_up_and_idle(task, backend, pending, config, meter, session, log)
+        _answer_all(pending, run, records, session, sessions, log, wall_start, task, backend, meter, on_progress,
                     lambda: write_outputs(run, config, questions, questions_path, records, sessions, backend_info,
                                           hardware))  # fmt: skip
     except KeyboardInterrupt:
@@ -157,13 +158,31 @@ def _inputs(config: ExperimentConfig, root: Path) -> tuple[Path, list[Question],
     return questions_path, load_questions(questions_path)[: config.limit], load_metadata(root / "metadata.csv")
 
 
-def _start_metering(meter: Meter, config: ExperimentConfig, session: dict[str, Any], timeline: Path) -> None:
-    """The power timeline (streamed to `timeline`) and the idle baseline, when anything can be measured."""
-    if not any(s.scopes() for s in meter.sources):
-        return
-    if meter.sampler is not None:
+def _start_metering(meter: Meter, timeline: Path) -> None:
+    """The power timeline, streamed to `timeline`, when anything can be measured."""
+    if meter.sampler is not None and any(s.scopes() for s in meter.sources):
         meter.sampler.start(timeline)
-    if config.energy.idle_seconds > 0:
+
+
+def _warm_up_and_idle(
+    task: WattBotTask, backend: Backend, questions: list[Question], config: ExperimentConfig, meter: Meter,
+    session: dict[str, Any], log: logging.Logger,
+) -> None:  # fmt: skip
+    """The protocol before the measured questions: warm-up questions outside every window (their answers are
+    thrown away), then the idle baseline of the loaded, warm engine."""
+    started = time.perf_counter()
+    for question in questions[: config.task.warmup_questions]:
+        try:
+            drive(task.start(question), backend)
+        except (KeyboardInterrupt, WattbenchError):
+            raise
+        except Exception as exc:  # a warm-up failure is the measured question's to report, not the run's
+            log.info(f"warm-up question {question.id} failed ({exc}); going on")
+    if config.task.warmup_questions and questions:
+        session["warmup_s"] = time.perf_counter() - started
+        log.info(f"warm-up: {min(len(questions), config.task.warmup_questions)} question(s) in "
+                 f"{session['warmup_s']:.2f} s, not measured")  # fmt: skip
+    if config.energy.idle_seconds > 0 and any(s.scopes() for s in meter.sources):
         session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
 
 

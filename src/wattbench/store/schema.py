@@ -259,6 +259,8 @@ class BatchRunSummary(Stored):
     energy_unavailable: dict[str, str] = Field(default_factory=dict)
     measured_devices: dict[str, Any] | None = None
     """The devices the row's engine held, whose scopes its energy covers (energy/devices.py)."""
+    idle: dict[str, Any] | None = None
+    """The row's idle baseline (a Measurement), taken after its model loaded and warmed up."""
     energy_sharing: dict[str, Any] = Field(default_factory=dict)
     hardware: dict[str, Any] = Field(default_factory=dict)
     log: str | None = None
