@@ -334,9 +334,14 @@ def test_a_run_warms_up_then_takes_its_idle_baseline_with_the_model_loaded(wattb
     from wattbench.runs.wattbot import run_experiment
 
     root = make_workspace(wattbot, tmp_path)
+    powercap = tmp_path / "powercap" / "intel-rapl:0"  # the CPU package the llama.cpp engine runs on
+    powercap.mkdir(parents=True)
+    (powercap / "name").write_text("package-0\n")
+    (powercap / "energy_uj").write_text("123456\n")
     clock = WallClock()
     gpus = [FakeGpu(0, UUIDS[0], schedule=[(0.0, 60.0)])]
-    meter = make_meter("nvml", nvml=make_module(gpus, clock), sampler_hz=20, clock=clock)
+    meter = make_meter("auto", nvml=make_module(gpus, clock), sampler_hz=20, clock=clock,
+                       powercap_root=powercap.parent)  # fmt: skip
     config, _ = load_run_config(root / "run.toml", {"limit": 2, "energy.idle_seconds": 0.3})
     result = run_experiment(config, data_dir=root / "data", meter=meter)
     session = result.summary["sessions"][-1]

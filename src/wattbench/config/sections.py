@@ -145,7 +145,8 @@ class TaskConfig(BaseModel):
     rerun the same command to resume."""
     warmup_questions: int = Field(1, ge=0)
     """Questions answered once before the measured ones, unrecorded and outside every meter window, so that lazy
-    initialisation, kernel compilation and graph capture do not land in the first question's energy."""
+    initialisation, kernel compilation and graph capture do not land in the first question's energy. Only where
+    the engine's energy is measured (elsewhere it would only cost a question)."""
 
 
 class EnergyConfig(BaseModel):

@@ -247,6 +247,11 @@ class Meter:
         `reasons` for the kinds left out; None measures everything again (the next model of a batch)."""
         self._focus = None if keep is None else (keep, dict(reasons or {}))
 
+    def measures_anything(self) -> bool:
+        """Whether any scope is measured for the run (after `focus`: of the engine's own devices)."""
+        keep = self._focus[0] if self._focus is not None else (lambda scope: True)
+        return any(keep(scope) for source in self.sources for scope in source.scopes())
+
     def scoped(self, measurement: Measurement) -> Measurement:
         """A measurement taken before `focus` (the idle baseline, the model load) restricted the same way."""
         return measurement.only(*self._focus) if self._focus is not None else measurement

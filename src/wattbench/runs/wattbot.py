@@ -169,7 +169,10 @@ def _warm_up_and_idle(
     session: dict[str, Any], log: logging.Logger,
 ) -> None:  # fmt: skip
     """The protocol before the measured questions: warm-up questions outside every window (their answers are
-    thrown away), then the idle baseline of the loaded, warm engine."""
+    thrown away), then the idle baseline of the loaded, warm engine. Both only where the engine's energy is
+    measured: elsewhere (an API, a machine without NVML or RAPL) a warm-up would only cost a question."""
+    if not meter.measures_anything():
+        return
     started = time.perf_counter()
     for question in questions[: config.task.warmup_questions]:
         try:
@@ -182,7 +185,7 @@ def _warm_up_and_idle(
         session["warmup_s"] = time.perf_counter() - started
         log.info(f"warm-up: {min(len(questions), config.task.warmup_questions)} question(s) in "
                  f"{session['warmup_s']:.2f} s, not measured")  # fmt: skip
-    if config.energy.idle_seconds > 0 and any(s.scopes() for s in meter.sources):
+    if config.energy.idle_seconds > 0:
         session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
 
 
