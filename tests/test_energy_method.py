@@ -351,3 +351,56 @@ def test_a_run_warms_up_then_takes_its_idle_baseline_with_the_model_loaded(wattb
     assert "warm-up: 1 question(s)" in log and log.index("warm-up") < log.index("q153")
     records = [json.loads(line) for line in (result.run_dir / "results.jsonl").read_text().splitlines()]
     assert len(records) == 2 and records[0]["id"] == "q153"  # the warm-up answer is not recorded
+
+
+def _question_records(with_rapl: bool) -> list[dict]:
+    records = []
+    for i, (gpu_j, tokens) in enumerate([(120.0, 40), (300.0, 100), (90.0, 30)]):
+        energy = {"gpu:0": gpu_j, **({"cpu:package-0": 25.0, "dram:0": 4.0} if with_rapl else {})}
+        window = Measurement("question", 2.0, energy_j=energy,
+                             unavailable={} if with_rapl else {"cpu": "no RAPL zones"})  # fmt: skip
+        records.append({"id": f"q{i}", "latency_s": 2.0, "retrieval_s": 0.1, "generation_s": 1.9,
+                        "prompt_tokens": 500, "completion_tokens": tokens, "error": None,
+                        "energy": window.to_dict()})  # fmt: skip
+    return records
+
+
+def test_one_scope_at_a_time_gpu_figures_do_not_depend_on_rapl(wattbot: Path):
+    from wattbench.config import ExperimentConfig
+    from wattbench.data.wattbot import load_questions
+    from wattbench.runs.outputs import build_summary
+
+    questions = load_questions(wattbot / "train_QA.csv")[:3]
+    devices = {"gpus": [0], "local": True, "gpu_unknown": None, "labels": ["cuda:0"]}
+    summaries = {}
+    for with_rapl in (True, False):
+        session = {"wall_s": 7.0, "energy": {}}
+        summaries[with_rapl] = build_summary(ExperimentConfig(), questions, _question_records(with_rapl), [session],
+                                             None, {"measured_devices": devices}, {})  # fmt: skip
+    rapl, bare = summaries[True]["energy"], summaries[False]["energy"]
+    assert rapl["scope"] == bare["scope"] == "gpu"
+    assert rapl["questions"] == bare["questions"]  # identical GPU figures, with or without RAPL
+    assert bare["questions"]["j_per_output_token"] == pytest.approx(510.0 / 170)
+    assert rapl["questions_by_scope"]["cpu"]["energy_j"] == pytest.approx(75.0)  # beside, never added in
+    assert bare["questions_by_scope"]["cpu"]["energy_j"] is None  # unknown, never 0
+    assert rapl["total_j"] == pytest.approx(510.0 + 75.0 + 12.0)
+    assert bare["total_j"] is None and "cpu energy not measured" in bare["total_unavailable"]
+    assert summaries[True]["hardware"]["gpu_energy_wh"] == pytest.approx(510.0 / 3600)
+
+
+def test_runs_are_compared_on_one_scope_and_the_others_listed(wattbot: Path, tmp_path: Path):
+    from fakes.store import write_run
+    from wattbench.report.plots.runs import plot_energy, plot_pareto
+    from wattbench.report.runs import common_energy_scope, load_run
+
+    solution = wattbot / "train_QA.csv"
+    write_run(tmp_path, "gpu-a", solution, correct=20, gpu_wh_per_question=0.15)
+    write_run(tmp_path, "gpu-b", solution, correct=25, gpu_wh_per_question=0.30)
+    write_run(tmp_path, "cpu-only", solution, correct=10, provider="llamacpp", gpu_wh_per_question=0.01,
+              energy_scope="cpu")  # fmt: skip
+    runs = [load_run(tmp_path / name) for name in ("gpu-a", "gpu-b", "cpu-only")]
+    scope, kept, left = common_energy_scope(runs)
+    assert scope == "gpu" and [r.name for r in kept] == ["gpu-a", "gpu-b"] and [r.name for r in left] == ["cpu-only"]
+    for plot in (plot_energy(runs, tmp_path / "plots"), plot_pareto(runs, tmp_path / "plots")):
+        assert plot.note == "compared on gpu energy only; not drawn (no gpu energy measured): cpu-only"
+        assert all(path.exists() for path in plot.files)

@@ -40,6 +40,7 @@ def write_run(
     tokens: tuple[int, int] = (500, 40),
     price_per_1m: tuple[float, float] = (0.0, 0.0),
     gpu_wh_per_question: float | None = None,
+    energy_scope: str = "gpu",
     params: int | None = None,
     errors: int = 0,
     overrides: dict[str, Any] | None = None,
@@ -108,7 +109,11 @@ def write_run(
         "energy": {
             "phases": {"questions": {"label": "questions", "duration_s": latency_s * n, "warnings": []}},
             "total_j": None if energy_wh is None else energy_wh * 3600,
+            "scope": energy_scope if energy_wh is not None else None,
             "questions": {"energy_wh": energy_wh, "wh_per_query": gpu_wh_per_question},
+            "questions_by_scope": {energy_scope: {"energy_wh": energy_wh, "wh_per_query": gpu_wh_per_question}}
+            if energy_wh is not None
+            else {},
             "unavailable": {} if energy_wh is not None else {"gpu": "no GPU"},
         },
         "backend": {"model_id": model, "devices": ["cuda:0"] if gpu_wh_per_question is not None else ["cpu"]}

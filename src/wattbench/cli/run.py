@@ -127,11 +127,7 @@ def _echo_result(result: Any) -> None:
         f"{timing['total_time_s']:.1f} s, {timing['questions_per_min'] or 0:.1f} questions/min, "
         f"tokens {summary['input_tokens']} in / {summary['output_tokens']} out"
     )
-    measured = energy["total_j"]
-    typer.echo(
-        f"energy: {f'{measured:.1f} J' if measured is not None else 'not measured'}"
-        + "".join(f"; {scope}: {why}" for scope, why in energy["unavailable"].items())
-    )
+    typer.echo(energy_line(energy))
     typer.echo(f"run dir: {result.run_dir}")
     typer.echo(status_line(summary))
 
@@ -145,6 +141,22 @@ FLAGS = {
     "generation.base_url": "--base-url",
 }
 """The config path each flag overrides, so an error about a flag's value names the flag."""
+
+
+def energy_line(energy: dict[str, Any]) -> str:
+    """The headline scope's question energy, each other kind beside it, the total when it exists, and why
+    anything is missing."""
+    parts = []
+    for kind, figures in (energy.get("questions_by_scope") or {}).items():
+        joules, per = figures.get("energy_j"), figures.get("wh_per_query")
+        if joules is not None:
+            star = " (headline)" if kind == energy.get("scope") else ""
+            each = f", {per:.5f} Wh/question" if per is not None else ""
+            parts.append(f"{kind}{star} {joules:.1f} J for the questions{each}")
+    if energy.get("total_j") is not None:
+        parts.append(f"total {energy['total_j']:.1f} J with loads")
+    line = "energy: " + ("; ".join(parts) if parts else "not measured")
+    return line + "".join(f"; {scope}: {why}" for scope, why in energy["unavailable"].items())
 
 
 def status_line(summary: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wattbench.energy.base import Measurement
 from wattbench.energy.carbon import J_PER_WH
 
 WEIGHT = "output_tokens"
@@ -83,6 +84,7 @@ class PerQuery:
     def to_dict(self) -> dict[str, float | int | str | None]:
         return {
             "energy_j": self.energy_j,
+            "energy_wh": None if self.energy_j is None else self.energy_j / J_PER_WH,
             "answered": self.answered,
             "output_tokens": self.output_tokens,
             "failed_energy_j": self.failed_energy_j,
@@ -122,3 +124,42 @@ def of_window(
         fraction = n_ok / len(answered) if answered else 0.0
     answered_j = total_j * fraction
     return PerQuery(answered_j if n_ok else None, n_ok, ok_tokens, total_j - answered_j)
+
+
+def by_scope(
+    windows: list[Measurement | None], answered: list[bool], output_tokens: list[int | None]
+) -> dict[str, PerQuery]:
+    """Per-query figures of each kind of scope (gpu, cpu, dram) over items measured one window each (WattBot
+    questions), each kind on its own: never a sum across kinds."""
+    kinds = sorted({kind for w in windows if w is not None for kind in w.totals_j()})
+    return {
+        kind: per_query([w.total_j(kind) if w is not None else None for w in windows], answered, output_tokens)
+        for kind in kinds
+    }
+
+
+def headline_kind(devices: dict | None, measured: Measurement | None) -> str | None:
+    """The scope a run's headline figures are on: GPU when its engine holds GPUs (as zeus and the AI Energy Score
+    report), the CPU package for an engine on this machine's CPU, none for a model on another machine."""
+    if devices is not None:
+        if not devices.get("local", True):
+            return None
+        return "gpu" if devices.get("gpus") or devices.get("gpu_unknown") else "cpu"
+    # Summaries written before devices were recorded: GPU if any GPU was measured.
+    if measured is not None and measured.total_j("gpu") is not None:
+        return "gpu"
+    return "cpu" if measured is not None and measured.total_j("cpu") is not None else None
+
+
+def complete_total_j(measured: Measurement | None, devices: dict | None) -> tuple[float | None, str | None]:
+    """(every scope's energy added up, why there is none): a total exists only when every kind the run used (its
+    GPUs, this machine's CPU package) was measured; otherwise a sum would silently be smaller."""
+    if measured is None or not measured.energy_j:
+        return None, "nothing was measured"
+    used = ["cpu"] + (["gpu"] if devices is None or devices.get("gpus") or devices.get("gpu_unknown") else [])
+    if devices is not None and not devices.get("local", True):
+        return None, "the model runs on another machine"
+    missing = [kind for kind in used if measured.total_j(kind) is None]
+    if missing:
+        return None, f"{' and '.join(missing)} energy not measured, so no total"
+    return sum(measured.energy_j.values()), None

@@ -43,6 +43,7 @@ RUN_COLUMNS = (
     Column("latency (s)", lambda r: r.latency_s, 2),
     Column("USD / 1000 q", lambda r: r.usd_per_1000_questions, 4),
     Column("Wh / question", lambda r: r.wh_per_question, 4),
+    Column("energy scope", lambda r: r.energy_scope),
     Column("GPU power (W)", lambda r: r.avg_power_w, 1),
     Column("VRAM (GB)", lambda r: r.vram_gb, 2),
 )

@@ -110,7 +110,24 @@ class RunInfo:
 
     @property
     def wh_per_question(self) -> float | None:
+        """Energy per answered question on the run's headline scope (`energy_scope`)."""
         return _num(self.get("energy.questions.wh_per_query"))
+
+    @property
+    def energy_scope(self) -> str | None:
+        """The kind of scope the run's headline energy is on (gpu, cpu), None when none was measured. Summaries of
+        earlier releases added every scope measured: they say "all"."""
+        scope = self.get("energy.scope")
+        if scope is not None or self.get("energy.questions_by_scope") is not None:
+            return str(scope) if scope else None
+        return "all" if self.wh_per_question is not None else None
+
+    def wh_per_question_on(self, kind: str) -> float | None:
+        """Energy per answered question on one kind of scope, for comparing runs on a scope they all have."""
+        value = _num(self.get(f"energy.questions_by_scope.{kind}.wh_per_query"))
+        if value is None and self.energy_scope == kind:
+            return self.wh_per_question
+        return value
 
     @property
     def avg_power_w(self) -> float | None:
@@ -152,3 +169,18 @@ def load_runs(experiments_dir: Path, sizes: dict[str, ModelSize] | None = None) 
         except DataError as exc:
             warnings.append(str(exc))
     return runs, warnings
+
+
+def common_energy_scope(runs: list[RunInfo]) -> tuple[str | None, list[RunInfo], list[RunInfo]]:
+    """(the scope most runs measured, preferring gpu; the runs compared on it; the runs left out): energy is
+    compared across runs only on one kind of scope, never GPU against CPU."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        for kind in ("gpu", "cpu", "all"):
+            if run.wh_per_question_on(kind) is not None:
+                counts[kind] = counts.get(kind, 0) + 1
+    if not counts:
+        return None, [], list(runs)
+    scope = max(counts, key=lambda kind: (counts[kind], kind == "gpu"))
+    kept = [r for r in runs if r.wh_per_question_on(scope) is not None]
+    return scope, kept, [r for r in runs if r not in kept]

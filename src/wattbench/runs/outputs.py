@@ -12,7 +12,8 @@ from typing import Any
 from wattbench.config import ExperimentConfig
 from wattbench.data.wattbot import QUESTION_COLUMNS, Question
 from wattbench.energy.base import CONCURRENT_RUNS, Measurement
-from wattbench.energy.carbon import J_PER_WH, co2e_g, derived_figures
+from wattbench.energy.carbon import J_PER_WH, co2e_g
+from wattbench.energy.shares import PerQuery, by_scope, complete_total_j, headline_kind
 from wattbench.runs.costs import cost_usd, price_per_1m
 from wattbench.scoring.wattbot import (
     MODES,
@@ -126,10 +127,11 @@ def build_summary(
         "cost": cost,
         "hardware": {
             **hardware,
-            "gpu_energy_wh": _wh(total, "gpu"),
+            # The questions' GPU energy: index and model loads are in energy.phases, not in this figure.
+            "gpu_energy_wh": _wh(phases["questions"], "gpu"),
             "gpu_avg_power_watts": _average_power_w(phases["questions"], "gpu"),
         },
-        "energy": _energy(config, phases, total, len(records), output_tokens),
+        "energy": _energy(config, phases, total, records, backend_info.get("measured_devices")),
         "backend": backend_info,
         "sessions": sessions,
         "config": config.model_dump(),
@@ -141,11 +143,6 @@ def _sum_of(measurements: list[Measurement]) -> Measurement | None:
     for m in measurements:
         total = m if total is None else total + m
     return total
-
-
-def _joules(measurement: Measurement | None) -> float | None:
-    """All of a measurement's energy; None when nothing was measured (never 0 for "unknown")."""
-    return sum(measurement.energy_j.values()) if measurement is not None and measurement.energy_j else None
 
 
 def _timing(records: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -173,20 +170,31 @@ def _cost(config: ExperimentConfig, input_tokens: int, output_tokens: int) -> di
 
 
 def _energy(
-    config: ExperimentConfig, phases: dict[str, Measurement | None], total: Measurement | None, questions: int,
-    output_tokens: int,
+    config: ExperimentConfig, phases: dict[str, Measurement | None], total: Measurement | None,
+    records: list[dict[str, Any]], devices: dict[str, Any] | None,
 ) -> dict[str, Any]:  # fmt: skip
-    total_j = _joules(total)
+    """One scope at a time: the headline kind (GPU for a GPU engine), each kind's figures beside it, and a total
+    only when every kind the run used was measured."""
+    headline = headline_kind(devices, total)
+    windows = [Measurement.from_dict(r["energy"]) if r.get("energy") else None for r in records]
+    figures = by_scope(windows, [not r.get("error") for r in records], [r.get("completion_tokens") for r in records])
+    total_j, no_total = complete_total_j(total, devices)
+    headline_j = total.total_j(headline) if total is not None and headline else None
+    none = PerQuery(None, sum(1 for r in records if not r.get("error")), 0).to_dict()
     return {
+        "scope": headline,
         "phases": {name: (m.to_dict() if m else None) for name, m in phases.items()},
         "total_j": total_j,
+        "total_unavailable": no_total,
         "by_kind_wh": {
             kind: (None if j is None else j / J_PER_WH) for kind, j in (total.totals_j() if total else {}).items()
         },
         "unavailable": total.unavailable if total else {},
         **shared_package_note(total),
-        "questions": derived_figures(_joules(phases["questions"]), questions, output_tokens),
-        "co2e_g": co2e_g(None if total_j is None else total_j / J_PER_WH, config.energy.grid_intensity_g_per_kwh),
+        "questions": figures[headline].to_dict() if headline in figures else {**none, "scope": headline},
+        "questions_by_scope": {kind: f.to_dict() for kind, f in figures.items()},
+        "co2e_g": co2e_g(None if headline_j is None else headline_j / J_PER_WH, config.energy.grid_intensity_g_per_kwh),
+        "co2e_scope": headline,
         "grid_intensity_g_per_kwh": config.energy.grid_intensity_g_per_kwh,
     }
 

@@ -18,7 +18,7 @@ from wattbench.report.plots.base import (
     scatter,
     sized_and_scored,
 )
-from wattbench.report.runs import RunInfo
+from wattbench.report.runs import RunInfo, common_energy_scope
 
 
 def plot_score_vs_size(runs: list[RunInfo], out: Path) -> Plot:
@@ -146,36 +146,43 @@ def plot_breakdown(runs: list[RunInfo], out: Path) -> Plot:
     return save(fig, out, plot)
 
 
+def _scope_note(scope: str, left: list[RunInfo]) -> str | None:
+    if not left:
+        return None
+    return f"compared on {scope} energy only; not drawn (no {scope} energy measured): {', '.join(r.name for r in left)}"
+
+
 def plot_energy(runs: list[RunInfo], out: Path) -> Plot:
     plot = Plot("energy_per_run", "Energy per question")
-    kept = [r for r in runs if r.wh_per_question is not None]
-    if not kept:
+    scope, kept, left = common_energy_scope(runs)
+    if scope is None:
         return not_drawn(plot, out, "no run has measured energy (NVML or RAPL was not available on its machine)")
     fig, ax = pyplot().subplots(figsize=(max(6, 0.8 * len(kept)), 5))
-    ax.bar([r.name for r in kept], [r.wh_per_question for r in kept], color="#55a868")
-    ax.set(ylabel="Wh per question", title="Energy per question (measured runs only)")
+    ax.bar([r.name for r in kept], [r.wh_per_question_on(scope) for r in kept], color="#55a868")
+    ax.set(ylabel=f"{scope} Wh per question", title=f"Energy per question, {scope} (measured runs only)")
     ax.tick_params(axis="x", rotation=45)
-    plot.note = left_out(runs, kept, "energy")
+    plot.note = _scope_note(scope, left)
     return save(fig, out, plot)
 
 
 def plot_pareto(runs: list[RunInfo], out: Path) -> Plot:
-    """Accuracy against energy per question, with the front of runs no other run beats on both."""
+    """Accuracy against energy per question on one scope, with the front of runs no other run beats on both."""
     plot = Plot("accuracy_vs_energy_pareto", "Accuracy vs energy (Pareto front)")
-    kept = [r for r in runs if r.overall is not None and r.wh_per_question]
-    if not kept:
+    scope, measured, left = common_energy_scope([r for r in runs if r.overall is not None])
+    kept = [r for r in measured if r.wh_per_question_on(scope or "")]
+    if scope is None or not kept:
         return not_drawn(plot, out, "no run has both a score and measured energy per question")
+    energy = {r.name: r.wh_per_question_on(scope) or 0.0 for r in kept}
     front, best = [], -1.0
-    for run in sorted(kept, key=lambda r: (r.wh_per_question, -(r.overall or 0))):
+    for run in sorted(kept, key=lambda r: (energy[r.name], -(r.overall or 0))):
         if (run.overall or 0) > best:
             front.append(run)
             best = run.overall or 0
     fig, ax = pyplot().subplots(figsize=(7, 5))
-    scatter(ax, kept, lambda r: r.wh_per_question, lambda r: r.overall, log_x=True)
-    ax.step(
-        [r.wh_per_question for r in front], [r.overall for r in front], where="post", color="red", label="Pareto front"
-    )
-    ax.set(xlabel="Wh per question", ylabel="overall score", title="Accuracy vs energy")
+    scatter(ax, kept, lambda r: energy[r.name], lambda r: r.overall, log_x=True)
+    ax.step([energy[r.name] for r in front], [r.overall for r in front], where="post", color="red",
+            label="Pareto front")  # fmt: skip
+    ax.set(xlabel=f"{scope} Wh per question", ylabel="overall score", title=f"Accuracy vs energy ({scope})")
     ax.legend(fontsize=8)
-    plot.note = left_out(runs, kept, "energy")
+    plot.note = _scope_note(scope, [r for r in runs if r not in kept])
     return save(fig, out, plot)
