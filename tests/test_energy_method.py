@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from fakes.fake_pynvml import Clock, FakeGpu, WallClock, make_module
+from fakes.servers import TokenServer
 from wattbench.campaigns.batch import run_batch
 from wattbench.config import BatchConfig, EnergyConfig
 from wattbench.data.models_csv import load_plan
@@ -154,45 +152,6 @@ def test_shares_follow_output_tokens_and_add_up_exactly():
     assert of_window(120.0, [None, None], [True, False], [1, 1]).energy_j == pytest.approx(60.0)
 
 
-class _TokenServer:
-    """An OpenAI-compatible server whose answers are as long as the prompt asks ('say N'), or a 500 ('fail')."""
-
-    def __init__(self, model: str, delay_s: float = 0.0) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._send(200, {"object": "list", "data": [{"id": model}]})
-
-            def do_POST(self) -> None:  # noqa: N802
-                payload = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                text = payload["messages"][-1]["content"]
-                if "fail" in text:
-                    self._send(500, {"error": "boom"})
-                    return
-                tokens = int(text.split()[-1])
-                time.sleep(delay_s)
-                usage = {"prompt_tokens": 5, "completion_tokens": tokens}
-                self._send(200, {"choices": [{"message": {"content": "x " * tokens}, "finish_reason": "length"}],
-                                 "usage": usage})  # fmt: skip
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def _models_csv(path: Path, model: str) -> Path:
     path.write_text(
         f",Models to Add,Priority (1=hi),Class,Task,Reasoning State,Chat Template\n0,{model},1,A,text_gen,Off (N/A),\n",
@@ -203,7 +162,7 @@ def _models_csv(path: Path, model: str) -> Path:
 
 def test_a_batch_rows_prompts_share_its_energy_by_output_tokens(tmp_path: Path):
     model = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    server = _TokenServer(model)
+    server = TokenServer(model)
     clock = WallClock()
     nvml = make_module([FakeGpu(0, "GPU-a", schedule=[(0.0, 300.0)])], clock)
     meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=None, clock=clock)
@@ -235,7 +194,7 @@ def test_a_gpu_without_a_counter_in_a_batch_row_is_sampled_within_two_percent(tm
     """A server on this machine (GPU 0) answers slowly while the GPU's power steps between 80 W and 400 W in real
     time; the row's sampler (100 Hz) integrates it. Without the sampler, two edge readings would miss every step."""
     model = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    server = _TokenServer(model, delay_s=0.25)
+    server = TokenServer(model, delay_s=0.25)
     clock = WallClock()
     start = clock.now
     steps = [(0.0, 80.0)] + [(start + 0.3 * k, 400.0 if k % 2 else 80.0) for k in range(1, 400)]
@@ -266,7 +225,7 @@ UUIDS = ["GPU-aaaaaaaa-0000", "GPU-bbbbbbbb-0000", "GPU-cccccccc-0000"]
 def test_only_the_engines_gpu_of_three_is_the_rows_energy(tmp_path: Path):
     """Three GPUs, GPU 0 busy at 300 W and two idle at 60 W; the server runs on GPU 0 (named with gpus)."""
     model = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    server = _TokenServer(model, delay_s=0.05)
+    server = TokenServer(model, delay_s=0.05)
     clock = WallClock()
     gpus = [FakeGpu(0, UUIDS[0], schedule=[(0.0, 300.0)]), FakeGpu(1, UUIDS[1], schedule=[(0.0, 60.0)]),
             FakeGpu(2, UUIDS[2], schedule=[(0.0, 60.0)])]  # fmt: skip

@@ -57,10 +57,48 @@ class ScriptedServer:
                 pass
 
         self.models = models
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        _serve(self, Handler)
 
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _serve(server: ScriptedServer | TokenServer, handler: type[BaseHTTPRequestHandler]) -> None:
+    server.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.url = f"http://127.0.0.1:{server.httpd.server_address[1]}/v1"
+    threading.Thread(target=server.httpd.serve_forever, daemon=True).start()
+
+
+class TokenServer(ScriptedServer):
+    """Answers as many tokens as the last message's last word says ('say 400'), after `delay_s`; a message with
+    'fail' in it gets a 500. GET /models lists `model`."""
+
+    def __init__(self, model: str, delay_s: float = 0.0) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802 — http.server's name
+                self._send(200, {"object": "list", "data": [{"id": model}]})
+
+            def do_POST(self) -> None:  # noqa: N802 — http.server's name
+                payload = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                text = payload["messages"][-1]["content"]
+                if "fail" in text:
+                    self._send(500, {"error": "boom"})
+                    return
+                tokens = int(text.split()[-1])
+                time.sleep(delay_s)
+                usage = {"prompt_tokens": 5, "completion_tokens": tokens}
+                message = {"content": "x " * tokens}
+                self._send(200, {"choices": [{"message": message, "finish_reason": "length"}], "usage": usage})
+
+            def log_message(self, *args) -> None:
+                pass
+
+        _serve(self, Handler)

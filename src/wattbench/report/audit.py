@@ -138,6 +138,9 @@ def _check_energy(run: RunInfo, audit: RunAudit) -> None:
     for warning in _warnings(run):
         if "disagree" in warning:
             _flag(audit, "counter_power_disagreement", warning)
+    if run.energy_scope not in (None, "gpu") and run.wh_per_question is not None:
+        # Energy is compared across runs on one kind of scope only (report.runs.common_energy_scope).
+        audit.notes.append(f"energy is on the {run.energy_scope} scope: compare it with {run.energy_scope} runs only")
 
 
 def _check_totals(run: RunInfo, audit: RunAudit) -> None:

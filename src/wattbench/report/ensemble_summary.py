@@ -26,9 +26,24 @@ def _sum(values: list[Any]) -> Any:
     return sum(values)
 
 
-def _question_energy_j(record: dict[str, Any]) -> float | None:
+def _question_energy_j(record: dict[str, Any]) -> tuple[float | None, str | None]:
+    """(a member's question energy on one kind of scope, that kind): GPU where measured, else the CPU package;
+    never the two added together."""
     energy = (record.get("energy") or {}).get("energy_j") or {}
-    return sum(energy.values()) if energy else None
+    for kind in ("gpu", "cpu"):
+        values = [j for scope, j in energy.items() if scope.split(":", 1)[0] == kind]
+        if values:
+            return sum(values), kind
+    return None, None
+
+
+def _energy_of(present: list[dict[str, Any]]) -> dict[str, Any]:
+    """The members' question energy, summed only when every member measured it on the same kind of scope."""
+    measured = [_question_energy_j(r) for r in present]
+    kinds = {kind for _, kind in measured}
+    if len(kinds) != 1 or None in kinds:
+        return {"energy_j": None, "energy_scope": None}
+    return {"energy_j": _sum([j for j, _ in measured]), "energy_scope": kinds.pop()}
 
 
 def ensemble_record(
@@ -71,7 +86,7 @@ def ensemble_record(
         "raw_output": "",
         "parse_error": None,
         "error": None,
-        "energy_j": _sum([_question_energy_j(r) for r in present]),
+        **_energy_of(present),
         "winner": decision.winner,
         "voters": decision.voters,
         "tally": decision.tally,
@@ -113,6 +128,11 @@ def _timing(records: list[dict[str, Any]], total_time: float | None, combine_s: 
     }
 
 
+def _one_scope(records: list[dict[str, Any]]) -> str | None:
+    kinds = {r.get("energy_scope") for r in records}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
 def _complete(questions: int) -> dict[str, Any]:
     """An ensemble decides every question: it is complete, with nothing failed."""
     return {
@@ -122,13 +142,18 @@ def _complete(questions: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _energy(question_j: float | None, questions: int, output_tokens: int | None) -> dict[str, Any]:
-    unavailable = {} if question_j is not None else {"energy": "not every member measured its questions' energy"}
+def _energy(question_j: float | None, questions: int, output_tokens: int | None, scope: str | None) -> dict[str, Any]:
+    unavailable = (
+        {}
+        if question_j is not None
+        else {"energy": "not every member measured its questions' energy on one kind of scope"}
+    )
     return {
         "phases": {},
         "total_j": question_j,
         "by_kind_wh": {},
         "unavailable": unavailable,
+        "scope": scope if question_j is not None else None,
         "questions": derived_figures(question_j, questions, output_tokens or 0),
         "co2e_g": None,
         "grid_intensity_g_per_kwh": None,
@@ -175,7 +200,7 @@ def ensemble_run_summary(
         "estimated_cost_usd": usd,
         "cost": {"usd": usd, "price_input_per_1m": None, "price_output_per_1m": None},
         "hardware": {"gpu_energy_wh": gpu_wh, "gpu_avg_power_watts": None, "gpu_vram_allocated_gb": None},
-        "energy": _energy(question_j, len(records), output_tokens),
+        "energy": _energy(question_j, len(records), output_tokens, _one_scope(records)),
         "backend": {"engine": "ensemble", "model_id": model, "members": members, "devices": []},
         "sessions": [{"wall_s": combine_s, "questions": len(records)}],
         "config": {"name": name, "provider": "ensemble", "model": model},
