@@ -12,12 +12,13 @@ import pytest
 from fakes.fake_pynvml import Clock, FakeGpu, make_module
 from wattbench.cli import main
 from wattbench.energy.base import Measurement, Meter
-from wattbench.energy.carbon import co2e_g, derived_figures, grid_intensity_for_country
+from wattbench.energy.carbon import co2e_g, grid_intensity_for_country
 from wattbench.energy.hardware import directory_bytes, model_disk_bytes
 from wattbench.energy.meters import make_meter
 from wattbench.energy.nvml import visible_devices
 from wattbench.energy.rapl import RaplSource
 from wattbench.energy.sampler import COLUMNS
+from wattbench.energy.shares import PerQuery
 from wattbench.errors import WattbenchError
 
 UUIDS = [
@@ -271,17 +272,12 @@ def test_model_disk_size_counts_each_blob_once(tmp_path: Path):
 
 
 def test_derived_figures_and_co2e():
-    figures = derived_figures(7200.0, n_queries=40, output_tokens=3600)
-    assert figures == pytest.approx(
-        {
-            "energy_wh": 2.0,
-            "wh_per_query": 0.05,
-            "wh_per_1000_queries": 50.0,
-            "j_per_output_token": 2.0,
-            "output_tokens_per_j": 0.5,
-        }
-    )
-    assert all(v is None for v in derived_figures(None, 40, 3600).values())
+    figures = PerQuery(7200.0, answered=40, output_tokens=3600).to_dict()
+    expected = {"energy_wh": 2.0, "wh_per_query": 0.05, "wh_per_1000_queries": 50.0, "j_per_output_token": 2.0,
+                "output_tokens_per_j": 0.5}  # fmt: skip
+    assert {k: figures[k] for k in expected} == pytest.approx(expected)
+    unknown = PerQuery(None, answered=40, output_tokens=3600).to_dict()
+    assert all(unknown[k] is None for k in expected)
     assert co2e_g(2.0, None) is None  # no silent default region
     assert co2e_g(2.0, 400.0) == pytest.approx(0.8)
     with pytest.raises(WattbenchError, match="needs codecarbon|unknown country"):

@@ -13,22 +13,6 @@ from wattbench.errors import WattbenchError
 J_PER_WH = 3600.0
 
 
-def derived_figures(energy_j: float | None, n_queries: int, output_tokens: int) -> dict[str, float | None]:
-    """Wh, Wh per query, Wh per 1,000 queries, J per output token, output tokens per J (None when unknown)."""
-    if energy_j is None:
-        return dict.fromkeys(
-            ("energy_wh", "wh_per_query", "wh_per_1000_queries", "j_per_output_token", "output_tokens_per_j")
-        )
-    wh = energy_j / J_PER_WH
-    return {
-        "energy_wh": wh,
-        "wh_per_query": wh / n_queries if n_queries else None,
-        "wh_per_1000_queries": 1000 * wh / n_queries if n_queries else None,
-        "j_per_output_token": energy_j / output_tokens if output_tokens else None,
-        "output_tokens_per_j": output_tokens / energy_j if energy_j > 0 else None,
-    }
-
-
 def co2e_g(energy_wh: float | None, grid_intensity_g_per_kwh: float | None) -> float | None:
     """Grams CO2e; None unless both the energy and an explicit grid intensity are known."""
     if energy_wh is None or grid_intensity_g_per_kwh is None:

@@ -12,7 +12,7 @@ import statistics
 from typing import Any
 
 from wattbench.data.wattbot import Question
-from wattbench.energy.carbon import derived_figures
+from wattbench.energy.shares import PerQuery
 from wattbench.report.ensemble import Decision
 from wattbench.scoring.wattbot import score_row
 
@@ -154,7 +154,7 @@ def _energy(question_j: float | None, questions: int, output_tokens: int | None,
         "by_kind_wh": {},
         "unavailable": unavailable,
         "scope": scope if question_j is not None else None,
-        "questions": derived_figures(question_j, questions, output_tokens or 0),
+        "questions": PerQuery(question_j, questions, output_tokens or 0).to_dict(),
         "co2e_g": None,
         "grid_intensity_g_per_kwh": None,
         "note": "an ensemble's time, tokens, cost and energy are its members' sums",

@@ -144,8 +144,8 @@ class RunInfo:
     @property
     def uses_gpu(self) -> bool:
         measured = self.get("backend.measured_devices")
-        if isinstance(measured, dict):  # what the engine said it holds (energy/devices.py)
-            return bool(measured.get("gpus") or measured.get("gpu_unknown"))
+        if isinstance(measured, dict):  # what the engine said it holds (energy/devices.py); unnamed GPUs of a
+            return bool(measured.get("gpus"))  # server here are not known to exist, so not audited as missing
         if not self.get("hardware.gpu_count"):
             return False
         if self.provider == "vllm":  # a managed vLLM server always runs on GPUs (its devices are indices)
