@@ -204,6 +204,7 @@ class HfBackend:
     def info(self) -> dict[str, Any]:
         import transformers
 
+        devices = self.devices()
         return {
             "engine": "transformers",
             "engine_version": transformers.__version__,
@@ -211,8 +212,8 @@ class HfBackend:
             "model_path": getattr(self.model, "name_or_path", self.model_id),
             "revision": getattr(self.model.config, "_commit_hash", None),
             "dtype": str(self.model.dtype),
-            "devices": list(self.devices().labels),
-            "gpus": list(self.devices().gpus),
+            "devices": list(devices.labels),
+            "gpus": list(devices.gpus),
             "max_batch_size": self.max_batch_size,
             "num_parameters": int(self.model.num_parameters()),
         }

@@ -82,17 +82,20 @@ def scope_rule(devices: Devices) -> tuple[Callable[[str], bool], dict[str, str]]
 
 
 def is_local_url(url: str) -> bool:
-    """Whether a server URL points at this machine (loopback, or one of this host's own names or addresses)."""
+    """Whether a server URL points at this machine (loopback, or one of this host's own names or addresses).
+    Cheap checks first: the name lookups below only run for a host that is neither loopback nor this host."""
     host = urlparse(url).hostname or ""
-    if host in ("localhost", "", socket.gethostname(), socket.getfqdn()):
+    if host in ("localhost", "", socket.gethostname()):
         return True
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
+        if host == socket.getfqdn():
+            return True
         try:
             address = ipaddress.ip_address(socket.gethostbyname(host))
         except (OSError, ValueError):
-            return False
+            return False  # a name that does not resolve here is not this machine
     if address.is_loopback or address.is_unspecified:
         return True
     try:

@@ -127,11 +127,12 @@ AVERAGE_S = 1.0
 to this much at each edge of a window, which the cross-check allows for."""
 
 
-def read_power_w(nvml: Any, handle: Any) -> tuple[float, str]:
+def read_power_w(nvml: Any, handle: Any, instant: bool = True) -> tuple[float, str]:
     """(power in W, "instant" or "average"): the instantaneous field where the driver has it, else
-    nvmlDeviceGetPowerUsage, which NVML documents as a 1-second average on Ampere and newer."""
+    nvmlDeviceGetPowerUsage, which NVML documents as a 1-second average on Ampere and newer. `instant=False`:
+    the GPU is known to lack the field, so it is not asked for again at every poll."""
     field = getattr(nvml, "NVML_FI_DEV_POWER_INSTANT", POWER_INSTANT_FIELD)
-    getter = getattr(nvml, "nvmlDeviceGetFieldValues", None)
+    getter = getattr(nvml, "nvmlDeviceGetFieldValues", None) if instant else None
     if getter is not None:
         try:
             value = getter(handle, [field])[0]
@@ -202,6 +203,11 @@ class NvmlSource:
         drained, self._warnings = self._warnings, []
         return drained
 
+    def last_power_w(self) -> dict[str, tuple[float, str]]:
+        """The power each GPU read at the last poll, and which reading it was: the sampler's timeline uses it
+        rather than reading every GPU a second time per tick."""
+        return {s: (g.last_power[1], g.power_kind) for s, g in self._gpus.items() if g.last_power is not None}
+
     def _poll_counter(self, scope: str, gpu: _Gpu) -> None:
         current = int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
         previous = gpu.counter_mj if gpu.counter_mj is not None else current
@@ -216,7 +222,7 @@ class NvmlSource:
         gpu.counter_j += delta / 1000.0
 
     def _poll_power(self, gpu: _Gpu, now_s: float) -> None:
-        power_w, _ = read_power_w(self.nvml, gpu.handle)
+        power_w, _ = read_power_w(self.nvml, gpu.handle, gpu.power_kind == "instant")
         if gpu.last_power is not None and now_s > gpu.last_power[0]:
             gpu.power_j += (now_s - gpu.last_power[0]) * (power_w + gpu.last_power[1]) / 2.0
         gpu.last_power = (now_s, power_w)

@@ -74,8 +74,11 @@ class PowerSampler:
         self._lock = threading.Lock()
         meter.sampler = self
 
-    def _gpu_row(self, scope: str, handle: Any, wall: float, elapsed: float) -> float | None:
-        reading = _try(read_power_w, self.nvml, handle)
+    def _gpu_row(
+        self, scope: str, handle: Any, wall: float, elapsed: float, polled: tuple[float, str] | None
+    ) -> float | None:
+        # The meter's poll has just read this GPU's power; read it here only for a GPU the meter does not hold.
+        reading = polled if polled is not None else _try(read_power_w, self.nvml, handle)
         utilization = _try(self.nvml.nvmlDeviceGetUtilizationRates, handle)
         memory = _try(self.nvml.nvmlDeviceGetMemoryInfo, handle)
         temperature = _try(self.nvml.nvmlDeviceGetTemperature, handle, 0)  # 0 = NVML_TEMPERATURE_GPU
@@ -96,8 +99,9 @@ class PowerSampler:
                 self._started_at = now
             wall, elapsed = self.wall_clock(), now - self._started_at
             powers: dict[str, float] = {}
+            polled = {s: w for src in self.meter.sources for s, w in getattr(src, "last_power_w", dict)().items()}
             for scope, handle in self.handles.items():
-                power_w = self._gpu_row(scope, handle, wall, elapsed)
+                power_w = self._gpu_row(scope, handle, wall, elapsed, polled.get(scope))
                 if power_w is not None:
                     powers[scope] = power_w
             if self._last_cumulative is not None:

@@ -141,7 +141,7 @@ def run_experiment(
         session["stopped"] = str(exc)
         log.error(f"stopped: {exc}")
     finally:
-        _end_session(meter, run, backend, session, wall_start, hardware, interrupted)
+        _end_session(meter, backend, session, wall_start, hardware, interrupted)
     summary = write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware)
     if refused is not None:
         raise refused
@@ -234,8 +234,8 @@ def _focus(meter: Meter, devices: Devices, session: dict[str, Any]) -> None:
 
 
 def _end_session(
-    meter: Meter, run: RunDir, backend: Backend | None, session: dict[str, Any], wall_start: float,
-    hardware: dict[str, Any], interrupted: bool,
+    meter: Meter, backend: Backend | None, session: dict[str, Any], wall_start: float, hardware: dict[str, Any],
+    interrupted: bool,
 ) -> None:  # fmt: skip
     """Whatever ended the session: the power timeline saved, the engine closed, the session's times recorded."""
     if meter.sampler is not None and meter.sampler.running:
