@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import importlib.util
 import os
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -240,7 +241,7 @@ class LlamaCppBackend:
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
             "n_gpu_layers": self.n_gpu_layers,
-            "dtype": "gguf",
+            "dtype": _gguf_type(self.model_path),
             "devices": list(self.devices().labels),
             # The GGUF's own count: plots and the scaling study read model size from here before any table.
             "num_parameters": self._llm._model.n_params() if self._llm is not None else None,
@@ -262,3 +263,9 @@ class LlamaCppBackend:
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+
+
+def _gguf_type(path: Path) -> str:
+    """ "gguf Q4_1" from a file named like "model-Q4_1.gguf": the quantization decides energy per token."""
+    match = re.search(r"(?i)[-_.]((?:I?Q\d+(?:_[A-Z0-9]+)*)|BF16|F16|F32)\.gguf$", path.name)
+    return f"gguf {match.group(1).upper()}" if match else "gguf"

@@ -5,17 +5,17 @@ instead (batch_parallel.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from wattbench.config import BatchConfig, ConfigError
 from wattbench.data.models_csv import Filters, ModelSpec, check_strict, load_plan, select
-from wattbench.data.paths import resolve_data_dir
-from wattbench.data.prompts import load_prompts
 from wattbench.energy.base import Meter
 from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
+from wattbench.protocols import get_protocol
 from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_one
+from wattbench.runs.textgen_prompts import energy_score_file
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.schema import MasterRow
 
@@ -75,14 +75,10 @@ def run_batch(
     return outcome
 
 
-def _energy_score_file(config: BatchConfig, name: str) -> Path:
-    return resolve_data_dir(Path(config.data_dir) if config.data_dir else None) / "energy_score" / name
-
-
 def plan_rows(config: BatchConfig, filters: Filters, *, strict: bool = False) -> tuple[Path, list[ModelSpec]]:
     """(the models CSV, its rows that pass the filters, each resolved to a reasoning mode and token budget).
     No row passing is an error: a typo in a filter would otherwise run nothing and say it succeeded."""
-    csv_path = Path(config.models_csv) if config.models_csv else _energy_score_file(config, "oct_2025_models.csv")
+    csv_path = Path(config.models_csv) if config.models_csv else energy_score_file(config, "oct_2025_models.csv")
     specs = select(load_plan(csv_path, config.max_new_tokens, config.reasoning_max_new_tokens), filters)
     if not specs:
         raise ConfigError(
@@ -90,13 +86,17 @@ def plan_rows(config: BatchConfig, filters: Filters, *, strict: bool = False) ->
         )
     if strict:
         check_strict(specs, csv_path)
+    protocol = get_protocol(config.protocol)
+    specs = [replace(s, mode=protocol.adapt_mode(s.mode)) if s.mode else s for s in specs]
+    for spec in specs:
+        problem = spec.supported and protocol.plan_problem(spec.row.model_class, config.gpus, config.tensor_parallel)
+        if problem:
+            raise ConfigError(
+                f"{csv_path}: row {spec.row.line} ({spec.model_id}): class {spec.row.model_class} runs on exactly "
+                f"one GPU under protocol {protocol.name}, but the config gives {problem}; give one GPU (--gpus N) "
+                "or leave the row out with the filters"
+            )
     return csv_path, specs
-
-
-def batch_prompts(config: BatchConfig) -> list[str]:
-    """The prompt set: the config's file or dataset, else the data dir's energy_score/prompts.csv."""
-    source = config.prompts_file or str(_energy_score_file(config, "prompts.csv"))
-    return load_prompts(source, config.prompt_column, config.num_prompts)
 
 
 def run_batch_campaign(

@@ -63,6 +63,12 @@ _FILTERS = {
 def batch(
     ctx: typer.Context,
     config_file: Path = typer.Option(None, "--config", help="TOML/YAML batch config; flags override it."),
+    protocol: str = typer.Option(
+        None,
+        "--protocol",
+        help="wattbench (default: fixed-length answers on any prompt set, per-token comparisons) or aienergyscore "
+        "(the official AI Energy Score method, comparable with the published board).",
+    ),  # fmt: skip
     models_csv: Path = typer.Option(None, "--models-csv", help="Models CSV (default: the data dir's oct_2025)."),
     prompts_file: str = typer.Option(None, "--prompts-file", help="CSV, JSONL, parquet or a HF dataset id."),
     prompt_column: str = typer.Option(None, "--prompt-column", help="Column or field holding the prompt."),
@@ -99,12 +105,14 @@ def batch(
     setting can come from --config (dtype, n_ctx, seed, gpus, timeouts, [energy], [executor], ...); flags override."""
     if ctx.invoked_subcommand is not None:
         return None
-    from wattbench.campaigns.batch import batch_prompts, plan_rows, run_batch_campaign
+    from wattbench.campaigns.batch import plan_rows, run_batch_campaign
     from wattbench.config import load_batch_config
     from wattbench.data.models_csv import Filters
+    from wattbench.runs.textgen_prompts import batch_prompts
 
     config = load_batch_config(config_file, {
-        "models_csv": as_text(models_csv), "prompts_file": prompts_file, "prompt_column": prompt_column,
+        "protocol": protocol, "models_csv": as_text(models_csv), "prompts_file": prompts_file,
+        "prompt_column": prompt_column,
         "num_prompts": num_prompts, "warmup_prompts": warmup, "repeats": repeats, "max_new_tokens": max_new_tokens,
         "reasoning_max_new_tokens": reasoning_max_new_tokens, "backend": backend, "endpoint": endpoint,
         "gguf_dir": as_text(gguf_dir), "batch_size": batch_size, "output_dir": as_text(output_dir),
@@ -114,7 +122,7 @@ def batch(
     filters = Filters(model_name, model_class, task, reasoning_state, priority)
     csv_path, specs = plan_rows(config, filters, strict=strict)
     if list_only:
-        return _echo_plan([s.to_dict() for s in specs], as_json)
+        return _echo_plan([s.to_dict() for s in specs], as_json, config.protocol)
     for line in [f"warning: row {s.row.line} {s.model_id} '{s.state_label}': {w}" for s in specs for w in s.warnings]:
         print(line, file=sys.stderr)
     say = lambda m: print(m, file=sys.stderr)  # noqa: E731
@@ -122,8 +130,16 @@ def batch(
     return _report_outcome(outcome, Path(config.output_dir))
 
 
-def _echo_plan(entries: list[dict[str, Any]], as_json: bool) -> int:
-    typer.echo(json.dumps(entries, indent=2) if as_json else format_plan(entries))
+def _echo_plan(entries: list[dict[str, Any]], as_json: bool, protocol_name: str) -> int:
+    from wattbench.protocols import DEFAULT, get_protocol
+
+    if as_json:
+        typer.echo(json.dumps([{**e, "protocol": protocol_name} for e in entries], indent=2))
+        return 0
+    protocol = get_protocol(protocol_name)
+    default = " (the default; --protocol aienergyscore for the official method)" if protocol_name == DEFAULT else ""
+    typer.echo(f"protocol {protocol.name}{default}: {protocol.summary}")
+    typer.echo(format_plan(entries))
     return 0
 
 
@@ -140,32 +156,3 @@ def _report_outcome(outcome: BatchOutcome, output_dir: Path) -> int:
         typer.echo("interrupted: rerun the same command to run what is left", err=True)
         return 130
     return 1 if failed else 0
-
-
-@batch_app.command("ratings")
-def ratings(
-    output_dir: Path = typer.Option(Path("batch_results"), "--output-dir", help="The batch results folder."),
-    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table."),
-) -> None:
-    """AI Energy Score star ratings (1-5) per task and class, from master_results.csv, with the bounds used."""
-    from wattbench.errors import DataError
-    from wattbench.report.ratings import rate
-    from wattbench.store.batch_dir import BatchDir
-
-    results = BatchDir(output_dir)
-    if not results.master_csv.exists():
-        raise DataError(f"{results.master_csv}: not found; run 'wattbench batch' first or pass --output-dir")
-    report = rate(results.read_master())
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-        return
-    for bounds in report.bounds:
-        edges = " | ".join(f"{e:.3f}" for e in bounds.band_edges)
-        typer.echo(f"{bounds.task} class {bounds.model_class or '-'}: Wh/1000 queries {edges} (5 stars lowest)")
-    for rating in report.ratings:
-        typer.echo(
-            f"{'*' * rating.stars:<5}  {rating.model_name} '{rating.reasoning_state}' "
-            f"{rating.wh_per_1000_queries:.3f} Wh/1000 queries ({rating.task}, class {rating.model_class or '-'})"
-        )
-    for model, state, why in report.left_out:
-        typer.echo(f"not rated: {model} '{state}': {why}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wattbench.config.campaigns import EXECUTOR_FLAGS, ExecutorConfig
 from wattbench.config.files import load_settings
 from wattbench.config.sections import EnergyConfig
+from wattbench.protocols import DEFAULT as DEFAULT_PROTOCOL
+from wattbench.protocols import get_protocol
 
 
 class BatchConfig(BaseModel):
@@ -17,11 +19,15 @@ class BatchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    protocol: str = DEFAULT_PROTOCOL
+    """wattbench (default: fixed-length answers on any prompt set, for per-token comparisons) or aienergyscore
+    (the official AI Energy Score method, comparable with the published board; protocols/aienergyscore.py)."""
     models_csv: str | None = None
     """Models CSV; None: energy_score/oct_2025_models.csv in the data dir."""
     prompts_file: str | None = None
     """Prompts: CSV (with or without a header), JSONL, parquet, or a Hugging Face dataset id; None: the data
-    dir's energy_score/prompts.csv."""
+    dir's energy_score/prompts.csv. With protocol aienergyscore: the EnergyStarAI/text_generation parquet/JSONL,
+    or a folder or Hugging Face cache holding it; None: the Hugging Face caches, then the data dir."""
     prompt_column: str | None = None
     """Column (or JSONL field) holding the prompt; None: the first known name, or the only column."""
     num_prompts: int | None = Field(None, ge=1)
@@ -72,9 +78,20 @@ class BatchConfig(BaseModel):
     data_dir: str | None = None
     """Data dir for the default models CSV and prompts; None: $WATTBENCH_DATA, then ./data."""
 
+    @model_validator(mode="after")
+    def _apply_protocol(self) -> BatchConfig:
+        """The protocol's fixed settings replace the defaults; a setting given against it is refused (one line)."""
+        protocol = get_protocol(self.protocol)
+        given = set(self.model_fields_set) | ({"energy_meter"} if "meter" in self.energy.model_fields_set else set())
+        values = {**self.__dict__, "energy_meter": self.energy.meter}
+        for name, value in protocol.settle(values, given).items():
+            object.__setattr__(self, name, value)  # not setattr: that would validate (and recurse) again
+        return self
+
 
 # `wattbench batch` flags → BatchConfig paths (flags that set nested energy settings name them dotted).
 BATCH_FLAGS: dict[str, str] = {
+    "protocol": "--protocol",
     "models_csv": "--models-csv",
     "prompts_file": "--prompts-file",
     "prompt_column": "--prompt-column",

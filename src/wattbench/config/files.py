@@ -50,7 +50,8 @@ def validation_message(source: str, exc: ValidationError, prefix: str = "", flag
         what = "unknown setting; check its spelling"
     if flags and where in flags:
         return f"{flags[where]}: {what}"
-    return f"{source}: {where or 'config'}: {what}"
+    # A check across fields (a model validator) has no field of its own: its message names the fields itself.
+    return f"{source}: {where}: {what}" if where else f"{source}: {what}"
 
 
 def set_dotted(data: dict[str, Any], overrides: dict[str, Any] | None) -> set[str]:

@@ -27,6 +27,8 @@ from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.devices import Devices, as_devices, scope_rule, slot_gpus
 from wattbench.energy.meters import make_meter
 from wattbench.energy.shares import split_j
+from wattbench.protocols import get_protocol
+from wattbench.protocols.base import RowFacts, with_tokens
 from wattbench.runs.loop import drive, run_items
 from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
@@ -92,6 +94,8 @@ class RowRun:
     load_s: float | None = None
     devices: Devices | None = None
     idle: Measurement | None = None
+    engine: dict[str, Any] = field(default_factory=dict)
+    num_prompts: int = 0
 
 
 def run_one(
@@ -106,7 +110,7 @@ def run_one(
 ) -> MasterRow:
     assert spec.mode is not None
     log, log_path = batch.logger(spec.run_key)
-    run = RowRun(spec, config, batch.start_run(spec.run_key), log)
+    run = RowRun(spec, config, batch.start_run(spec.run_key), log, num_prompts=len(prompts))
     _log_start(run, len(prompts))
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {len(prompts) * config.repeats} prompts")
     backend: Backend | None = None
@@ -117,10 +121,10 @@ def run_one(
         run.devices = as_devices(backend.devices())
         meter.focus(*scope_rule(run.devices))  # this row's energy is its engine's devices only
         log.info(f"Measured devices: {run.devices.to_dict()}")
-        task = TextGenTask(
-            spec.mode, config.seed, spec.mode.harmony and name in ("llamacpp", "hf") and harmony_usable()
-        )
-        _warmup(task, backend, prompts, config, log)
+        run.engine = _engine_info(backend)
+        harmony = spec.mode.harmony and name in ("llamacpp", "hf") and harmony_usable()
+        task = TextGenTask(spec.mode, config.seed, harmony)
+        _warmup(spec, harmony, backend, prompts, config, log)
         run.idle = _idle(meter, config, log)
         with meter.window("measured") as window:
             failed_run = _measured_passes(task, backend, prompts, meter, run, stop)
@@ -177,8 +181,21 @@ def _finish(
     """The row's summary.json and master row, written; the log's totals."""
     spec, mode = run.spec, run.spec.mode
     assert mode is not None
+    protocol = get_protocol(run.config.protocol)
+    row_facts = _row_facts(run, facts)
+    notes = protocol.judge(row_facts)
+    record = protocol.record(run.config.model_dump(), row_facts, run.engine)
     row = master_row(spec, run.config, run.records, planned, run.measured, facts, run.status, run.error,
                      run.run_id, run.started_at)  # fmt: skip
+    row = row.model_copy(update={
+        "protocol": protocol.name, "comparable": None if notes is None else not notes,
+        "not_comparable_reason": "; ".join(notes) if notes else None,
+        "dataset": row_facts.dataset.get("path") or row_facts.dataset.get("source"),
+        "dataset_sha256": row_facts.dataset.get("sha256"), "dtype": _text(run.engine.get("dtype")),
+        "engine_version": _engine_version(run.engine), "gpu_driver": facts.get("driver_version"),
+    })  # fmt: skip
+    if notes:
+        run.log.warning(f"Not comparable with the {protocol.name} reference: {row.not_comparable_reason}")
     summary = BatchRunSummary(
         schema_version=BatchRunSummary.VERSION,
         run_id=run.run_id,
@@ -197,7 +214,15 @@ def _finish(
         energy_unavailable=meter.unavailable(),
         measured_devices=run.devices.to_dict() if run.devices else None,
         energy_sharing=shared_package_note(run.measured),
-        hardware={"gpus": facts.get("gpus"), "cpu": facts.get("cpu"), "hostname": facts.get("hostname")},
+        hardware={
+            "gpus": facts.get("gpus"),
+            "cpu": facts.get("cpu"),
+            "hostname": facts.get("hostname"),
+            "driver_version": facts.get("driver_version"),
+            "cuda_driver_version": facts.get("cuda_driver_version"),
+        },
+        protocol=record,
+        comparability=notes,
         log=str(log_path),
         results=row,
     )
@@ -218,16 +243,65 @@ def _idle(meter: Meter, config: BatchConfig, log: Logger) -> Measurement | None:
     return idle
 
 
-def _warmup(task: TextGenTask, backend: Backend, prompts: list[str], config: BatchConfig, log: Logger) -> None:
-    if not config.warmup_prompts:
+def _warmup(
+    spec: ModelSpec, harmony: bool, backend: Backend, prompts: list[str], config: BatchConfig, log: Logger
+) -> None:
+    """The protocol's warm-up calls, outside every measured window (wattbench: `warmup_prompts` prompts in one
+    call; aienergyscore: one full-length and 10 two-token calls on the first prompt)."""
+    assert spec.mode is not None
+    calls = get_protocol(config.protocol).warmup_calls(len(prompts), config.warmup_prompts)
+    if not calls:
         return
-    chosen = [(i, prompts[i % len(prompts)]) for i in range(config.warmup_prompts)]
-    started = time.perf_counter()
-    results = drive(task.start(Chunk(-1, chosen)), backend)
-    failed = [e for e in task.errors(results) if e]
-    log.info(f"Warmup: {len(chosen)} prompts in {time.perf_counter() - started:.2f} s (not measured)")
-    if failed and len(failed) == len(results):
-        raise RunFailed(f"every warmup prompt failed; first error: {failed[0]}")
+    started, results, errors = time.perf_counter(), 0, []
+    for indices, tokens in calls:
+        mode = spec.mode if tokens is None else with_tokens(spec.mode, tokens)
+        task = TextGenTask(mode, config.seed, harmony)
+        outcome = drive(task.start(Chunk(-1, [(i, prompts[i]) for i in indices])), backend)
+        results += len(outcome)
+        errors += [e for e in task.errors(outcome) if e]
+    log.info(f"Warmup: {len(calls)} calls, {results} prompts in {time.perf_counter() - started:.2f} s (not measured)")
+    if errors and len(errors) == results:
+        raise RunFailed(f"every warmup prompt failed; first error: {errors[0]}")
+
+
+def _engine_info(backend: Backend) -> dict[str, Any]:
+    try:
+        return dict(backend.info())
+    except Exception as exc:  # a record, not a reason to fail the row
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _engine_version(engine: dict[str, Any]) -> str | None:
+    name, version = engine.get("engine"), engine.get("engine_version")
+    return f"{name} {version}" if name and version else _text(version)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _row_facts(run: RowRun, facts: dict[str, Any]) -> RowFacts:
+    """What the row measured, for its protocol's verdict and record."""
+    from wattbench.runs.textgen_prompts import dataset_record
+
+    names = {g.get("index"): str(g.get("name")) for g in facts.get("gpus") or []}
+    used = run.devices.gpus if run.devices is not None else ()
+    try:
+        dataset = dataset_record(run.config, run.num_prompts)
+    except Exception as exc:  # the row is written whatever happened to the file since
+        dataset = {"error": str(exc)}
+    assert run.spec.mode is not None
+    return RowFacts(
+        model_class=run.spec.row.model_class,
+        expected_thinking=run.spec.mode.expected_thinking,
+        status=run.status,
+        gpus_used=tuple(names.get(i, f"GPU {i}") for i in used),
+        gpu_energy_j=run.measured.total_j("gpu") if run.measured else None,
+        completion_tokens=tuple(r.completion_tokens for r in run.records if r.status == "ok"),
+        prompts_used=run.num_prompts,
+        backend=run.config.backend,
+        dataset=dataset,
+    )
 
 
 def _shares(total_j: float | None, weights: list[float]) -> list[float | None]:

@@ -226,6 +226,17 @@ class MasterRow(Stored):
     repeats: Count = None
     rendered_prompts_sha256: str | None = None
     run_id: str | None = None
+    protocol: str | None = None
+    """wattbench or aienergyscore (protocols/); empty in tables written before protocols existed."""
+    comparable: bool | None = None
+    """aienergyscore: whether the figure can stand beside the board (None: the protocol has no reference)."""
+    not_comparable_reason: str | None = None
+    dataset: str | None = None
+    """The prompts' file (or dataset id)."""
+    dataset_sha256: str | None = None
+    dtype: str | None = None
+    engine_version: str | None = None
+    gpu_driver: str | None = None
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:
@@ -263,5 +274,9 @@ class BatchRunSummary(Stored):
     """The row's idle baseline (a Measurement), taken after its model loaded and warmed up."""
     energy_sharing: dict[str, Any] = Field(default_factory=dict)
     hardware: dict[str, Any] = Field(default_factory=dict)
+    protocol: dict[str, Any] = Field(default_factory=dict)
+    """The protocol's name and every parameter the row actually used (protocols/)."""
+    comparability: list[str] | None = None
+    """Why the figure is not comparable with the protocol's reference ([]: it is; None: no reference)."""
     log: str | None = None
     results: MasterRow
