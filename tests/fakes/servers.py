@@ -102,3 +102,45 @@ class TokenServer(ScriptedServer):
                 pass
 
         _serve(self, Handler)
+
+
+class CompletionServer:
+    """vLLM's plain-text completions as the AI Energy Score protocol uses them: each POST /completions answers
+    exactly `max_tokens` tokens when `min_tokens` asks for that many (vLLM's extension), after `delay_s`.
+    Every payload is kept, so a test can check what was sent."""
+
+    def __init__(self, model: str, delay_s: float = 0.02) -> None:
+        self.payloads: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802 — http.server's name
+                self._send(200, {"object": "list", "data": [{"id": model}]})
+
+            def do_POST(self) -> None:  # noqa: N802 — http.server's name
+                payload = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                outer.payloads.append({"path": self.path, **payload})
+                tokens = int(payload.get("min_tokens") or 3)
+                time.sleep(delay_s)
+                usage = {"prompt_tokens": len(str(payload.get("prompt", "")).split()), "completion_tokens": tokens}
+                choice = {"text": "x " * tokens, "finish_reason": "length"}
+                self._send(200, {"choices": [choice], "usage": usage})
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -190,6 +190,14 @@ def batch_section(rows: list[MasterRow] | None, ratings: RatingReport | None) ->
     return f'<div class="scroll">{table}</div><ul>{bounds}{left}</ul>'
 
 
+def labels_section(labels: list[str]) -> str:
+    """Each completed batch run's label (inline SVG, its text kept as text)."""
+    if not labels:
+        return ""
+    figures = "".join(f'<figure class="label">{svg[svg.find("<svg") :]}</figure>' for svg in labels)
+    return f'<h3>Labels</h3><div id="labels">{figures}</div>'
+
+
 def render_report(
     runs: list[RunInfo],
     audits: list[RunAudit],
@@ -197,6 +205,7 @@ def render_report(
     batch_rows: list[MasterRow] | None,
     ratings: RatingReport | None,
     source: str,
+    labels: list[str] | None = None,
 ) -> str:
     by_name = {a.name: a for a in audits}
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -215,6 +224,7 @@ Click a column header to sort.</p>
 <div id="plots">{figures(plots)}</div>
 <h2 id="energy-score">Energy Score batch results and star ratings</h2>
 {batch_section(batch_rows, ratings)}
+{labels_section(labels or [])}
 <script>{SCRIPT}</script>
 </body></html>
 """
@@ -249,8 +259,18 @@ def build_report(
     plots = all_plots(runs, scores, plots_dir)
     batch = BatchDir(batch_dir)
     rows = batch.read_master() if batch.master_csv.exists() else None
-    page = render_report(runs, audits, plots, rows, rate(rows) if rows else None, source)
+    page = render_report(runs, audits, plots, rows, rate(rows) if rows else None, source, _labels(batch_dir, rows))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out, page)
     flagged = sum(1 for a in audits if not a.clean)
     return BuiltReport(out, len(runs), flagged, len(plots), len(rows) if rows else None)
+
+
+def _labels(batch_dir: Path, rows: list[MasterRow] | None) -> list[str]:
+    if not rows:
+        return []
+    from wattbench.data.board import load_board
+    from wattbench.report.batch_labels import batch_label_facts
+    from wattbench.report.label import render_svg
+
+    return [render_svg(facts) for facts in batch_label_facts(batch_dir, load_board())]

@@ -87,7 +87,9 @@ def rate_against(rows: list[MasterRow], board: Board) -> OfficialReport:
         elif row.protocol != "aienergyscore":
             notes.append(f"measured with protocol {row.protocol or 'wattbench'}, not the board's")
         edges = [low + i * width for i in range(BANDS + 1)]
-        stars = stars_for(value, low, high)
+        # Outside the range the bands end: above the highest is the last band, below the lowest the first, even
+        # for a group of one figure (whose equal-width bands have no width).
+        stars = 1 if value > high else 5 if value < low else stars_for(value, low, high)
         report.ratings.append(
             OfficialRating(model, state, group_name(key), value, stars, edges, "; ".join(notes) or None)
         )
