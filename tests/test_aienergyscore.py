@@ -197,7 +197,8 @@ def test_a_gpu_row_elsewhere_is_measured_and_marked_not_comparable(tmp_path: Pat
 def _row(model: str, cls: str, state: str, wh: float | None, **kw) -> MasterRow:
     cells = {"model_name": model, "model_class": cls, "task": "text_gen", "reasoning_state": state,
              "status": "completed", "wh_per_1000_queries": wh, "total_prompts": 1000, "repeats": 1,
-             "protocol": "aienergyscore", "max_new_tokens": 10, "reasoning": False, "fixed_length": True, **kw}  # fmt: skip
+             "protocol": "aienergyscore", "max_new_tokens": 10, "reasoning": False, "fixed_length": True,
+             **kw}  # fmt: skip
     return MasterRow.model_validate(cells)
 
 
