@@ -70,6 +70,8 @@ def test_the_protocol_fixes_its_settings_and_refuses_what_breaks_it(tmp_path: Pa
         message = str(caught.value)
         assert "\n" not in message and "aienergyscore" in message and field.split(".")[-1] in message
     assert load_batch_config(None, {"protocol": "aienergyscore", "max_new_tokens": 10}).max_new_tokens == 10
+    # A local or Ray job reads the settled config back: the same settings, nothing refused.
+    assert BatchConfig.model_validate(config.model_dump()) == config
     toml = tmp_path / "b.toml"
     toml.write_text('protocol = "aienergyscore"\nmax_new_tokens = 64\n', encoding="utf-8")
     assert main(["batch", "--config", str(toml), "--list"]) == 2
@@ -321,3 +323,20 @@ def test_protocol_run_of_smollm2_on_cpu_answers_exactly_10_tokens(tmp_path: Path
     assert master.dtype == "gguf Q4_1" and (master.engine_version or "").startswith("llama.cpp ")
     log = next((out / "logs").glob("*.log")).read_text()
     assert "Warmup: 11 calls, 11 prompts" in log and "Not comparable" in log
+
+
+@pytest.mark.slow
+def test_a_local_executor_job_runs_the_same_protocol(tmp_path: Path, no_caches: Path):
+    """The row runs in a subprocess that reads the settled config back: same modes, same warm-up, same record."""
+    models = _models(tmp_path / "m.csv", [(SMOL, "A", "Off (N/A)")])
+    dataset = write_dataset(tmp_path / "ds.parquet", 2)
+    out = tmp_path / "br"
+    args = ["batch", "--protocol", "aienergyscore", "--models-csv", str(models), "--prompts-file", str(dataset),
+            "--num-prompts", "2", "--output-dir", str(out), "--idle-seconds", "0", "--executor", "local",
+            "--slots", "1"]  # fmt: skip
+    assert main(args) == 0
+    run = next((out / "individual_runs").iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["first_rendered_prompt"].startswith("Passage 1.") and summary["protocol"]["answer_tokens"] == 10
+    assert summary["protocol"]["dataset"]["sha256"] == hashlib.sha256(dataset.read_bytes()).hexdigest()
+    assert BatchDir(out).read_master()[0].total_completion_tokens == 20

@@ -5,7 +5,7 @@ instead (batch_parallel.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattbench.config import BatchConfig, ConfigError
@@ -15,7 +15,7 @@ from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
 from wattbench.protocols import get_protocol
 from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_one
-from wattbench.runs.textgen_prompts import energy_score_file
+from wattbench.runs.textgen_prompts import energy_score_file, under_protocol
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.schema import MasterRow
 
@@ -87,7 +87,7 @@ def plan_rows(config: BatchConfig, filters: Filters, *, strict: bool = False) ->
     if strict:
         check_strict(specs, csv_path)
     protocol = get_protocol(config.protocol)
-    specs = [replace(s, mode=protocol.adapt_mode(s.mode)) if s.mode else s for s in specs]
+    specs = under_protocol(specs, config)
     for spec in specs:
         problem = spec.supported and protocol.plan_problem(spec.row.model_class, config.gpus, config.tensor_parallel)
         if problem:

@@ -72,7 +72,9 @@ class AIEnergyScore(Protocol):
                     f"{flag} ({field}) = {values[field]}: refused with protocol aienergyscore ({why}); drop it, "
                     "or use --protocol wattbench"
                 )
-        if "warmup_prompts" in given:
+        warmup_calls = WARMUP_FULL_CALLS + WARMUP_SHORT_CALLS
+        # A config written out and read back (a local or Ray job's) gives the settled count: that is no change.
+        if "warmup_prompts" in given and values.get("warmup_prompts") != warmup_calls:
             raise ValueError(
                 "--warmup (warmup_prompts): refused with protocol aienergyscore (its warm-up is fixed: one "
                 "full-length and 10 two-token calls on the first prompt); drop it, or use --protocol wattbench"
@@ -84,7 +86,7 @@ class AIEnergyScore(Protocol):
                 "which this meter does not measure); use --meter auto or nvml"
             )
         return {"max_new_tokens": ANSWER_TOKENS, "reasoning_max_new_tokens": REASONING_MAX_NEW_TOKENS,
-                "batch_size": BATCH_SIZE, "warmup_prompts": WARMUP_FULL_CALLS + WARMUP_SHORT_CALLS}  # fmt: skip
+                "batch_size": BATCH_SIZE, "warmup_prompts": warmup_calls}  # fmt: skip
 
     def adapt_mode(self, mode: ReasoningMode) -> ReasoningMode:
         if mode.expected_thinking or mode.harmony:

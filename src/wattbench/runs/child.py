@@ -13,13 +13,15 @@ from wattbench.data.models_csv import load_plan
 from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
 from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_one
+from wattbench.runs.textgen_prompts import under_protocol
 from wattbench.store.batch_dir import BatchDir
 
 
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     config = BatchConfig(**job["config"])
-    specs = load_plan(Path(job["models_csv"]), config.max_new_tokens, config.reasoning_max_new_tokens)
+    plan = load_plan(Path(job["models_csv"]), config.max_new_tokens, config.reasoning_max_new_tokens)
+    specs = under_protocol(plan, config)  # the same modes the parent planned
     chosen = [s for s in specs if s.supported and s.run_key == job["run_key"]]
     if not chosen:
         raise WattbenchError(f"{job['models_csv']}: no supported row is run {job['run_key']} any more")

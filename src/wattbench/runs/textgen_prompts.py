@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from wattbench.config import BatchConfig
+from wattbench.data.models_csv import ModelSpec
 from wattbench.data.paths import resolve_data_dir
 from wattbench.data.prompts import load_prompts
 from wattbench.errors import DataError
@@ -42,3 +44,9 @@ def dataset_record(config: BatchConfig, used: int) -> dict[str, Any]:
         dataset, _ = load_dataset(config.prompts_file, _data_dir_if_any(config), used)
         return dataset.describe(used)
     return {"source": config.prompts_file or str(energy_score_file(config, "prompts.csv")), "prompts_used": used}
+
+
+def under_protocol(specs: list[ModelSpec], config: BatchConfig) -> list[ModelSpec]:
+    """Each row in the mode its protocol runs it in (aienergyscore: non-reasoning rows without a chat template)."""
+    protocol = get_protocol(config.protocol)
+    return [replace(s, mode=protocol.adapt_mode(s.mode)) if s.mode else s for s in specs]
