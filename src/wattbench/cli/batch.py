@@ -59,16 +59,17 @@ _FILTERS = {
 }
 
 
+_PROTOCOL = typer.Option(
+    None, "--protocol", help="wattbench (default: fixed-length answers on any prompt set, per-token comparisons) or "
+    "aienergyscore (the official AI Energy Score method, comparable with the published board).",
+)  # fmt: skip
+
+
 @batch_app.callback()
 def batch(
     ctx: typer.Context,
     config_file: Path = typer.Option(None, "--config", help="TOML/YAML batch config; flags override it."),
-    protocol: str = typer.Option(
-        None,
-        "--protocol",
-        help="wattbench (default: fixed-length answers on any prompt set, per-token comparisons) or aienergyscore "
-        "(the official AI Energy Score method, comparable with the published board).",
-    ),  # fmt: skip
+    protocol: str = _PROTOCOL,
     models_csv: Path = typer.Option(None, "--models-csv", help="Models CSV (default: the data dir's oct_2025)."),
     prompts_file: str = typer.Option(None, "--prompts-file", help="CSV, JSONL, parquet or a HF dataset id."),
     prompt_column: str = typer.Option(None, "--prompt-column", help="Column or field holding the prompt."),
@@ -101,8 +102,7 @@ def batch(
     ray_address: str = RAY_ADDRESS,
     timeout_min: float = typer.Option(None, "--timeout-min", help="local/ray: per-run limit (default 60 min)."),
 ) -> int | None:
-    """Run each selected (model, reasoning state) of a models CSV and write batch_results/. Every BatchConfig
-    setting can come from --config (dtype, n_ctx, seed, gpus, timeouts, [energy], [executor], ...); flags override."""
+    """Run each selected (model, reasoning state) of a models CSV; any BatchConfig setting may come from --config."""
     if ctx.invoked_subcommand is not None:
         return None
     from wattbench.campaigns.batch import plan_rows, run_batch_campaign
@@ -112,9 +112,9 @@ def batch(
 
     config = load_batch_config(config_file, {
         "protocol": protocol, "models_csv": as_text(models_csv), "prompts_file": prompts_file,
-        "prompt_column": prompt_column,
-        "num_prompts": num_prompts, "warmup_prompts": warmup, "repeats": repeats, "max_new_tokens": max_new_tokens,
-        "reasoning_max_new_tokens": reasoning_max_new_tokens, "backend": backend, "endpoint": endpoint,
+        "prompt_column": prompt_column, "num_prompts": num_prompts, "warmup_prompts": warmup, "repeats": repeats,
+        "max_new_tokens": max_new_tokens, "reasoning_max_new_tokens": reasoning_max_new_tokens, "backend": backend,
+        "endpoint": endpoint,
         "gguf_dir": as_text(gguf_dir), "batch_size": batch_size, "output_dir": as_text(output_dir),
         "energy.meter": meter, "energy.idle_seconds": idle_seconds, "energy.grid_intensity_g_per_kwh": grid_intensity,
         **executor_overrides(executor, gpus, slots, ray_address, timeout_min, data_dir),
@@ -123,11 +123,19 @@ def batch(
     csv_path, specs = plan_rows(config, filters, strict=strict)
     if list_only:
         return _echo_plan([s.to_dict() for s in specs], as_json, config.protocol)
-    for line in [f"warning: row {s.row.line} {s.model_id} '{s.state_label}': {w}" for s in specs for w in s.warnings]:
-        print(line, file=sys.stderr)
-    say = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    outcome = run_batch_campaign(config, specs, batch_prompts(config), csv_path, force=force, notify=say)
+    _warn(specs)
+    outcome = run_batch_campaign(config, specs, batch_prompts(config), csv_path, force=force, notify=_say)
     return _report_outcome(outcome, Path(config.output_dir))
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _warn(specs: list[Any]) -> None:
+    for spec in specs:
+        for warning in spec.warnings:
+            _say(f"warning: row {spec.row.line} {spec.model_id} '{spec.state_label}': {warning}")
 
 
 def _echo_plan(entries: list[dict[str, Any]], as_json: bool, protocol_name: str) -> int:
