@@ -7,7 +7,9 @@ It records, into OUT/gpu_check.json and OUT/gpu_check.md:
 2. 30 s of bf16 matmul: the energy counter against the integral of instantaneous and of averaged power;
 3. hf generation at batch 1, 8 and 32 with 128 fixed output tokens: tokens/s, J per output token, peak VRAM;
 4. `wattbench run --provider hf` on the small model, 10 questions (a random local embedder): GPU energy filled in;
-5. `wattbench batch` with 2 rows of the small model on the hf backend: GPU energy filled in.
+5. `wattbench batch` with 2 rows of the small model on the hf backend: GPU energy filled in;
+6. `wattbench batch --protocol aienergyscore` on a random-weight model in distilgpt2's shape, beside the board's
+   figure for distilgpt2 (a plausibility check; benchmarks/gpu_protocol.py).
 
     python benchmarks/gpu_check.py --data-dir data --out OUT [--quick]
 `--quick` shrinks every step (a tiny model, 3 s windows, batch 1 and 2), so the whole flow can be checked on a
@@ -32,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from gpu_protocol import markdown_lines, protocol_step  # noqa: E402
 from wattbench.energy.hardware import system_facts  # noqa: E402
 from wattbench.energy.meters import make_meter  # noqa: E402
 from wattbench.energy.nvml import read_power_w  # noqa: E402
@@ -351,6 +354,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {row['reasoning_state']} | {row['status']} | {row['successful_prompts']} | "
                      f"{row['gpu_energy_wh'] or 'n/a'} | {row['tokens_per_joule'] or 'n/a'} | "
                      f"{row['wh_per_1000_queries'] or 'n/a'} | {row['energy_method'] or 'n/a'} |")  # fmt: skip
+    lines += markdown_lines(report.get("protocol") or {})
     return "\n".join(lines) + "\n"
 
 
@@ -390,6 +394,8 @@ def main() -> int:
         print("run:", report["run"], flush=True)
         report["batch"] = batch_step(model_dir, work, 0 if args.quick else 5, args.quick)
         print("batch:", report["batch"], flush=True)
+        report["protocol"] = protocol_step(_wattbench, args.data_dir / "wattbot" / "corpus", work, args.quick)
+        print("protocol:", report["protocol"], flush=True)
     report["took_s"] = time.monotonic() - started
     (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (args.out / "gpu_check.md").write_text(markdown(report))

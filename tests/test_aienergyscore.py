@@ -340,3 +340,26 @@ def test_a_local_executor_job_runs_the_same_protocol(tmp_path: Path, no_caches: 
     assert summary["first_rendered_prompt"].startswith("Passage 1.") and summary["protocol"]["answer_tokens"] == 10
     assert summary["protocol"]["dataset"]["sha256"] == hashlib.sha256(dataset.read_bytes()).hexdigest()
     assert BatchDir(out).read_master()[0].total_completion_tokens == 20
+
+
+@pytest.mark.slow
+def test_a_job_on_a_node_without_the_dataset_file_keeps_its_record(tmp_path: Path, no_caches: Path):
+    """A Ray node gets the prompts in the job; the dataset's sha256 is taken where the file is, before shipping."""
+    from wattbench.campaigns.batch_parallel import _payload
+    from wattbench.runs import child
+
+    models = _models(tmp_path / "m.csv", [(SMOL, "A", "Off (N/A)")])
+    dataset = write_dataset(tmp_path / "ds.parquet", 2)
+    sha256 = hashlib.sha256(dataset.read_bytes()).hexdigest()
+    config = BatchConfig(protocol="aienergyscore", models_csv=str(models), prompts_file=str(dataset), num_prompts=2,
+                         output_dir=str(tmp_path / "br"), energy=EnergyConfig(idle_seconds=0))  # fmt: skip
+    spec = next(s for s in plan_rows(config, Filters())[1] if s.supported)
+    job = _payload(config, models, spec, batch_prompts(config))
+    assert job["dataset"]["sha256"] == sha256
+    dataset.unlink()  # what the node sees: no file
+    job_path = tmp_path / "job.json"
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    assert child.main([str(job_path)]) == 0
+    run = next((tmp_path / "br" / "individual_runs").iterdir())
+    assert json.loads((run / "summary.json").read_text())["protocol"]["dataset"]["sha256"] == sha256
+    assert BatchDir(tmp_path / "br").read_master()[0].dataset_sha256 == sha256

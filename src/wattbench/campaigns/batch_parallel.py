@@ -26,6 +26,7 @@ from wattbench.executors.job import Job, Outcome, Shipment
 from wattbench.executors.ray import PYTHON, SCRATCH, write_tree
 from wattbench.executors.registry import ExecutorChoice, run_jobs
 from wattbench.runs.textgen_backend import engine_name
+from wattbench.runs.textgen_prompts import dataset_record
 from wattbench.runs.textgen_row import master_row
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.rundir import write_atomically
@@ -35,8 +36,14 @@ CHILD = ["-m", "wattbench.runs.child"]
 
 
 def _payload(config: BatchConfig, models_csv: Path, spec: ModelSpec, prompts: list[str]) -> dict[str, Any]:
+    # The dataset's record (path, sha256, rows) is taken here, where the file is: a Ray node gets the prompts in
+    # the job and may not have the file at all.
+    try:
+        dataset = dataset_record(config, len(prompts))
+    except Exception as exc:  # recorded, never a reason to fail the row
+        dataset = {"error": str(exc)}
     return {"config": config.model_dump(mode="json"), "models_csv": str(models_csv), "run_key": spec.run_key,
-            "prompts": prompts}  # fmt: skip
+            "prompts": prompts, "dataset": dataset}  # fmt: skip
 
 
 def row_job(

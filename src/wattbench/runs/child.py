@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     stop, say = StopRequest(), lambda m: print(m, file=sys.stderr)
     with graceful_stop(stop, say):
         row = run_one(chosen[0], job["prompts"], config, BatchDir(Path(config.output_dir)), batch_meter(config),
-                      system_facts(), stop, say)  # fmt: skip
+                      system_facts(), stop, say, dataset=job.get("dataset"))  # fmt: skip
     if stop.requested:
         return 130
     return 0 if row.status == "completed" else 1

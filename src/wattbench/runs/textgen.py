@@ -96,6 +96,7 @@ class RowRun:
     idle: Measurement | None = None
     engine: dict[str, Any] = field(default_factory=dict)
     num_prompts: int = 0
+    dataset: dict[str, Any] | None = None  # the prompts' record when taken elsewhere (a job's parent)
 
 
 def run_one(
@@ -107,10 +108,11 @@ def run_one(
     facts: dict[str, Any],
     stop: StopRequest,
     notify: Notify,
+    dataset: dict[str, Any] | None = None,
 ) -> MasterRow:
     assert spec.mode is not None
     log, log_path = batch.logger(spec.run_key)
-    run = RowRun(spec, config, batch.start_run(spec.run_key), log, num_prompts=len(prompts))
+    run = RowRun(spec, config, batch.start_run(spec.run_key), log, num_prompts=len(prompts), dataset=dataset)
     _log_start(run, len(prompts))
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {len(prompts) * config.repeats} prompts")
     backend: Backend | None = None
@@ -286,10 +288,12 @@ def _row_facts(run: RowRun, facts: dict[str, Any]) -> RowFacts:
 
     names = {g.get("index"): str(g.get("name")) for g in facts.get("gpus") or []}
     used = run.devices.gpus if run.devices is not None else ()
-    try:
-        dataset = dataset_record(run.config, run.num_prompts)
-    except Exception as exc:  # the row is written whatever happened to the file since
-        dataset = {"error": str(exc)}
+    dataset = run.dataset
+    if dataset is None:
+        try:
+            dataset = dataset_record(run.config, run.num_prompts)
+        except Exception as exc:  # the row is written whatever happened to the file since
+            dataset = {"error": str(exc)}
     assert run.spec.mode is not None
     return RowFacts(
         model_class=run.spec.row.model_class,
