@@ -31,6 +31,9 @@ def test_batched_generation_with_fixed_length(tiny_model: Path):
     assert all(c.finish_reason == "length" and c.error is None for c in out)
     assert out[0].prompt_tokens < out[2].prompt_tokens < out[1].prompt_tokens  # left padding not counted
     assert len({c.latency_s for c in out}) == 1  # one batch, one generate call
+    # Each decoding step is stamped: the first after the batch's prefill, one gap per later token.
+    assert all(0 < c.ttft_s < c.latency_s and len(c.itl_s) == 11 and c.tpot_s > 0 for c in out)
+    assert out[0].ttft_s + 11 * out[0].tpot_s == pytest.approx(out[0].ttft_s + sum(out[0].itl_s))
     info = backend.info()
     assert info["engine"] == "transformers" and info["dtype"] == "torch.float32" and info["devices"] == ["cpu"]
     backend.close()

@@ -102,6 +102,8 @@ def test_real_llama_cpp_server(tmp_path: Path, wattbot: Path, capsys):
             "4096",
             "--model_alias",
             "smollm2",
+            "--interrupt_requests",  # by default it cuts a stream off when the next request arrives
+            "False",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -117,8 +119,13 @@ def test_real_llama_cpp_server(tmp_path: Path, wattbot: Path, capsys):
         backend = create_backend("openai", model="smollm2", base_url=url, max_concurrent=2, json_mode="json_object")
         schema = {"type": "object", "properties": {"answer_value": {"type": "number"}}, "required": ["answer_value"]}
         plain, constrained = backend.generate([_request(), _request(max_tokens=40, json_schema=schema)])
-        assert plain.error is None and plain.completion_tokens > 0 and plain.prompt_tokens > 5
+        # Streamed: timed token by token; llama_cpp.server puts no usage in a stream, so tokens are its chunks.
+        assert plain.error is None and plain.completion_tokens == 8 and plain.finish_reason == "length"
+        assert 0 < plain.ttft_s < plain.latency_s and plain.tpot_s > 0 and len(plain.itl_s) == 7
+        assert "usage" in plain.notes[0] and plain.prompt_tokens is None
         assert "answer_value" in json.loads(constrained.text)
+        unstreamed = create_backend("openai", model="smollm2", base_url=url, stream=False).generate([_request()])[0]
+        assert unstreamed.completion_tokens == 8 and unstreamed.prompt_tokens > 5 and unstreamed.ttft_s is None
         from wattbench.cli import main
 
         os.environ["WATTBENCH_TEST_KEY"] = "unused"

@@ -66,6 +66,10 @@ def test_run_writes_a_complete_run_dir(workspace: Path, capsys):
     assert summary["input_tokens"] == sum(r["prompt_tokens"] for r in records) > 0
     assert all(r["latency_s"] == pytest.approx(r["retrieval_s"] + r["generation_s"]) for r in records)
     assert all(r["raw_output"].startswith("{") and r["retrieved"] for r in records)
+    # llama.cpp times each token of the answer: TTFT inside the generation time, percentiles in the summary.
+    assert all(0 < r["ttft_s"] < r["generation_s"] and r["tpot_s"] > 0 for r in records)
+    timing = summary["timing"]
+    assert min(r["ttft_s"] for r in records) <= timing["ttft_p50_s"] <= timing["ttft_p99_s"]
     compat = json.loads((run / "results.json").read_text())
     assert {"id", "pred_value", "gt_value", "value_correct", "latency_seconds", "retry_count"} <= set(compat[0])
     assert (run / "run.log").read_text().count("INFO") >= 6

@@ -144,3 +144,61 @@ class CompletionServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class StreamingServer:
+    """Streams each chat reply as server-sent events on a script: the first chunk `ttft_s` after the request
+    arrives, then one every `itl_s`, `tokens` tokens in all (`per_chunk` to a chunk), then a usage chunk (unless
+    `usage=False`) and [DONE]. `cut_after` chunks ends the stream with no finish reason, as a server that cut it
+    off. A request's own `max_tokens` wins over `tokens` when smaller."""
+
+    def __init__(self, ttft_s: float, itl_s: float, tokens: int, *, per_chunk: int = 1, usage: bool = True,
+                 cut_after: int | None = None) -> None:  # fmt: skip
+        self.payloads: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _event(self, body: dict | str) -> None:
+                data = body if isinstance(body, str) else json.dumps(body)
+                chunk = f"data: {data}\n\n".encode()
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                self.wfile.flush()
+
+            def do_POST(self) -> None:  # noqa: N802 — http.server's name
+                payload = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                outer.payloads.append(payload)
+                total = min(tokens, int(payload.get("max_tokens") or tokens))
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                self._event({"choices": [{"delta": {"role": "assistant"}, "finish_reason": None}]})
+                sent, chunks = 0, 0
+                time.sleep(ttft_s)
+                while sent < total:
+                    if cut_after is not None and chunks == cut_after:
+                        break
+                    if chunks:
+                        time.sleep(itl_s)
+                    n = min(per_chunk, total - sent)
+                    sent, chunks = sent + n, chunks + 1
+                    reason = "length" if sent == total else None
+                    self._event({"choices": [{"delta": {"content": "tok " * n}, "finish_reason": reason}]})
+                if usage and (cut_after is None or sent == total):
+                    self._event({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": sent}})
+                self._event("[DONE]")
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -88,7 +88,9 @@ class Completion:
     reasoning_tokens: int | None = None
     finish_reason: FinishReason | None = None
     latency_s: float = 0.0
-    ttft_s: float | None = None  # time to first token, where the engine streams
+    ttft_s: float | None = None  # time to first token, where the engine streams (backends/timing.py)
+    tpot_s: float | None = None  # mean time per output token after the first
+    itl_s: list[float] = field(default_factory=list)  # gaps between consecutive deliveries of output
     error: str | None = None
     error_kind: str | None = None  # "auth": the credentials were refused, so every other request fails the same way
     reasoning_text: str | None = None  # thinking the server returned apart from `text` (vLLM reasoning parsers)

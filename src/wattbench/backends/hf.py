@@ -3,7 +3,9 @@
 Requests are grouped by their generation settings and answered `max_batch_size` at a time: prompts rendered
 with the model's own chat template, left-padded, one `model.generate` per batch. Prompt tokens are the attention
 mask's count, and completion tokens the generated ids up to and including the first end-of-sequence: counts
-from the tokenizer the engine itself runs. Every request of a batch reports the batch's latency.
+from the tokenizer the engine itself runs. Every request of a batch reports the batch's latency; a streamer
+stamps each decoding step, so each request has its TTFT (the first step, after the batch's prefill), TPOT and
+inter-token gaps over its own tokens.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from wattbench.backends.base import (
     marker_end,
     options_of,
 )
+from wattbench.backends.timing import TokenTimes
 from wattbench.energy.devices import Devices, cpu_only, cuda_to_nvml
 from wattbench.errors import WattbenchError
 from wattbench.hub import local_model_dir
@@ -136,6 +139,7 @@ class HfBackend:
 
         first = requests[0]
         started = time.perf_counter()
+        steps = _StepTimes(started)
         try:
             prompts = [self._prompt(r) for r in requests]
             encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
@@ -152,6 +156,7 @@ class HfBackend:
                     max_new_tokens=first.max_tokens,
                     min_new_tokens=first.min_tokens,
                     pad_token_id=self.tokenizer.pad_token_id,
+                    streamer=steps,
                     **sampling,
                 )
         except Exception as exc:  # out of memory, a template error: every request of the batch records it
@@ -173,6 +178,7 @@ class HfBackend:
             thinking = self._reasoning_tokens(request, generated[:length])
             # Split on the ids: decoding drops special tokens, and with them markers such as gpt-oss's channels.
             answer_ids = generated[thinking:length] if thinking is not None else generated[:length]
+            times = TokenTimes(steps.offsets_s[:length])
             completions.append(
                 Completion(
                     text=self.tokenizer.decode(answer_ids, skip_special_tokens=True),
@@ -184,6 +190,9 @@ class HfBackend:
                     reasoning_tokens=thinking,
                     finish_reason=finish_reason(reason),
                     latency_s=latency,
+                    ttft_s=times.ttft_s,
+                    tpot_s=times.tpot_s(length),
+                    itl_s=times.itl_s,
                     rendered_prompt=prompt,
                 )
             )
@@ -235,3 +244,22 @@ class HfBackend:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+class _StepTimes:
+    """A transformers streamer that stamps each decoding step (seconds from `started`). `generate` hands it the
+    prompt first, then each step's new tokens (one per sequence of the batch)."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.offsets_s: list[float] = []
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        self.offsets_s.append(time.perf_counter() - self.started)
+
+    def end(self) -> None:
+        pass

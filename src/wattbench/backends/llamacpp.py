@@ -20,6 +20,7 @@ from wattbench.backends.base import (
     marker_end,
     options_of,
 )
+from wattbench.backends.timing import TokenTimes
 from wattbench.energy.devices import Devices, cpu_only, visible_nvml_indices
 from wattbench.errors import WattbenchError
 
@@ -107,6 +108,13 @@ class LlamaCppBackend:
         from llama_cpp import LlamaGrammar
 
         started = time.perf_counter()
+        times = TokenTimes()
+
+        def stamp(input_ids: Any, scores: Any) -> Any:
+            # Called as each token is about to be sampled: the first call comes when the prompt is evaluated.
+            times.mark(time.perf_counter() - started)
+            return scores
+
         try:
             grammar = LlamaGrammar.from_string(request.grammar, verbose=False) if request.grammar else None
             if request.seed is not None:
@@ -116,17 +124,21 @@ class LlamaCppBackend:
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 grammar=grammar,
+                logits_processor=[stamp],
             )
         except Exception as exc:  # context overflow, bad grammar: recorded on the request, the batch goes on
             return self._failed(exc, started)
         usage = out.get("usage") or {}
         choice = out["choices"][0]
-        return Completion(
-            text=choice["message"].get("content") or "",
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            finish_reason=finish_reason(choice.get("finish_reason")),
-            latency_s=time.perf_counter() - started,
+        return _timed(
+            Completion(
+                text=choice["message"].get("content") or "",
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+                finish_reason=finish_reason(choice.get("finish_reason")),
+                latency_s=time.perf_counter() - started,
+            ),
+            times,
         )
 
     @staticmethod
@@ -182,13 +194,15 @@ class LlamaCppBackend:
         import numpy as np
 
         started = time.perf_counter()
-        seen: dict[str, Any] = {"prompt_len": None, "first_s": None, "ids": None}
+        seen: dict[str, Any] = {"prompt_len": None, "ids": None}
+        times = TokenTimes()
         end_tokens = self._end_tokens()
 
         def watch(input_ids: Any, scores: Any) -> Any:
             # Called once per sampled token, after the prompt (then each token) has been evaluated.
+            times.mark(time.perf_counter() - started)
             if seen["prompt_len"] is None:
-                seen["prompt_len"], seen["first_s"] = len(input_ids), time.perf_counter() - started
+                seen["prompt_len"] = len(input_ids)
             seen["ids"] = input_ids  # a view; copied once generation ends
             if len(input_ids) - seen["prompt_len"] < request.min_tokens:
                 scores[end_tokens] = -np.inf
@@ -213,16 +227,16 @@ class LlamaCppBackend:
         if request.think_end and seen["ids"] is not None:
             marker = self._llm.tokenize(request.think_end.encode("utf-8"), add_bos=False, special=True)
             reasoning_tokens = marker_end(list(seen["ids"][seen["prompt_len"] :]), marker)
-        return Completion(
+        completion = Completion(
             text=choice.get("text") or "",
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
             reasoning_tokens=reasoning_tokens,
             finish_reason=finish_reason(choice.get("finish_reason")),
             latency_s=time.perf_counter() - started,
-            ttft_s=seen["first_s"],
             rendered_prompt=prompt,
         )
+        return _timed(completion, times)
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         # llama.cpp in process serves one sequence at a time; the batch is answered in order. Plain chat requests
@@ -263,6 +277,16 @@ class LlamaCppBackend:
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+
+
+def _timed(completion: Completion, times: TokenTimes) -> Completion:
+    """TTFT, TPOT and inter-token gaps from the sampler's stamps. A sampling call past the last counted token (the
+    end-of-generation token, which is not output) is dropped, so the gaps are between output tokens."""
+    count = completion.completion_tokens
+    if count is not None and len(times.offsets_s) > count:
+        times = TokenTimes(times.offsets_s[:count])
+    completion.ttft_s, completion.tpot_s, completion.itl_s = times.ttft_s, times.tpot_s(count), times.itl_s
+    return completion
 
 
 def _gguf_type(path: Path) -> str:

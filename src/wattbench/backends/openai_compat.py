@@ -1,13 +1,14 @@
 """OpenAI-compatible chat completions over HTTP: vLLM, llama.cpp server, OpenRouter, OpenAI.
 
-Requests run concurrently (at most `max_concurrent` in flight). Every attempt has a connect timeout and a
-timeout on the whole reply (a server that accepts the connection and never answers ends there); 429, 5xx,
-timeouts and dropped connections are retried with exponential backoff, at most `max_attempts` times and never
-past the request's deadline, honouring Retry-After up to `retry_after_cap_s`. 401 and 403 are not retried, and
-`preflight()` finds a refused or missing key once, before the first request. Token counts come from the
-response's `usage`. A request with a JSON
-schema asks for a constrained reply in the form the server knows: `json_schema` (OpenAI, vLLM) or `json_object` with a
-schema (llama.cpp server); `json_mode = "none"` sends no schema. The API key is
+Replies are streamed by default (backends/sse.py: TTFT, TPOT and inter-token latencies, usage from the final
+chunk; `stream = false` turns it off). Requests run concurrently (at most `max_concurrent` in flight). Every
+attempt has a connect timeout and a timeout on the whole reply (a server that accepts the connection and never
+answers ends there); 429, 5xx, timeouts and dropped connections are retried with exponential backoff, at most
+`max_attempts` times and never past the request's deadline, honouring Retry-After up to `retry_after_cap_s`. 401
+and 403 are not retried, and `preflight()` finds a refused or missing key once, before the first request. Token
+counts come from the response's `usage`. A request with a JSON schema asks for a constrained reply in the form
+the server knows: `json_schema` (OpenAI, vLLM) or `json_object` with a schema (llama.cpp server);
+`json_mode = "none"` sends no schema. The API key is
 read from the environment variable named by `api_key_env` and is never logged, stored or returned by `info()`.
 """
 
@@ -28,6 +29,7 @@ from wattbench.backends.base import (
     finish_reason,
     options_of,
 )
+from wattbench.backends.sse import Reply, post, stream_completion
 from wattbench.energy.devices import Devices, server_devices
 from wattbench.errors import WattbenchError
 
@@ -73,6 +75,8 @@ class NetworkOptions(EngineOptions):
     """The longest Retry-After obeyed."""
     json_mode: str = "json_schema"
     """How the server is asked for JSON: json_schema, json_object or none."""
+    stream: bool = True
+    """Stream the reply (server-sent events) and time its tokens: TTFT, TPOT and inter-token latencies."""
 
 
 class OpenAIOptions(NetworkOptions):
@@ -142,6 +146,7 @@ class OpenAICompatBackend:
         self.connect_timeout_s, self.request_timeout_s = connect_timeout_s, request_timeout_s
         self.max_attempts, self.retry_after_cap_s = max_attempts, retry_after_cap_s
         self.backoff_s, self.json_mode = backoff_s, json_mode
+        self.stream = opts.stream
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -201,6 +206,9 @@ class OpenAICompatBackend:
             payload["reasoning_effort"] = request.reasoning_effort
         if request.seed is not None:
             payload["seed"] = request.seed
+        if self.stream:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}  # token counts stay the server's own
         if request.min_tokens:
             payload["min_tokens"] = request.min_tokens  # a vLLM extension for fixed-length runs
         if request.chat_template_kwargs:
@@ -221,16 +229,17 @@ class OpenAICompatBackend:
         left = deadline - time.monotonic()
         return None if left <= 0 else min(self.request_timeout_s, left)
 
-    async def _send(self, client: Any, request: GenerationRequest, timeout_s: float) -> Any:
+    async def _send(self, client: Any, request: GenerationRequest, timeout_s: float) -> Reply:
         import httpx
 
         # httpx's read timeout restarts with every byte; wait_for bounds the whole reply (a trickling server too).
         return await asyncio.wait_for(
-            client.post(
+            post(
+                client,
                 f"{self.base_url}/{self._endpoint(request)}",
-                json=self._payload(request),
-                headers=self._headers(),
-                timeout=httpx.Timeout(timeout_s, connect=min(self.connect_timeout_s, timeout_s)),
+                self._payload(request),
+                self._headers(),
+                httpx.Timeout(timeout_s, connect=min(self.connect_timeout_s, timeout_s)),
             ),
             timeout=timeout_s,
         )
@@ -276,8 +285,8 @@ class OpenAICompatBackend:
                     )
                     failed.finish_reason = failure_reason(response.text)  # a prompt too long says so in a 400
                     return failed
-                completion = self._parse(response.text, started)
-                completion.attempts, completion.notes = attempts, notes
+                completion = self._read(response, started)
+                completion.attempts, completion.notes = attempts, notes + completion.notes
                 return completion
         plural = "" if attempts == 1 else "s"
         return self._failed(f"gave up after {attempts} attempt{plural}{why}; last: {error}", started, attempts, notes)
@@ -291,6 +300,12 @@ class OpenAICompatBackend:
             attempts=attempts,
             notes=list(notes or []),
         )
+
+    def _read(self, reply: Reply, started: float) -> Completion:
+        if reply.events is None:
+            return self._parse(reply.text, started)
+        streamed = stream_completion(reply, started)
+        return self._failed(streamed, started) if isinstance(streamed, str) else streamed
 
     def _parse(self, body: str, started: float) -> Completion:
         try:
@@ -330,6 +345,7 @@ class OpenAICompatBackend:
             "base_url": self.base_url,
             "api_key_env": self.api_key_env,
             "max_concurrent": self.max_concurrent,
+            "stream": self.stream,
             "devices": list(self.devices().labels),
         }
 

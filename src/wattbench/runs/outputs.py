@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from wattbench.backends.timing import spread
 from wattbench.config import ExperimentConfig
 from wattbench.data.wattbot import QUESTION_COLUMNS, Question
 from wattbench.energy.base import CONCURRENT_RUNS, Measurement
@@ -158,6 +159,9 @@ def _timing(records: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> di
         "retrieval_s": sum(r["retrieval_s"] for r in records),
         "generation_s": sum(r["generation_s"] for r in records),
         "questions_per_min": 60 * len(records) / sum(latencies) if latencies and sum(latencies) > 0 else None,
+        # p50/p90/p99 over the answers whose engine timed its tokens.
+        **spread([r["ttft_s"] for r in records if r.get("ttft_s") is not None], "ttft"),
+        **spread([r["tpot_s"] for r in records if r.get("tpot_s") is not None], "tpot"),
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from logging import Logger
 from typing import Any
 
+from wattbench.backends.timing import spread
 from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement
@@ -76,6 +77,9 @@ def _token_figures(ok: list[PromptRecord], duration_s: float | None) -> dict[str
         "total_answer_tokens": _sum([r.answer_tokens for r in ok]),
         "avg_ttft_seconds": sum(ttfts) / len(ttfts) if ttfts else None,
         "prompts_cap_reached_while_thinking": sum(1 for r in ok if r.answer_reached is False),
+        **spread(ttfts, "ttft"),
+        **spread([r.tpot_s for r in ok if r.tpot_s is not None], "tpot"),
+        **spread([gap for r in ok for gap in r.itl_s], "itl"),
     }
 
 

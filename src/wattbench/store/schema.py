@@ -101,6 +101,9 @@ class QuestionRecord(Stored):
     prompt_tokens: int | None = 0
     completion_tokens: int | None = 0
     finish_reason: str | None = None
+    ttft_s: float | None = None
+    """Time to the answer's first token, where the engine times tokens (backends/timing.py)."""
+    tpot_s: float | None = None
     retries: int = 0
     retries_by_kind: dict[str, int] = Field(default_factory=dict)
     attempts: int = 1
@@ -162,6 +165,10 @@ class PromptRecord(Stored):
     error: str | None = None
     latency_s: float | None = None
     ttft_s: float | None = None
+    tpot_s: float | None = None
+    """Mean time per output token after the first (backends/timing.py)."""
+    itl_s: list[float] = Field(default_factory=list)
+    """Gaps between consecutive deliveries of output (a server may send several tokens in one)."""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     reasoning_tokens: int | None = None
@@ -237,6 +244,16 @@ class MasterRow(Stored):
     dtype: str | None = None
     engine_version: str | None = None
     gpu_driver: str | None = None
+    ttft_p50_s: float | None = None
+    """Percentiles over the answered prompts (p50/p90/p99) of TTFT and TPOT, and over all their token gaps."""
+    ttft_p90_s: float | None = None
+    ttft_p99_s: float | None = None
+    tpot_p50_s: float | None = None
+    tpot_p90_s: float | None = None
+    tpot_p99_s: float | None = None
+    itl_p50_s: float | None = None
+    itl_p90_s: float | None = None
+    itl_p99_s: float | None = None
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:

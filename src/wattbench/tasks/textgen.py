@@ -87,6 +87,8 @@ def evaluate(request: GenerationRequest, completion: Completion, mode: Reasoning
         "error": completion.error,
         "latency_s": completion.latency_s,
         "ttft_s": completion.ttft_s,
+        "tpot_s": completion.tpot_s,
+        "itl_s": completion.itl_s,
         "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens,
         "reasoning_tokens": reasoning_tokens,

@@ -181,6 +181,8 @@ def question_record(
         "prompt_tokens": tally.prompt_tokens,
         "completion_tokens": tally.completion_tokens,
         "finish_reason": last.finish_reason,
+        "ttft_s": last.ttft_s,  # of the answering request (a planner's or a retry's are not the answer's)
+        "tpot_s": last.tpot_s,
         "retries": sum(tally.retries.values()),
         "retries_by_kind": tally.retries,
         "attempts": tally.attempts,

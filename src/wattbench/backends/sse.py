@@ -1,0 +1,114 @@
+"""One OpenAI-compatible request, streamed (server-sent events) or not, and its reply read into a Completion.
+
+Streaming asks for the usage in the final chunk (`stream_options.include_usage`, honoured by vLLM, llama.cpp
+server and OpenAI), so token counts still come from the server. A server that ignores `stream` and answers with
+one JSON body is read as a plain reply; one that streams without usage has its output counted as the chunks that
+carried text, and the completion says so in its notes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattbench.backends.base import Completion, finish_reason
+from wattbench.backends.timing import TokenTimes
+
+
+@dataclass
+class Reply:
+    """What came back for one attempt: the status and headers, and either a body or the stream's events."""
+
+    status_code: int
+    headers: dict[str, str]
+    text: str = ""
+    events: list[dict[str, Any]] | None = None  # parsed `data:` payloads of a stream, in order
+    times: TokenTimes = field(default_factory=TokenTimes)  # when each chunk carrying output arrived
+    started: float = 0.0
+
+
+def _delta_text(event: dict[str, Any]) -> tuple[str, str]:
+    """(answer text, reasoning text) a stream chunk carries: chat deltas or text-completion `text`."""
+    choices = event.get("choices") or []
+    if not choices:
+        return "", ""
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    answer = delta.get("content") or choice.get("text") or ""
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
+    return (answer if isinstance(answer, str) else ""), (reasoning if isinstance(reasoning, str) else "")
+
+
+async def post(client: Any, url: str, payload: dict[str, Any], headers: dict[str, str], timeout: Any) -> Reply:
+    """Send one request; read a stream event by event, stamping each chunk that carries output."""
+    started = time.perf_counter()
+    async with client.stream("POST", url, json=payload, headers=headers, timeout=timeout) as response:
+        kind = response.headers.get("content-type", "")
+        reply = Reply(response.status_code, dict(response.headers), started=started)
+        if response.status_code >= 400 or "text/event-stream" not in kind:
+            reply.text = (await response.aread()).decode("utf-8", "replace")
+            return reply
+        reply.events = []
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            try:
+                event = json.loads(data)
+            except json.JSONDecodeError:
+                reply.text = data
+                reply.events = None  # not a stream we can read: reported as a bad reply
+                return reply
+            answer, reasoning = _delta_text(event)
+            if answer or reasoning:
+                reply.times.mark(time.perf_counter() - started)
+            reply.events.append(event)
+        return reply
+
+
+def stream_completion(reply: Reply, started: float) -> Completion | str:
+    """The Completion a stream adds up to, or the error it carried (a string)."""
+    assert reply.events is not None
+    answer: list[str] = []
+    reasoning: list[str] = []
+    reason: str | None = None
+    usage: dict[str, Any] = {}
+    for event in reply.events:
+        if "error" in event:
+            return f"the server's stream reported an error: {str(event['error'])[:200]}"
+        piece, thought = _delta_text(event)
+        answer.append(piece)
+        reasoning.append(thought)
+        for choice in event.get("choices") or []:
+            reason = choice.get("finish_reason") or reason
+        usage = event.get("usage") or usage
+    if reason is None:
+        # A stream cut off by the server: llama_cpp.server ends a stream this way when another request arrives
+        # (unless started with --interrupt_requests False). Its partial text is not an answer.
+        return ("the stream ended without a finish reason: the server cut the reply off (llama_cpp.server does "
+                "so when another request arrives; start it with --interrupt_requests False)")  # fmt: skip
+    notes = []
+    completion_tokens = usage.get("completion_tokens")
+    if completion_tokens is None:
+        completion_tokens = len(reply.times.offsets_s)
+        notes.append("the stream carried no usage: output tokens counted as the chunks that held text")
+    details = usage.get("completion_tokens_details") or {}
+    thinking = "".join(reasoning)
+    # The request's latency runs from its first attempt; TTFT and TPOT from the send of the attempt that answered.
+    return Completion(
+        text="".join(answer),
+        reasoning_text=thinking or None,
+        prompt_tokens=usage.get("prompt_tokens"),
+        completion_tokens=completion_tokens,
+        reasoning_tokens=details.get("reasoning_tokens"),
+        finish_reason=finish_reason(reason),
+        latency_s=time.perf_counter() - started,
+        ttft_s=reply.times.ttft_s,
+        tpot_s=reply.times.tpot_s(completion_tokens),
+        itl_s=reply.times.itl_s,
+        notes=notes,
+    )
