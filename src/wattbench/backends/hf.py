@@ -171,32 +171,33 @@ class HfBackend:
             ]
         latency = time.perf_counter() - started
         width = encoded["input_ids"].shape[1]
-        completions = []
-        for request, prompt, row, mask in zip(requests, prompts, output, encoded["attention_mask"]):
-            generated = row[width:].tolist()
-            length, reason = self._completion_length(generated)
-            thinking = self._reasoning_tokens(request, generated[:length])
-            # Split on the ids: decoding drops special tokens, and with them markers such as gpt-oss's channels.
-            answer_ids = generated[thinking:length] if thinking is not None else generated[:length]
-            times = TokenTimes(steps.offsets_s[:length])
-            completions.append(
-                Completion(
-                    text=self.tokenizer.decode(answer_ids, skip_special_tokens=True),
-                    reasoning_text=None
-                    if thinking is None
-                    else self.tokenizer.decode(generated[:thinking], skip_special_tokens=True),
-                    prompt_tokens=int(mask.sum()),
-                    completion_tokens=length,
-                    reasoning_tokens=thinking,
-                    finish_reason=finish_reason(reason),
-                    latency_s=latency,
-                    ttft_s=times.ttft_s,
-                    tpot_s=times.tpot_s(length),
-                    itl_s=times.itl_s,
-                    rendered_prompt=prompt,
-                )
-            )
-        return completions
+        rows = zip(requests, prompts, output, encoded["attention_mask"])
+        return [self._completion(r, p, row[width:].tolist(), int(m.sum()), latency, steps) for r, p, row, m in rows]
+
+    def _completion(
+        self, request: GenerationRequest, prompt: str, generated: list[int], prompt_tokens: int, latency: float,
+        steps: _StepTimes,
+    ) -> Completion:  # fmt: skip
+        length, reason = self._completion_length(generated)
+        thinking = self._reasoning_tokens(request, generated[:length])
+        # Split on the ids: decoding drops special tokens, and with them markers such as gpt-oss's channels.
+        answer_ids = generated[thinking:length] if thinking is not None else generated[:length]
+        times = TokenTimes(steps.offsets_s[:length])
+        return Completion(
+            text=self.tokenizer.decode(answer_ids, skip_special_tokens=True),
+            reasoning_text=None
+            if thinking is None
+            else self.tokenizer.decode(generated[:thinking], skip_special_tokens=True),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=length,
+            reasoning_tokens=thinking,
+            finish_reason=finish_reason(reason),
+            latency_s=latency,
+            ttft_s=times.ttft_s,
+            tpot_s=times.tpot_s(length),
+            itl_s=times.itl_s,
+            rendered_prompt=prompt,
+        )
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         results: list[Completion | None] = [None] * len(requests)

@@ -75,7 +75,7 @@ def run_batch(
     return outcome
 
 
-def plan_rows(config: BatchConfig, filters: Filters, *, strict: bool = False) -> tuple[Path, list[ModelSpec]]:
+def plan_rows(config: BatchConfig, filters: Filters, strict: bool = False) -> tuple[Path, list[ModelSpec]]:
     """(the models CSV, its rows that pass the filters, each resolved to a reasoning mode and token budget).
     No row passing is an error: a typo in a filter would otherwise run nothing and say it succeeded."""
     csv_path = Path(config.models_csv) if config.models_csv else energy_score_file(config, "oct_2025_models.csv")

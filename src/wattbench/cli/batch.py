@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from wattbench.campaigns.batch import BatchOutcome
 
 from wattbench.cli import app
-from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, RAY_ADDRESS, SLOTS, as_text, executor_overrides
+from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, METER_URL, RAY_ADDRESS, SLOTS, as_text, executor_overrides
 
 batch_app = typer.Typer(
     help="Run every model of a models CSV on a prompt set, reasoning-aware, and aggregate the results.",
@@ -95,6 +95,7 @@ def batch(
     meter: str = typer.Option(None, "--meter", help="Energy meter: auto (default), nvml, rapl, none."),
     idle_seconds: float = typer.Option(None, "--idle-seconds", help="Idle baseline per row, model warm (10 s)."),
     grid_intensity: float = typer.Option(None, "--grid-intensity", help="gCO2e/kWh for co2_emissions_g."),
+    meter_url: str = METER_URL,
     data_dir: Path = DATA_DIR,
     executor: str = EXECUTOR,
     gpus: str = GPUS,
@@ -114,13 +115,12 @@ def batch(
         "protocol": protocol, "models_csv": as_text(models_csv), "prompts_file": prompts_file,
         "prompt_column": prompt_column, "num_prompts": num_prompts, "warmup_prompts": warmup, "repeats": repeats,
         "max_new_tokens": max_new_tokens, "reasoning_max_new_tokens": reasoning_max_new_tokens, "backend": backend,
-        "endpoint": endpoint,
-        "gguf_dir": as_text(gguf_dir), "batch_size": batch_size, "output_dir": as_text(output_dir),
+        "endpoint": endpoint, "energy.meter_url": meter_url, "gguf_dir": as_text(gguf_dir), "batch_size": batch_size,
+        "output_dir": as_text(output_dir),
         "energy.meter": meter, "energy.idle_seconds": idle_seconds, "energy.grid_intensity_g_per_kwh": grid_intensity,
         **executor_overrides(executor, gpus, slots, ray_address, timeout_min, data_dir),
     })  # fmt: skip
-    filters = Filters(model_name, model_class, task, reasoning_state, priority)
-    csv_path, specs = plan_rows(config, filters, strict=strict)
+    csv_path, specs = plan_rows(config, Filters(model_name, model_class, task, reasoning_state, priority), strict)
     if list_only:
         return _echo_plan([s.to_dict() for s in specs], as_json, config.protocol)
     _warn(specs)

@@ -21,6 +21,9 @@ RAY_ADDRESS = typer.Option(
     None, "--ray-address", help="ray: the cluster (default: $RAY_ADDRESS, else a local Ray for this call)."
 )
 TIMEOUT_MIN = typer.Option(None, "--timeout-min", help="Per-run wall-clock limit in minutes (local, ray).")
+METER_URL = typer.Option(
+    None, "--meter-url", help="A meter agent on the server's host (wattbench meter serve): its GPUs' energy."
+)
 CAMPAIGN_CONFIG = typer.Option(None, "--config", help="TOML/YAML file of this command's settings; flags override.")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from wattbench.cli import app
-from wattbench.cli.options import DATA_DIR
+from wattbench.cli.options import DATA_DIR, METER_URL
 
 
 def _progress(quiet: bool):
@@ -74,6 +74,7 @@ def _run(
     quiet: bool,
     data_dir: Path | None,
     base_url: str | None = None,
+    meter_url: str | None = None,
 ):
     from wattbench.runs.checks import load_run_config
     from wattbench.runs.wattbot import run_experiment
@@ -87,6 +88,7 @@ def _run(
         "provider": provider,
         "model": model,
         "generation.base_url": base_url,
+        "energy.meter_url": meter_url,
     }
     settings, warnings = load_run_config(config, overrides, FLAGS)
     for warning in warnings:
@@ -139,6 +141,7 @@ FLAGS = {
     "provider": "--provider",
     "model": "--model",
     "generation.base_url": "--base-url",
+    "energy.meter_url": "--meter-url",
 }
 """The config path each flag overrides, so an error about a flag's value names the flag."""
 
@@ -205,10 +208,12 @@ def run(
     quiet: bool = _QUIET,
     data_dir: Path = _DATA,
     base_url: str = _BASE_URL,
+    meter_url: str = METER_URL,
 ) -> None:
     """Run a model over the WattBot questions with retrieval; write a resumable run dir and print the score.
     Exit 1 when the run failed (stopped on failures, or no question got an answer), 2 on bad input."""
-    _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir, base_url)
+    _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir, base_url,
+         meter_url)  # fmt: skip
 
 
 # The seed's scripts call it "eval" (run + score); it is the same command.

@@ -107,6 +107,7 @@ BATCH_FLAGS: dict[str, str] = {
     "output_dir": "--output-dir",
     "energy.meter": "--meter",
     "energy.idle_seconds": "--idle-seconds",
+    "energy.meter_url": "--meter-url",
     "energy.grid_intensity_g_per_kwh": "--grid-intensity",
     **EXECUTOR_FLAGS,
 }

@@ -166,3 +166,8 @@ class EnergyConfig(BaseModel):
     nothing can be metered)."""
     grid_intensity_g_per_kwh: float | None = Field(None, ge=0)
     """Grid carbon intensity for CO2e; None: CO2e is not computed."""
+    meter_url: str | None = None
+    """A meter agent (`wattbench meter serve`) on the host of a remote server, e.g. http://gpu-host:8765/v1: the
+    run's GPU energy is that agent's GPUs, read at each window's edges; this machine's own counters are not used."""
+    meter_token_file: str | None = None
+    """File holding the agent's token (first line); None: $WATTBENCH_METER_TOKEN, if set."""

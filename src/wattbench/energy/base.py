@@ -241,10 +241,15 @@ class Meter:
         self._unavailable = dict(unavailable or {})
         self._lock = threading.Lock()  # windows and the sampler thread both poll the sources
         self._focus: tuple[Callable[[str], bool], dict[str, str]] | None = None
+        self.remote_gpus = False  # a meter agent's GPUs (energy/remote.py): the run's by the user's choice
 
     def focus(self, keep: Callable[[str], bool] | None, reasons: dict[str, str] | None = None) -> None:
         """From now on, windows report only the scopes `keep` accepts (the devices the engine holds), with
         `reasons` for the kinds left out; None measures everything again (the next model of a batch)."""
+        if self.remote_gpus and keep is not None:
+            # The device rule cannot see another host's GPUs; the agent serves the ones the user named.
+            keep = lambda scope: scope_kind(scope) == "gpu"  # noqa: E731
+            reasons = {kind: why for kind, why in (reasons or {}).items() if kind != "gpu"}
         self._focus = None if keep is None else (keep, dict(reasons or {}))
 
     def measures_anything(self) -> bool:

@@ -66,6 +66,8 @@ def make_meter(
     powercap_root: Path = POWERCAP_ROOT,
     nvml: Any = None,
     clock: Clock = time.monotonic,
+    meter_url: str | None = None,
+    meter_token: str | None = None,
 ) -> Meter:
     """A meter over this machine's sources. `gpu_indices` (NVML indices) defaults to CUDA_VISIBLE_DEVICES.
 
@@ -75,6 +77,8 @@ def make_meter(
     check_meter(kind)
     if kind == "none":
         return null_meter("energy metering is off (meter = none)")
+    if meter_url:
+        return _remote_meter(meter_url, meter_token, clock)
     context = SourceContext(gpu_indices, powercap_root, nvml)
     sources: list[Source] = []
     unavailable: dict[str, str] = {}
@@ -95,4 +99,19 @@ def make_meter(
     if sampler_hz:
         nvml_used = context.nvml if any(s.name == "nvml" for s in sources) else None
         PowerSampler(meter, nvml=nvml_used, gpu_indices=context.gpu_indices if nvml_used else [], hz=sampler_hz)
+    return meter
+
+
+def _remote_meter(url: str, token: str | None, clock: Clock) -> Meter:
+    """The GPUs of a meter agent on another host; an agent that cannot be read now leaves GPU energy unavailable
+    with the reason, and the run goes on."""
+    from wattbench.energy.remote import open_remote
+
+    try:
+        source = open_remote(url, token)
+    except SourceUnavailable as exc:
+        meter = Meter([], clock=clock, unavailable={"gpu": f"remote meter: {exc}"})
+    else:
+        meter = Meter([source], clock=clock)
+    meter.remote_gpus = True
     return meter

@@ -16,6 +16,7 @@ from wattbench.config import ConfigError, ExperimentConfig, load_experiment_conf
 from wattbench.energy.base import Meter
 from wattbench.energy.devices import slot_gpus
 from wattbench.energy.meters import check_meter, make_meter
+from wattbench.energy.remote import remote_settings
 from wattbench.errors import WattbenchError
 
 
@@ -60,6 +61,7 @@ def open_meter(config: ExperimentConfig) -> Meter:
         # A managed server runs on the GPUs the config gives it, except inside an executor slot, whose GPUs it
         # starts on; the run then keeps the scopes of the devices its engine reports (Meter.focus).
         gpus = config.generation.gpus if slot_gpus() is None else None
-        return make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus)
+        remote = remote_settings(config.energy.meter_url, config.energy.meter_token_file)
+        return make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus, **remote)
     except WattbenchError as exc:
         raise ConfigError(f"{config.where('energy.meter')}: {str(exc).removeprefix('meter = ')}") from None

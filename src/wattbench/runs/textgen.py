@@ -26,6 +26,7 @@ from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.devices import Devices, as_devices, scope_rule, slot_gpus
 from wattbench.energy.meters import make_meter
+from wattbench.energy.remote import remote_settings
 from wattbench.energy.shares import split_j
 from wattbench.protocols import get_protocol
 from wattbench.protocols.base import RowFacts, with_tokens
@@ -73,7 +74,8 @@ def batch_meter(config: BatchConfig) -> Meter:
     # The sampler runs in every row: a GPU without an energy counter is integrated from its readings, and
     # every window's counter is checked against power (energy/nvml.py).
     gpus = config.gpus if slot_gpus() is None else None  # inside a slot: its GPUs, which the server starts on
-    return make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus)
+    remote = remote_settings(config.energy.meter_url, config.energy.meter_token_file)
+    return make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus, **remote)
 
 
 @dataclass

@@ -1,0 +1,134 @@
+"""`wattbench meter serve` and `--meter-url`: GPU energy from an agent on the server's host, read over HTTP.
+
+The agent is real (an HTTP server on 127.0.0.1) over a fake NVML whose GPUs draw scripted power in real time,
+so a window's energy is known: power × the time between the agent's two readings.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fakes.fake_pynvml import FakeGpu, WallClock, make_module
+from fakes.servers import StreamingServer
+from wattbench.cli import main
+from wattbench.energy.agent import Readings, make_server, read_token
+from wattbench.energy.meters import make_meter
+from wattbench.errors import ConfigError
+
+SECRET = "s3cret-agent-token-42"
+
+
+@pytest.fixture
+def agent(request):
+    """An agent serving GPUs 0 and 1 (300 W and 100 W); `request.param` is its token (None: loopback, no token)."""
+    token = getattr(request, "param", None)
+    gpus = [FakeGpu(0, "GPU-a", schedule=[(0.0, 300.0)]), FakeGpu(1, "GPU-b", schedule=[(0.0, 100.0)])]
+    server = make_server(Readings(make_module(gpus, WallClock()), [0, 1]), "127.0.0.1", 0, token)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", server
+    server.shutdown()
+    server.server_close()
+
+
+def test_windows_get_the_agents_gpu_energy(agent):
+    url, _ = agent
+    meter = make_meter("auto", meter_url=url, sampler_hz=None)
+    assert sorted(s for src in meter.sources for s in src.scopes()) == ["gpu:0", "gpu:1"]
+    with meter.window("work") as window:
+        time.sleep(0.6)
+    result = window.result
+    assert result.energy_j["gpu:0"] == pytest.approx(300.0 * result.duration_s, rel=0.03)
+    assert result.energy_j["gpu:1"] == pytest.approx(100.0 * result.duration_s, rel=0.03)
+    assert result.method["gpu:0"] == "remote_agent_nvml_counter" and not result.unavailable
+    # The device rule of a server elsewhere would drop every GPU; the agent's GPUs stay the run's.
+    meter.focus(lambda scope: False, {"gpu": "remote server", "cpu": "remote server"})
+    with meter.window("focused") as focused:
+        time.sleep(0.2)
+    assert set(focused.result.energy_j) == {"gpu:0", "gpu:1"}
+
+
+@pytest.mark.parametrize("agent", [SECRET], indirect=True)
+def test_a_token_is_required_and_never_logged(agent, capsys, tmp_path: Path, monkeypatch):
+    url, _ = agent
+    refused = make_meter("auto", meter_url=url, sampler_hz=None)
+    assert not refused.sources and "refused the token" in refused.unavailable()["gpu"]
+    wrong = make_meter("auto", meter_url=url, meter_token="nope", sampler_hz=None)
+    assert "HTTP 401" in wrong.unavailable()["gpu"]
+    token_file = tmp_path / "token"
+    token_file.write_text(SECRET + "\n", encoding="utf-8")
+    assert read_token(token_file) == SECRET
+    monkeypatch.setenv("WATTBENCH_METER_TOKEN", SECRET)
+    assert read_token(None) == SECRET
+    meter = make_meter("auto", meter_url=url, meter_token=SECRET, sampler_hz=None)
+    with meter.window("w") as window:
+        time.sleep(0.3)
+    assert window.result.energy_j["gpu:0"] == pytest.approx(300.0 * window.result.duration_s, rel=0.05)
+    logged = capsys.readouterr()
+    assert "GET /v1/readings 401" in logged.err and "GET /v1/readings 200" in logged.err
+    assert SECRET not in logged.err + logged.out
+
+
+def test_binding_beyond_loopback_needs_a_token(tmp_path: Path):
+    readings = Readings(make_module([FakeGpu(0, "GPU-a")], WallClock()), [0])
+    with pytest.raises(ConfigError, match="needs a token"):
+        make_server(readings, "0.0.0.0", 0, None)
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="empty"):
+        read_token(tmp_path / "empty")
+
+
+def test_an_agent_down_mid_run_leaves_that_window_unavailable(agent):
+    url, server = agent
+    meter = make_meter("auto", meter_url=url, sampler_hz=None)
+    with meter.window("before") as first:
+        time.sleep(0.2)
+    server.shutdown()
+    server.server_close()
+    with meter.window("after") as second:
+        time.sleep(0.1)
+    assert first.result.energy_j["gpu:0"] > 0
+    assert "gpu:0" not in second.result.energy_j
+    assert "did not answer" in second.result.unavailable["gpu:0"]
+
+
+def test_an_unreachable_agent_is_a_reason_not_an_error():
+    meter = make_meter("auto", meter_url="http://127.0.0.1:9/v1", sampler_hz=None)
+    assert not meter.sources and "did not answer" in meter.unavailable()["gpu"]
+
+
+def test_batch_against_a_server_with_meter_url_has_gpu_energy(agent, tmp_path: Path):
+    url, _ = agent
+    models = tmp_path / "m.csv"
+    with open(models, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "Models to Add", "Priority (1=hi)", "Class", "Task", "Reasoning State", "Chat Template"])
+        writer.writerow([0, "Qwen/Qwen2.5-7B-Instruct", 1, "A", "text_gen", "Off (N/A)", "N/A"])
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"q {i}"}) + "\n" for i in range(3)), encoding="utf-8")
+    server = StreamingServer(ttft_s=0.05, itl_s=0.02, tokens=8)
+    out = tmp_path / "out"
+    try:
+        code = main(["batch", "--models-csv", str(models), "--prompts-file", str(prompts), "--num-prompts", "3",
+                     "--backend", "openai", "--endpoint", server.url, "--meter-url", url, "--output-dir", str(out),
+                     "--idle-seconds", "0.2", "--max-new-tokens", "8"])  # fmt: skip
+    finally:
+        server.close()
+    assert code == 0
+    with open(out / "master_results.csv", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    duration_s = float(row["total_duration_seconds"])
+    assert float(row["gpu_energy_wh"]) * 3600 == pytest.approx(400.0 * duration_s, rel=0.1)
+    assert row["energy_method"] == "remote_agent_nvml_counter"
+
+
+def test_meter_serve_without_nvml_or_with_bad_gpus_is_one_line_exit_2(capsys):
+    assert main(["meter", "serve", "--gpus", "x"]) == 2
+    assert "--gpus 'x'" in capsys.readouterr().err
+    assert main(["meter", "serve", "--gpus", "0", "--port", "0"]) == 2  # this machine has no NVML
+    assert "meter serve:" in capsys.readouterr().err
