@@ -7,6 +7,7 @@ can wrap one call. Token counts come from the engine's own usage figures, never 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
@@ -60,6 +61,7 @@ class GenerationRequest:
     reasoning_effort: str | None = None  # gpt-oss Harmony effort: a request field on servers, a template kwarg locally
     think_end: str | None = None  # marker ending the thinking part, for engines that count reasoning tokens from ids
     deadline: float | None = None  # time.monotonic() by which a server request must end, retries included
+    on_output: Callable[[str], None] | None = None  # told "token" as output arrives and "done" at the end (load runs)
 
 
 FinishReason = Literal["stop", "length", "context_overflow", "error"]

@@ -60,6 +60,11 @@ class HfBackend:
     takes_slot: ClassVar[bool] = True
 
     @classmethod
+    def at_load(cls, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
+        """Options for a load run with `in_flight` sequences per batched generate call."""
+        return {**options, "max_batch_size": in_flight}
+
+    @classmethod
     def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
         gen = config.generation
         return {"model": config.model, "dtype": gen.dtype, "seed": gen.seed, "max_batch_size": gen.max_concurrent}
@@ -139,7 +144,7 @@ class HfBackend:
 
         first = requests[0]
         started = time.perf_counter()
-        steps = _StepTimes(started)
+        steps = _StepTimes(started, [r.on_output for r in requests])
         try:
             prompts = [self._prompt(r) for r in requests]
             encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
@@ -251,16 +256,20 @@ class _StepTimes:
     """A transformers streamer that stamps each decoding step (seconds from `started`). `generate` hands it the
     prompt first, then each step's new tokens (one per sequence of the batch)."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, started: float, hooks: list[Any] | None = None) -> None:
         self.started = started
         self.offsets_s: list[float] = []
         self._prompt_seen = False
+        self._hooks = [h for h in hooks or [] if h is not None]  # load runs: each sequence's output events
 
     def put(self, value: Any) -> None:
         if not self._prompt_seen:
             self._prompt_seen = True
             return
         self.offsets_s.append(time.perf_counter() - self.started)
+        for hook in self._hooks:
+            hook("token")
 
     def end(self) -> None:
-        pass
+        for hook in self._hooks:
+            hook("done")

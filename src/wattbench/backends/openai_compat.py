@@ -114,6 +114,11 @@ class OpenAICompatBackend:
         }
 
     @classmethod
+    def at_load(cls, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
+        """Options for a load run with at most `in_flight` requests at once (a concurrency limit), streamed."""
+        return {**options, "max_concurrent": in_flight, "stream": True}
+
+    @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
         base_url = endpoint_base_url(config.endpoint) if config.endpoint else None
         return {"model": model, "base_url": base_url, "max_concurrent": config.batch_size, "json_mode": "none",
@@ -240,11 +245,18 @@ class OpenAICompatBackend:
                 self._payload(request),
                 self._headers(),
                 httpx.Timeout(timeout_s, connect=min(self.connect_timeout_s, timeout_s)),
+                request.on_output,
             ),
             timeout=timeout_s,
         )
 
     async def _one(self, client: Any, limit: asyncio.Semaphore, request: GenerationRequest) -> Completion:
+        completion = await self._attempts(client, limit, request)
+        if request.on_output is not None:
+            request.on_output("done")  # before the request waiting for this slot is sent (no await in between)
+        return completion
+
+    async def _attempts(self, client: Any, limit: asyncio.Semaphore, request: GenerationRequest) -> Completion:
         import httpx
 
         started = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +42,12 @@ def _delta_text(event: dict[str, Any]) -> tuple[str, str]:
     return (answer if isinstance(answer, str) else ""), (reasoning if isinstance(reasoning, str) else "")
 
 
-async def post(client: Any, url: str, payload: dict[str, Any], headers: dict[str, str], timeout: Any) -> Reply:
-    """Send one request; read a stream event by event, stamping each chunk that carries output."""
+async def post(
+    client: Any, url: str, payload: dict[str, Any], headers: dict[str, str], timeout: Any,
+    on_output: Callable[[str], None] | None = None,
+) -> Reply:  # fmt: skip
+    """Send one request; read a stream event by event, stamping each chunk that carries output (and telling
+    `on_output` "token" as it arrives)."""
     started = time.perf_counter()
     async with client.stream("POST", url, json=payload, headers=headers, timeout=timeout) as response:
         kind = response.headers.get("content-type", "")
@@ -66,6 +71,8 @@ async def post(client: Any, url: str, payload: dict[str, Any], headers: dict[str
             answer, reasoning = _delta_text(event)
             if answer or reasoning:
                 reply.times.mark(time.perf_counter() - started)
+                if on_output is not None:
+                    on_output("token")
             reply.events.append(event)
         return reply
 

@@ -74,6 +74,16 @@ class VllmServerBackend:
     takes_slot: ClassVar[bool] = True
 
     @classmethod
+    def at_load(cls, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
+        """A server started with at most `in_flight` sequences scheduled (--max-num-seqs), sent as many at once."""
+        extra = [a for a in (options.get("extra_args") or [])]
+        if "--max-num-seqs" in extra:  # the load run's batch size replaces the config's
+            at = extra.index("--max-num-seqs")
+            del extra[at : at + 2]
+        return {**options, "extra_args": [*extra, "--max-num-seqs", str(in_flight)], "max_concurrent": in_flight,
+                "stream": True}  # fmt: skip
+
+    @classmethod
     def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
         gen = config.generation
         return {"model": config.model, "gpus": gen.gpus, "tensor_parallel": gen.tensor_parallel,

@@ -33,7 +33,20 @@ def _root(
 
 def _register() -> None:
     # Command modules attach themselves to `app` on import; importing here keeps start-up to what is used.
-    from wattbench.cli import batch, batch_official, compare, data, hw, meter, report, retrieval, run, score, sweep  # noqa: F401
+    from wattbench.cli import (  # noqa: F401
+        batch,
+        batch_official,
+        compare,
+        data,
+        hw,
+        load,
+        meter,
+        report,
+        retrieval,
+        run,
+        score,
+        sweep,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,121 @@
+"""`wattbench load`: one engine at fixed loads (batch sizes), each measured in its steady state (runs/steady.py).
+
+For each batch size B: N requests of fixed length (min = max new tokens), at most B in flight: a concurrency
+limit for an OpenAI-compatible endpoint, `--max-num-seqs B` and B in flight for a managed vLLM server, B
+sequences per batched generate for hf. Engines say how (`at_load`); one without it cannot be loaded (llama.cpp
+in process serves one sequence at a time: serve it with llama_cpp.server and load that). Reported per B: J per
+output token (GPU scope), output tokens/s and average GPU power, all inside the steady window; TTFT and TPOT
+percentiles over every completed request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from wattbench.backends.base import GenerationRequest
+from wattbench.backends.registry import backend_class, create_backend
+from wattbench.backends.timing import spread
+from wattbench.energy.base import Meter
+from wattbench.energy.devices import as_devices, scope_rule
+from wattbench.errors import ConfigError
+from wattbench.runs.steady import SteadyWindow
+
+ANCHOR = ("ML.ENERGY v3: Llama-3.1-8B on one H100 with vLLM, 0.12 J per output token at batch 64 "
+          "(a reference beside GPU results; not measured here)")  # fmt: skip
+
+
+@dataclass
+class LoadPoint:
+    batch_size: int
+    requests: int
+    completed: int
+    failed: int
+    window_s: float | None
+    window_output_tokens: float
+    gpu_energy_j: float | None
+    j_per_output_token: float | None
+    output_tokens_per_s: float | None
+    avg_gpu_power_w: float | None
+    ttft_p50_s: float | None
+    ttft_p90_s: float | None
+    ttft_p99_s: float | None
+    tpot_p50_s: float | None
+    tpot_p90_s: float | None
+    tpot_p99_s: float | None
+    energy_unavailable: str | None
+    problem: str | None
+    first_error: str | None
+
+
+def load_options(engine: str, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
+    cls = backend_class(engine)
+    at_load = getattr(cls, "at_load", None)
+    if at_load is None:
+        raise ConfigError(f"provider '{engine}' has no load mode (it serves one request at a time); serve the model "
+                          "with an OpenAI-compatible server (llama_cpp.server, vllm) and load that")  # fmt: skip
+    return dict(at_load(options, in_flight))
+
+
+def measure_point(
+    engine: str, options: dict[str, Any], prompts: list[str], in_flight: int, total: int, max_tokens: int,
+    meter: Meter,
+) -> LoadPoint:  # fmt: skip
+    """One batch size: warm the engine up, then N requests with the steady window around the full batch."""
+    steady = SteadyWindow(meter, in_flight, total)
+    backend = create_backend(engine, **load_options(engine, options, in_flight))
+    try:
+        meter.focus(*scope_rule(as_devices(backend.devices())))
+        warm = [GenerationRequest(messages=[{"role": "user", "content": prompts[0]}], max_tokens=4)] * in_flight
+        backend.generate(warm)  # kernels, caches and connections, outside the window
+        requests = [
+            GenerationRequest(messages=[{"role": "user", "content": prompts[i % len(prompts)]}], max_tokens=max_tokens,
+                              min_tokens=max_tokens, request_id=f"load-{in_flight}-{i}", on_output=steady.hook(i))
+            for i in range(total)
+        ]  # fmt: skip
+        completions = backend.generate(requests)
+    finally:
+        steady.finish()
+        backend.close()
+        meter.focus(None)
+    return _point(steady, completions, in_flight, total)
+
+
+def _point(steady: SteadyWindow, completions: list[Any], in_flight: int, total: int) -> LoadPoint:
+    ok = [c for c in completions if c.ok]
+    tokens = steady.tokens_in_window([c.completion_tokens for c in completions])
+    measured = steady.measurement
+    window_s = measured.duration_s if measured is not None else None
+    gpu_j = measured.total_j("gpu") if measured is not None else None
+    unavailable = None
+    if gpu_j is None:
+        reasons = sorted(set(measured.unavailable.values())) if measured is not None else []
+        unavailable = "; ".join(reasons) or ("no steady window" if measured is None else "GPU energy not measured")
+    return LoadPoint(
+        batch_size=in_flight, requests=total, completed=len(ok), failed=total - len(ok), window_s=window_s,
+        window_output_tokens=tokens,
+        gpu_energy_j=gpu_j,
+        j_per_output_token=gpu_j / tokens if gpu_j is not None and tokens else None,
+        output_tokens_per_s=tokens / window_s if window_s else None,
+        avg_gpu_power_w=gpu_j / window_s if gpu_j is not None and window_s else None,
+        **spread([c.ttft_s for c in ok if c.ttft_s is not None], "ttft"),
+        **spread([c.tpot_s for c in ok if c.tpot_s is not None], "tpot"),
+        energy_unavailable=unavailable, problem=steady.problem,
+        first_error=next((c.error for c in completions if not c.ok), None),
+    )  # fmt: skip
+
+
+def write_results(out_dir: Path, points: list[LoadPoint], facts: dict[str, Any]) -> Path:
+    """load.json (points, machine, settings) and load.csv, beside each other in `out_dir`."""
+    import csv
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = [asdict(p) for p in points]
+    (out_dir / "load.json").write_text(json.dumps({**facts, "anchor": ANCHOR, "points": rows}, indent=2) + "\n")
+    with open(out_dir / "load.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["batch_size"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return out_dir

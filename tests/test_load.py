@@ -1,0 +1,96 @@
+"""`wattbench load`: the steady-state window (exact on a scripted clock, and against a scripted streaming server
+on 127.0.0.1 with a fake NVML GPU drawing scripted power in real time), the sweep's files and its refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fakes.fake_pynvml import FakeGpu, WallClock, make_module
+from fakes.servers import StreamingServer
+from wattbench.cli import main
+from wattbench.energy.meters import make_meter
+from wattbench.runs.load import measure_point
+from wattbench.runs.steady import SteadyWindow
+
+
+class Script:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_window_opens_at_the_b_th_first_token_and_closes_at_the_n_minus_b_th_finish():
+    clock = Script()
+    steady = SteadyWindow(make_meter("none"), in_flight=2, total=5, clock=clock)
+    hooks = [steady.hook(i) for i in range(5)]
+    events = [  # (time, request, event): two in flight, each request 3 tokens
+        (1.0, 0, "token"), (1.5, 1, "token"), (2.0, 0, "token"), (2.5, 1, "token"), (3.0, 0, "token"),
+        (3.1, 0, "done"), (3.5, 2, "token"), (3.6, 1, "token"), (3.7, 1, "done"), (4.0, 3, "token"),
+        (4.5, 2, "token"), (5.0, 3, "token"), (5.5, 2, "token"), (5.6, 2, "done"), (6.0, 4, "token"),
+        (6.5, 3, "token"), (6.6, 3, "done"), (7.0, 4, "token"), (8.0, 4, "token"), (8.1, 4, "done"),
+    ]  # fmt: skip
+    for at, request, event in events:
+        clock.now = at
+        hooks[request](event)
+    steady.finish()
+    assert (steady.start_s, steady.end_s) == (1.5, 5.6) and steady.problem is None  # 2nd first token; 3rd finish
+    # Inside [1.5, 5.6]: r0 at 2.0, 3.0; r1 at 1.5, 2.5, 3.6; r2 at 3.5, 4.5, 5.5; r3 at 4.0, 5.0.
+    assert steady.tokens_in_window([3, 3, 3, 3, 3]) == 10
+    assert steady.tokens_in_window([6, 6, 6, 6, 6]) == 20  # two tokens to a chunk: each chunk counts double
+    with pytest.raises(ValueError, match="at least 10"):
+        SteadyWindow(make_meter("none"), in_flight=5, total=9)
+
+
+def test_a_sweep_point_against_a_streaming_server_measures_the_full_batch(tmp_path: Path):
+    clock = WallClock()
+    nvml = make_module([FakeGpu(0, "GPU-a", schedule=[(0.0, 250.0)])], clock)
+    meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=None, clock=clock)
+    server = StreamingServer(ttft_s=0.1, itl_s=0.05, tokens=6)
+    try:
+        point = measure_point("openai", {"model": "m", "base_url": server.url, "gpus": [0]}, ["hi"], 2, 6, 6, meter)
+    finally:
+        server.close()
+    # Each request: first token at 0.1 s, the last at 0.35 s. Two in flight: the window runs from the 2nd first
+    # token (0.1 s) to the 4th finish (0.7 s), and holds 5 + 6 tokens of the first pair and 12 of the second.
+    assert point.completed == 6 and point.problem is None
+    assert point.window_s == pytest.approx(0.6, abs=0.08)
+    assert 22 <= point.window_output_tokens <= 24
+    assert point.avg_gpu_power_w == pytest.approx(250.0, rel=0.05)
+    assert point.j_per_output_token == pytest.approx(250.0 * point.window_s / point.window_output_tokens, rel=0.05)
+    assert point.ttft_p50_s == pytest.approx(0.1, abs=0.03) and point.tpot_p50_s == pytest.approx(0.05, abs=0.015)
+    assert [p["max_tokens"] for p in server.payloads[2:]] == [6] * 6  # after the two warm-up requests
+    assert all(p["min_tokens"] == 6 and p["stream"] for p in server.payloads[2:])
+
+
+def test_wattbench_load_writes_its_files_and_refuses_what_cannot_work(tmp_path: Path, capsys):
+    server = StreamingServer(ttft_s=0.01, itl_s=0.005, tokens=4)
+    config = tmp_path / "load.toml"
+    config.write_text(f'provider = "openai"\nmodel = "m"\n[generation]\nbase_url = "{server.url}"\n'
+                      '[energy]\nmeter = "none"\n', encoding="utf-8")  # fmt: skip
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "a"}\n{"prompt": "b"}\n', encoding="utf-8")
+    out = tmp_path / "load_results"
+    try:
+        code = main(["load", "--config", str(config), "--batch-sizes", "1,2", "--requests", "4", "--max-tokens", "4",
+                     "--prompts-file", str(prompts), "--output-dir", str(out)])  # fmt: skip
+    finally:
+        server.close()
+    assert code == 0
+    result = json.loads((out / "load.json").read_text())
+    assert [p["batch_size"] for p in result["points"]] == [1, 2] and "0.12 J" in result["anchor"]
+    assert all(p["completed"] == 4 and p["output_tokens_per_s"] > 0 for p in result["points"])
+    assert "energy metering is off" in result["points"][0]["energy_unavailable"]
+    assert (out / "load.csv").read_text().startswith("batch_size,") and (out / "load_j_per_token.svg").exists()
+    assert main(["load", "--config", str(config), "--batch-sizes", "8", "--requests", "10"]) == 2
+    assert "at least 16" in capsys.readouterr().err
+    assert main(["load", "--config", str(config), "--batch-sizes", "0,x"]) == 2
+    llama = tmp_path / "llama.toml"
+    llama.write_text('provider = "llamacpp"\n', encoding="utf-8")
+    assert main(["load", "--config", str(llama), "--batch-sizes", "1", "--requests", "2",
+                 "--prompts-file", str(prompts)]) == 2  # fmt: skip
+    assert "no load mode" in capsys.readouterr().err
