@@ -129,3 +129,12 @@ def test_a_batch_row_records_each_prompts_timing_and_the_percentiles(tmp_path):
     run = next((tmp_path / "out" / "individual_runs").iterdir())
     records = [json.loads(line) for line in (run / "prompts.jsonl").read_text().splitlines()]
     assert all(len(r["itl_s"]) == 4 and r["tpot_s"] > 0 for r in records)
+
+
+def test_generation_stream_false_in_a_run_config_reaches_the_engine():
+    from wattbench.backends.openai_compat import OpenAICompatBackend
+    from wattbench.config import ExperimentConfig
+
+    config = ExperimentConfig(provider="openai", model="m", generation={"stream": False})
+    assert OpenAICompatBackend.run_options(config)["stream"] is False
+    assert OpenAICompatBackend.run_options(ExperimentConfig(provider="openai", model="m"))["stream"] is True

@@ -109,6 +109,7 @@ class OpenAICompatBackend:
             "api_key_env": gen.api_key_env,
             "max_concurrent": gen.max_concurrent,
             "json_mode": gen.json_mode,
+            "stream": gen.stream,
             "gpus": gen.gpus,
             **network_options(gen),
         }

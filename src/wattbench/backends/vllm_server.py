@@ -88,7 +88,8 @@ class VllmServerBackend:
         gen = config.generation
         return {"model": config.model, "gpus": gen.gpus, "tensor_parallel": gen.tensor_parallel,
                 "max_model_len": gen.max_model_len, "extra_args": gen.server_args,
-                "max_concurrent": gen.max_concurrent, "json_mode": gen.json_mode, **network_options(gen)}  # fmt: skip
+                "max_concurrent": gen.max_concurrent, "json_mode": gen.json_mode, "stream": gen.stream,
+                **network_options(gen)}  # fmt: skip
 
     @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:

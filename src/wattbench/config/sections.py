@@ -111,6 +111,8 @@ class GenerationConfig(BaseModel):
     """Extra command-line arguments for `vllm serve`."""
     json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
     """How a server is asked for JSON: json_schema (OpenAI, vLLM), json_object (llama.cpp server), none."""
+    stream: bool = True
+    """Server backends: stream replies and time their tokens (TTFT, TPOT, inter-token gaps)."""
     connect_timeout_s: float = Field(10.0, gt=0)
     """Server backends: seconds to wait for a connection before the attempt counts as failed."""
     request_timeout_s: float = Field(60.0, gt=0)
