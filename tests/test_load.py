@@ -94,3 +94,13 @@ def test_wattbench_load_writes_its_files_and_refuses_what_cannot_work(tmp_path: 
     assert main(["load", "--config", str(llama), "--batch-sizes", "1", "--requests", "2",
                  "--prompts-file", str(prompts)]) == 2  # fmt: skip
     assert "no load mode" in capsys.readouterr().err
+
+
+def test_engines_say_how_they_are_loaded():
+    from wattbench.backends.hf import HfBackend
+    from wattbench.backends.vllm_server import VllmServerBackend
+
+    vllm = VllmServerBackend.at_load({"model": "m", "extra_args": ["--max-num-seqs", "256", "--enforce-eager"]}, 8)
+    assert vllm["extra_args"] == ["--enforce-eager", "--max-num-seqs", "8"]  # the sweep's B replaces the config's
+    assert vllm["max_concurrent"] == 8 and vllm["stream"] is True
+    assert HfBackend.at_load({"model": "m", "max_batch_size": 1}, 32)["max_batch_size"] == 32
