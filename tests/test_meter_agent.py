@@ -7,13 +7,13 @@ so a window's energy is known: power × the time between the agent's two reading
 from __future__ import annotations
 
 import csv
-import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from fakes.batch_inputs import models_csv, prompts_jsonl
 from fakes.fake_pynvml import FakeGpu, WallClock, make_module
 from fakes.servers import StreamingServer
 from wattbench.cli import main
@@ -104,13 +104,8 @@ def test_an_unreachable_agent_is_a_reason_not_an_error():
 
 def test_batch_against_a_server_with_meter_url_has_gpu_energy(agent, tmp_path: Path):
     url, _ = agent
-    models = tmp_path / "m.csv"
-    with open(models, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["", "Models to Add", "Priority (1=hi)", "Class", "Task", "Reasoning State", "Chat Template"])
-        writer.writerow([0, "Qwen/Qwen2.5-7B-Instruct", 1, "A", "text_gen", "Off (N/A)", "N/A"])
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"q {i}"}) + "\n" for i in range(3)), encoding="utf-8")
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen2.5-7B-Instruct", "A", "Off (N/A)")])
+    prompts = prompts_jsonl(tmp_path / "p.jsonl", [f"q {i}" for i in range(3)])
     server = StreamingServer(ttft_s=0.05, itl_s=0.02, tokens=8)
     out = tmp_path / "out"
     try:

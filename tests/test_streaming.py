@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from fakes.batch_inputs import models_csv, prompts_jsonl
 from fakes.servers import StreamingServer
 from wattbench.backends.base import GenerationRequest
 from wattbench.backends.registry import create_backend
@@ -97,7 +98,6 @@ def test_llama_cpp_stamps_each_token_on_both_paths():
 
 
 def test_a_batch_row_records_each_prompts_timing_and_the_percentiles(tmp_path):
-    import csv
     import json
 
     from wattbench.campaigns.batch import plan_rows, run_batch
@@ -106,13 +106,8 @@ def test_a_batch_row_records_each_prompts_timing_and_the_percentiles(tmp_path):
     from wattbench.runs.textgen_prompts import batch_prompts
     from wattbench.store.batch_dir import BatchDir
 
-    models = tmp_path / "m.csv"
-    with open(models, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["", "Models to Add", "Priority (1=hi)", "Class", "Task", "Reasoning State", "Chat Template"])
-        writer.writerow([0, "Qwen/Qwen2.5-7B-Instruct", 1, "A", "text_gen", "Off (N/A)", "N/A"])
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"question {i}"}) + "\n" for i in range(3)), encoding="utf-8")
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen2.5-7B-Instruct", "A", "Off (N/A)")])
+    prompts = prompts_jsonl(tmp_path / "p.jsonl", [f"question {i}" for i in range(3)])
     server = StreamingServer(ttft_s=0.12, itl_s=0.03, tokens=5)
     config = BatchConfig(models_csv=str(models), prompts_file=str(prompts), num_prompts=3, backend="openai",
                          endpoint=server.url, output_dir=str(tmp_path / "out"), max_new_tokens=5, batch_size=1,
