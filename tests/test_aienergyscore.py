@@ -6,7 +6,6 @@ NVML GPU drawing scripted power over real time for the GPU path, headless Chromi
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.batch_inputs import models_csv
 from fakes.energystar import passage, write_dataset
 from fakes.fake_pynvml import FakeGpu, WallClock, make_module
 from fakes.servers import CompletionServer
@@ -33,17 +33,7 @@ from wattbench.runs.textgen_prompts import batch_prompts
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.schema import MasterRow
 
-HEADER = ["", "Models to Add", "Priority (1=hi)", "Class", "Task", "Reasoning State", "Chat Template"]
 SMOL = "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct"
-
-
-def _models(path: Path, rows: list[tuple[str, str, str]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        for i, (model, cls, state) in enumerate(rows):
-            writer.writerow([i, model, 1, cls, "text_gen", state, "N/A"])
-    return path
 
 
 @pytest.fixture
@@ -79,7 +69,7 @@ def test_the_protocol_fixes_its_settings_and_refuses_what_breaks_it(tmp_path: Pa
 
 
 def test_list_names_the_protocol_and_the_class_gpu_rule_is_checked_before_running(tmp_path: Path, capsys):
-    models = _models(tmp_path / "m.csv", [(SMOL, "A", "Off"), ("acme/big", "C", "Off")])
+    models = models_csv(tmp_path / "m.csv", [(SMOL, "A", "Off"), ("acme/big", "C", "Off")])
     assert main(["batch", "--models-csv", str(models), "--list"]) == 0
     assert "protocol wattbench (the default; --protocol aienergyscore" in capsys.readouterr().out
     assert main(["batch", "--models-csv", str(models), "--protocol", "aienergyscore", "--list"]) == 0
@@ -114,7 +104,7 @@ def test_the_dataset_comes_from_a_file_a_folder_or_a_cache_and_bad_ones_are_name
     jsonl = tmp_path / "t.jsonl"
     jsonl.write_text("".join(json.dumps({"text": passage(i)}) + "\n" for i in range(3)), encoding="utf-8")
     assert batch_prompts(config.model_copy(update={"prompts_file": str(jsonl)})) == [passage(i) for i in range(3)]
-    models = _models(tmp_path / "m.csv", [(SMOL, "A", "Off")])
+    models = models_csv(tmp_path / "m.csv", [(SMOL, "A", "Off")])
     base = ["batch", "--protocol", "aienergyscore", "--models-csv", str(models), "--output-dir", str(tmp_path / "o")]
     # Fewer rows than asked (1,000 by default), a file without `text`, a missing file: exit 2, nothing run.
     assert main([*base, "--prompts-file", str(path)]) == 2
@@ -151,7 +141,7 @@ def _gpu_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gpu_name: str, sta
     meter = make_meter("nvml", nvml=nvml, gpu_indices=[0], sampler_hz=None, clock=clock)
     server = CompletionServer("Qwen/Qwen3-8B")
     dataset = write_dataset(tmp_path / "ds" / "train.parquet", 6)
-    models = _models(tmp_path / "m.csv", [("Qwen/Qwen3-8B", "A", state)])
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen3-8B", "A", state)])
     config = BatchConfig(protocol="aienergyscore", models_csv=str(models), prompts_file=str(dataset), num_prompts=6,
                          backend="openai",
                          endpoint=server.url, gpus=[0], output_dir=str(tmp_path / "batch_results"),
@@ -305,7 +295,7 @@ def test_label_svg_and_png_render_in_chromium_and_the_report_shows_labels(tmp_pa
 
 @pytest.mark.slow
 def test_protocol_run_of_smollm2_on_cpu_answers_exactly_10_tokens(tmp_path: Path, no_caches: Path, capsys):
-    models = _models(tmp_path / "m.csv", [(SMOL, "A", "Off (N/A)")])
+    models = models_csv(tmp_path / "m.csv", [(SMOL, "A", "Off (N/A)")])
     dataset = write_dataset(tmp_path / "ds.parquet", 4)
     out = tmp_path / "br"
     args = ["batch", "--protocol", "aienergyscore", "--models-csv", str(models), "--prompts-file", str(dataset),
@@ -328,7 +318,7 @@ def test_protocol_run_of_smollm2_on_cpu_answers_exactly_10_tokens(tmp_path: Path
 @pytest.mark.slow
 def test_a_local_executor_job_runs_the_same_protocol(tmp_path: Path, no_caches: Path):
     """The row runs in a subprocess that reads the settled config back: same modes, same warm-up, same record."""
-    models = _models(tmp_path / "m.csv", [(SMOL, "A", "Off (N/A)")])
+    models = models_csv(tmp_path / "m.csv", [(SMOL, "A", "Off (N/A)")])
     dataset = write_dataset(tmp_path / "ds.parquet", 2)
     out = tmp_path / "br"
     args = ["batch", "--protocol", "aienergyscore", "--models-csv", str(models), "--prompts-file", str(dataset),
@@ -348,7 +338,7 @@ def test_a_job_on_a_node_without_the_dataset_file_keeps_its_record(tmp_path: Pat
     from wattbench.campaigns.batch_parallel import _payload
     from wattbench.runs import child
 
-    models = _models(tmp_path / "m.csv", [(SMOL, "A", "Off (N/A)")])
+    models = models_csv(tmp_path / "m.csv", [(SMOL, "A", "Off (N/A)")])
     dataset = write_dataset(tmp_path / "ds.parquet", 2)
     sha256 = hashlib.sha256(dataset.read_bytes()).hexdigest()
     config = BatchConfig(protocol="aienergyscore", models_csv=str(models), prompts_file=str(dataset), num_prompts=2,

@@ -14,7 +14,18 @@ OK_BODY = {
 }
 
 
-class ScriptedServer:
+class Served:
+    """A handler served on 127.0.0.1 on a free port, in a daemon thread, until `close()`."""
+
+    httpd: ThreadingHTTPServer
+    url: str
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ScriptedServer(Served):
     """Answers each POST with the next scripted reply: (status, body, headers, delay_s), then `default`
     (a good answer unless given); GET /models answers `models` (status, body), 404 unless given."""
 
@@ -59,12 +70,8 @@ class ScriptedServer:
         self.models = models
         _serve(self, Handler)
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
-
-def _serve(server: ScriptedServer | TokenServer, handler: type[BaseHTTPRequestHandler]) -> None:
+def _serve(server: Served, handler: type[BaseHTTPRequestHandler]) -> None:
     server.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.url = f"http://127.0.0.1:{server.httpd.server_address[1]}/v1"
     threading.Thread(target=server.httpd.serve_forever, daemon=True).start()
@@ -104,7 +111,7 @@ class TokenServer(ScriptedServer):
         _serve(self, Handler)
 
 
-class CompletionServer:
+class CompletionServer(Served):
     """vLLM's plain-text completions as the AI Energy Score protocol uses them: each POST /completions answers
     exactly `max_tokens` tokens when `min_tokens` asks for that many (vLLM's extension), after `delay_s`.
     Every payload is kept, so a test can check what was sent."""
@@ -137,16 +144,10 @@ class CompletionServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        _serve(self, Handler)
 
 
-class StreamingServer:
+class StreamingServer(Served):
     """Streams each chat reply as server-sent events on a script: the first chunk `ttft_s` after the request
     arrives, then one every `itl_s`, `tokens` tokens in all (`per_chunk` to a chunk), then a usage chunk (unless
     `usage=False`) and [DONE]. `cut_after` chunks ends the stream with no finish reason, as a server that cut it
@@ -195,10 +196,4 @@ class StreamingServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        _serve(self, Handler)
