@@ -1,4 +1,4 @@
-"""The GPU check (`make gpu-check`): wattbench's energy figures against a real GPU, on one GPU, in under 8 minutes,
+"""The GPU check (`make gpu-check`): wattbench's energy figures against a real GPU, on one GPU, in about 10 minutes,
 with no downloads. Models are built in code with random weights (same time and energy per token as trained ones
 of the same shape): one shaped like Qwen2.5-7B, one with Qwen2.5-0.5B's layers and a tokenizer trained here.
 
@@ -8,7 +8,9 @@ It records, into OUT/gpu_check.json and OUT/gpu_check.md:
 3. hf generation at batch 1, 8 and 32 with 128 fixed output tokens: tokens/s, J per output token, peak VRAM;
 4. `wattbench run --provider hf` on the small model, 10 questions (a random local embedder): GPU energy filled in;
 5. `wattbench batch` with 2 rows of the small model on the hf backend: GPU energy filled in;
-6. `wattbench batch --protocol aienergyscore` on a random-weight model in distilgpt2's shape, beside the board's
+6. `wattbench load --provider hf` at batch 1, 8 and 32 on the Qwen2.5-7B-shaped model: steady-state J per output
+   token beside the ML.ENERGY reference (benchmarks/gpu_load.py);
+7. `wattbench batch --protocol aienergyscore` on a random-weight model in distilgpt2's shape, beside the board's
    figure for distilgpt2 (a plausibility check; benchmarks/gpu_protocol.py).
 
     python benchmarks/gpu_check.py --data-dir data --out OUT [--quick]
@@ -22,6 +24,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,6 +37,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import gpu_models  # noqa: E402
+from gpu_load import load_step  # noqa: E402
+from gpu_load import markdown_lines as load_lines  # noqa: E402
+from gpu_models import build_embedder, build_large_model, build_small_model  # noqa: E402
 from gpu_protocol import markdown_lines, protocol_step  # noqa: E402
 from wattbench.energy.hardware import system_facts  # noqa: E402
 from wattbench.energy.meters import make_meter  # noqa: E402
@@ -43,16 +50,6 @@ QWEN25_7B = dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, n
                  num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768, rope_theta=1e6,
                  rms_norm_eps=1e-6, tie_word_embeddings=False)  # fmt: skip
 """Qwen2.5-7B's published architecture (config.json of Qwen/Qwen2.5-7B-Instruct)."""
-QWEN25_05B_LAYERS = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                         num_key_value_heads=2, max_position_embeddings=32768, rope_theta=1e6, rms_norm_eps=1e-6,
-                         tie_word_embeddings=True)  # fmt: skip
-"""Qwen2.5-0.5B's layers; the vocabulary is the one trained here (32k), so the model has about 0.39B parameters."""
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-            max_position_embeddings=4096, tie_word_embeddings=True)  # fmt: skip
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 
 
 def _cuda() -> bool:
@@ -153,7 +150,7 @@ def generation_step(meter: Any, batches: list[int], new_tokens: int, prompt_toke
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     device = "cuda" if _cuda() else "cpu"
-    shape = dict(TINY, vocab_size=1000) if quick else QWEN25_7B
+    shape = dict(gpu_models.TINY, vocab_size=1000) if quick else QWEN25_7B
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2ForCausalLM(Qwen2Config(**shape)).to(torch.bfloat16).eval()
@@ -186,63 +183,6 @@ def generation_step(meter: Any, batches: list[int], new_tokens: int, prompt_toke
     if device == "cuda":
         torch.cuda.empty_cache()
     return out
-
-
-def build_small_model(directory: Path, corpus: Path, quick: bool) -> Path:
-    """Qwen2.5-0.5B's layers (or a tiny model with --quick), random weights, and a BPE tokenizer trained on the
-    corpus text, saved where `--provider hf --model DIR` loads it."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    texts = []
-    for path in sorted(corpus.glob("*.json")):
-        texts.append(path.read_text(encoding="utf-8")[:200_000])
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    specials = ["<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    trainer = trainers.BpeTrainer(vocab_size=2000 if quick else 32000, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
-    tokenizer.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   unk_token="<unk>")  # fmt: skip
-    fast.chat_template = CHAT_TEMPLATE
-    shape = dict(TINY if quick else QWEN25_05B_LAYERS, vocab_size=len(fast), eos_token_id=fast.eos_token_id,
-                 pad_token_id=fast.pad_token_id)  # fmt: skip
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(**shape)).to(torch.bfloat16)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory)
-    fast.save_pretrained(directory)
-    return directory
-
-
-def build_embedder(directory: Path, corpus: Path) -> Path:
-    """A small random BERT with a WordPiece vocabulary trained on the corpus: the index's dense half without
-    downloading all-MiniLM-L6-v2 (the check measures the generator's energy, not retrieval quality)."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    texts = [path.read_text(encoding="utf-8")[:100_000] for path in sorted(corpus.glob("*.json"))]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=4000, special_tokens=specials))
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-    )
-    names = dict(unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=512, **names)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(fast), hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=256, max_position_embeddings=512)  # fmt: skip
-    directory.mkdir(parents=True, exist_ok=True)
-    BertModel(config).save_pretrained(directory)
-    fast.save_pretrained(directory)
-    return directory
 
 
 def _wattbench(args: list[str], log: Path, timeout_s: float) -> int:
@@ -281,6 +221,7 @@ def run_step(model_dir: Path, data_dir: Path, work: Path, questions: int, idle_s
         "measured_devices": summary["backend"].get("measured_devices"),
         "unavailable": summary["energy"]["unavailable"],
         "vram_gb": summary["hardware"]["gpu_vram_allocated_gb"],
+        "prefill_decode": (summary["energy"].get("prefill_decode") or {}).get("by_kind", {}).get("gpu"),
     }
 
 
@@ -348,12 +289,18 @@ def markdown(report: dict[str, Any]) -> str:
               f"| small model | {run.get('status', run.get('error', 'n/a'))} | {_fmt(run.get('questions'))} | "
               f"{_fmt(run.get('gpu_energy_wh'), 4)} | {_fmt(run.get('wh_per_question'), 5)} | "
               f"{(run.get('measured_devices') or {}).get('gpus')} |", ""]  # fmt: skip
+    split = run.get("prefill_decode") or {}
+    lines += ["| prefill / decode (each question split at its first token) | questions | prefill J/input token | "
+              "decode J/output token |", "|---|---:|---:|---:|",
+              f"| small model, GPU | {_fmt(split.get('items'))} | {_fmt(split.get('prefill_j_per_input_token'), 5)} | "
+              f"{_fmt(split.get('decode_j_per_output_token'), 4)} |", ""]  # fmt: skip
     lines += ["| `wattbench batch` row | status | prompts | GPU Wh | tokens/J | Wh/1000 queries | method |",
               "|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
     for row in (report.get("batch") or {}).get("rows", []):
         lines.append(f"| {row['reasoning_state']} | {row['status']} | {row['successful_prompts']} | "
                      f"{row['gpu_energy_wh'] or 'n/a'} | {row['tokens_per_joule'] or 'n/a'} | "
                      f"{row['wh_per_1000_queries'] or 'n/a'} | {row['energy_method'] or 'n/a'} |")  # fmt: skip
+    lines += load_lines(report.get("load") or {})
     lines += markdown_lines(report.get("protocol") or {})
     return "\n".join(lines) + "\n"
 
@@ -394,6 +341,10 @@ def main() -> int:
         print("run:", report["run"], flush=True)
         report["batch"] = batch_step(model_dir, work, 0 if args.quick else 5, args.quick)
         print("batch:", report["batch"], flush=True)
+        large = build_large_model(work / "large-model", model_dir, gpu_models.TINY if args.quick else QWEN25_7B)
+        report["load"] = load_step(_wattbench, large, work, args.quick)
+        shutil.rmtree(large)  # 15 GB of weights: the disk is needed for what follows
+        print("load:", report["load"], flush=True)
         report["protocol"] = protocol_step(_wattbench, args.data_dir / "wattbot" / "corpus", work, args.quick)
         print("protocol:", report["protocol"], flush=True)
     report["took_s"] = time.monotonic() - started

@@ -104,3 +104,52 @@ def test_engines_say_how_they_are_loaded():
     assert vllm["extra_args"] == ["--enforce-eager", "--max-num-seqs", "8"]  # the sweep's B replaces the config's
     assert vllm["max_concurrent"] == 8 and vllm["stream"] is True
     assert HfBackend.at_load({"model": "m", "max_batch_size": 1}, 32)["max_batch_size"] == 32
+
+
+@pytest.mark.slow
+def test_a_managed_vllm_is_restarted_with_max_num_seqs_b_for_each_point(tmp_path: Path, monkeypatch):
+    """The sweep starts the server once per batch size, with `--max-num-seqs B`, and streams from it."""
+    import os
+    import sys
+
+    fake = Path(__file__).parent / "fakes" / "fake_vllm.py"
+    executable = tmp_path / "vllm"
+    executable.write_text(f'#!/bin/sh\nexec {sys.executable} {fake} "$@"\n')
+    executable.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    for name, value in {"FAKE_VLLM_PIDS": str(tmp_path / "pids"), "FAKE_VLLM_ARGS": str(tmp_path / "args"),
+                        "FAKE_VLLM_STREAM": "1", "FAKE_VLLM_ITL_S": "0.005"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    config = tmp_path / "load.toml"
+    config.write_text('provider = "vllm"\nmodel = "Qwen/Qwen2.5-7B-Instruct"\n[energy]\nmeter = "none"\n')
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "a"}\n{"prompt": "b"}\n', encoding="utf-8")
+    out = tmp_path / "load_results"
+    assert main(["load", "--config", str(config), "--batch-sizes", "1,2", "--requests", "4", "--max-tokens", "6",
+                 "--prompts-file", str(prompts), "--output-dir", str(out)]) == 0  # fmt: skip
+    starts = (tmp_path / "args").read_text().splitlines()
+    assert len(starts) == 2
+    assert [start.split()[start.split().index("--max-num-seqs") + 1] for start in starts] == ["1", "2"]
+    points = json.loads((out / "load.json").read_text())["points"]
+    assert [p["completed"] for p in points] == [4, 4] and all(p["problem"] is None for p in points)
+    assert all(p["tpot_p50_s"] is not None for p in points)  # streamed: each token timed
+
+
+def test_the_report_reads_every_sweep_and_names_a_broken_one(tmp_path: Path):
+    from wattbench.errors import DataError
+    from wattbench.report.load_section import find_sweeps
+    from wattbench.runs.load import LoadPoint, write_results
+
+    point = LoadPoint(batch_size=4, requests=8, completed=8, failed=0, window_s=1.0, window_output_tokens=40.0,
+                      gpu_energy_j=None, j_per_output_token=None, output_tokens_per_s=40.0, avg_gpu_power_w=None,
+                      ttft_p50_s=0.1, ttft_p90_s=0.1, ttft_p99_s=0.1, tpot_p50_s=0.02, tpot_p90_s=0.02,
+                      tpot_p99_s=0.02, energy_unavailable="metering is off", problem=None,
+                      first_error=None)  # fmt: skip
+    write_results(tmp_path / "a", [point], {"engine": "openai"})
+    write_results(tmp_path / "b", [point, point], {"engine": "vllm"})
+    sweeps = find_sweeps(tmp_path)
+    assert [(s.name, len(s.points), s.facts["engine"]) for s in sweeps] == [("a", 1, "openai"), ("b", 2, "vllm")]
+    assert find_sweeps(tmp_path / "missing") == []
+    (tmp_path / "b" / "load.json").write_text('{"points": [{"batch_size": "x"', encoding="utf-8")
+    with pytest.raises(DataError, match=r"b/load.json: not a wattbench load result"):
+        find_sweeps(tmp_path)

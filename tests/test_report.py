@@ -153,6 +153,23 @@ CHROMIUM_FLAGS = (
 )  # fmt: skip
 
 
+def _load_sweep(out: Path) -> Path:
+    """A sweep as `wattbench load` writes it: two measured points and one without a steady window."""
+    from wattbench.runs.load import LoadPoint, write_results
+
+    def point(b: int, j: float | None, problem: str | None = None) -> LoadPoint:
+        energy_j = None if j is None else j * 1e3
+        return LoadPoint(batch_size=b, requests=64, completed=64, failed=0, window_s=10.0, window_output_tokens=1e3,
+                         gpu_energy_j=energy_j, j_per_output_token=j, output_tokens_per_s=100.0 * b,
+                         avg_gpu_power_w=None if j is None else j * 100, ttft_p50_s=0.05 * b, ttft_p90_s=0.06 * b,
+                         ttft_p99_s=0.07 * b, tpot_p50_s=0.02, tpot_p90_s=0.03, tpot_p99_s=0.04,
+                         energy_unavailable=None, problem=problem, first_error=None)  # fmt: skip
+
+    points = [point(1, 0.25), point(8, 0.05), point(32, None, "the window never opened")]
+    write_results(out, points, {"engine": "vllm", "model": "m", "requests": 64, "max_tokens": 128, "machine": {}})
+    return out
+
+
 def test_html_report_opens_in_chromium(store: Path, wattbot: Path, tmp_path: Path, capsys):
     chromium = _chromium()
     batch = tmp_path / "batch_results"
@@ -165,9 +182,11 @@ def test_html_report_opens_in_chromium(store: Path, wattbot: Path, tmp_path: Pat
             {"model_name": name, "model_class": "B", "task": "text_generation", "reasoning_state": state,
              "status": "completed" if wh else "failed", "wh_per_1000_queries": str(wh)}, "test"
         ))  # fmt: skip
+    loads = _load_sweep(tmp_path / "load_results" / "h100-vllm")
     page = tmp_path / "report.html"
     args = ["report", "--experiments-dir", str(store / "runs"), "--solution", str(wattbot / "train_QA.csv")]
-    assert main([*args, "--out", str(page), "--plots-dir", str(tmp_path / "plots"), "--batch-dir", str(batch)]) == 0
+    assert main([*args, "--out", str(page), "--plots-dir", str(tmp_path / "plots"), "--batch-dir", str(batch),
+                 "--load-dir", str(loads.parent)]) == 0  # fmt: skip
     printed = capsys.readouterr().out
     assert f"{page}: 7 runs (" in printed and f"{len(PLOTS)} plots, 3 batch rows" in printed
     profile = ["--user-data-dir=" + str(tmp_path / "profile"), "--virtual-time-budget=10000"]
@@ -183,6 +202,10 @@ def test_html_report_opens_in_chromium(store: Path, wattbot: Path, tmp_path: Pat
         assert f">{name}</td>" in runs_table.group(0)
     assert f'data-loaded="{len(PLOTS)}/{len(PLOTS)}"' in dom  # every embedded plot decoded in the browser
     assert 'id="energy-score"' in dom and "★★★★★" in dom and "not rated: x/failed" in dom
+    load_table = re.search(r'<table id="load-0".*?</table>', dom, re.S)
+    assert load_table is not None and load_table.group(0).count("<tr") == 1 + 3  # header + a row per batch size
+    assert ">0.2500<" in load_table.group(0) and "B=32: the window never opened" in dom
+    assert 'id="load" data-loaded="2/2"' in dom and "0.12 J per output token" in dom  # both figures decoded
     shot = tmp_path / "shot.png"
     subprocess.run(
         [chromium, *CHROMIUM_FLAGS, *profile, "--window-size=1400,1800", f"--screenshot={shot}", page.as_uri()],

@@ -1,7 +1,9 @@
 """Stands in for the `vllm` executable (`vllm serve MODEL --host H --port P ...`): a double of the external
 program, not of wattbench. FAKE_VLLM_MODE: ok | crash | stall | wrong-model. In ok mode it serves /health,
-/v1/models and /v1/chat/completions after a short start-up, and keeps a child process (as vLLM's engine workers
-do) so that stopping the whole process group can be checked."""
+/v1/models and /v1/chat/completions after a short start-up (streamed, with FAKE_VLLM_STREAM set, as vLLM
+streams: FAKE_VLLM_TTFT_S before the first token, FAKE_VLLM_ITL_S between tokens), and keeps a child process (as
+vLLM's engine workers do) so that stopping the whole process group can be checked. FAKE_VLLM_ARGS: a file that
+gets each start's arguments."""
 
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ def main() -> None:
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
     with open(os.environ["FAKE_VLLM_PIDS"], "w") as handle:
         handle.write(f"{os.getpid()} {worker.pid}\n")
+    if os.environ.get("FAKE_VLLM_ARGS"):  # every start's command line, one per line (load sweeps restart it)
+        with open(os.environ["FAKE_VLLM_ARGS"], "a") as handle:
+            handle.write(" ".join(args) + "\n")
     served = "some/other-model" if mode == "wrong-model" else model
     time.sleep(0.5)
 
@@ -53,9 +58,33 @@ def main() -> None:
             else:
                 self._send(404, {})
 
+        def _stream(self, text: str, completion_tokens: int) -> None:
+            # As vLLM streams: a role chunk, the text in `completion_tokens` deltas, then the usage chunk.
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            self._event({"choices": [{"delta": {"role": "assistant"}, "finish_reason": None}]})
+            text = text.ljust(completion_tokens)  # trailing blanks keep the JSON valid
+            cuts = [i * len(text) // completion_tokens for i in range(completion_tokens + 1)]
+            pieces = [text[a:b] for a, b in zip(cuts, cuts[1:])]
+            time.sleep(float(os.environ.get("FAKE_VLLM_TTFT_S", "0")))
+            for i, piece in enumerate(pieces):
+                if i:
+                    time.sleep(float(os.environ.get("FAKE_VLLM_ITL_S", "0")))
+                reason = "stop" if i == len(pieces) - 1 else None
+                self._event({"choices": [{"delta": {"content": piece}, "finish_reason": reason}]})
+            self._event({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": completion_tokens}})
+            self._event("[DONE]")
+
+        def _event(self, body: dict | str) -> None:
+            self.wfile.write(f"data: {body if isinstance(body, str) else json.dumps(body)}\n\n".encode())
+            self.wfile.flush()
+
         def do_POST(self) -> None:  # noqa: N802
             request = json.loads(self.rfile.read(int(self.headers["content-length"])))
             text = json.dumps({"answer_value": 42, "echo": request["messages"][-1]["content"][:20]})
+            if request.get("stream") and os.environ.get("FAKE_VLLM_STREAM"):
+                return self._stream(text, request.get("min_tokens") or 5)
             self._send(
                 200,
                 {

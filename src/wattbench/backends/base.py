@@ -61,7 +61,7 @@ class GenerationRequest:
     reasoning_effort: str | None = None  # gpt-oss Harmony effort: a request field on servers, a template kwarg locally
     think_end: str | None = None  # marker ending the thinking part, for engines that count reasoning tokens from ids
     deadline: float | None = None  # time.monotonic() by which a server request must end, retries included
-    on_output: Callable[[str], None] | None = None  # told "token" as output arrives and "done" at the end (load runs)
+    on_output: Callable[[str], None] | None = None  # told "sent" (server requests), "token" per output, "done"
 
 
 FinishReason = Literal["stop", "length", "context_overflow", "error"]

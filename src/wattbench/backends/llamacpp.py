@@ -113,6 +113,8 @@ class LlamaCppBackend:
         def stamp(input_ids: Any, scores: Any) -> Any:
             # Called as each token is about to be sampled: the first call comes when the prompt is evaluated.
             times.mark(time.perf_counter() - started)
+            if request.on_output is not None:
+                request.on_output("token")  # the first one ends the prefill (energy/phases.py)
             return scores
 
         try:
@@ -201,6 +203,8 @@ class LlamaCppBackend:
         def watch(input_ids: Any, scores: Any) -> Any:
             # Called once per sampled token, after the prompt (then each token) has been evaluated.
             times.mark(time.perf_counter() - started)
+            if request.on_output is not None:
+                request.on_output("token")
             if seen["prompt_len"] is None:
                 seen["prompt_len"] = len(input_ids)
             seen["ids"] = input_ids  # a view; copied once generation ends

@@ -90,6 +90,9 @@ def report(
     out: Path = typer.Option(Path("artifacts/report.html"), "--out", help="The HTML file to write."),
     plots_dir: Path = typer.Option(Path("artifacts/plots"), "--plots-dir", help="Where the plots are drawn."),
     batch_dir: Path = typer.Option(Path("batch_results"), "--batch-dir", help="wattbench batch results folder."),
+    load_dir: Path = typer.Option(
+        Path("load_results"), "--load-dir", help="wattbench load results (load.json, or one sweep per subfolder)."
+    ),
     solution: Path = typer.Option(None, "--solution", help="Per-question figures against this (default: train)."),
     experiments_dir: Path = _EXPERIMENTS,
     data_dir: Path = _DATA,
@@ -100,7 +103,8 @@ def report(
 
     solution = solution or _train_questions(data_dir)
     runs = _load(experiments_dir, model_sizes)
-    built = build_report(runs, _scores(runs, solution), solution, out, plots_dir, batch_dir, str(experiments_dir))
+    built = build_report(runs, _scores(runs, solution), solution, out, plots_dir, batch_dir, str(experiments_dir),
+                         load_dir)  # fmt: skip
     typer.echo(
         f"{out}: {built.runs} runs ({built.flagged} flagged by the audit), {built.plots} plots"
         + (f", {built.batch_rows} batch rows" if built.batch_rows else ", no batch results")

@@ -20,6 +20,8 @@ CONCURRENT_RUNS = "WATTBENCH_CONCURRENT_RUNS"
 RAPL energy is one figure for all of them."""
 
 Clock = Callable[[], float]
+Reading = tuple[float, dict[str, float], list[dict[str, Any]]]
+"""(time, cumulative joules per scope, each source's snapshot): one poll of every source."""
 
 
 def scope_kind(scope: str) -> str:
@@ -93,6 +95,9 @@ class Measurement:
     power_reading: dict[str, str] = field(default_factory=dict)
     """Per GPU scope, which power reading backs its estimates and checks: instant (NVML_FI_DEV_POWER_INSTANT) or
     average (nvmlDeviceGetPowerUsage, a 1-second average on Ampere and newer)."""
+    phases: dict[str, Measurement] = field(default_factory=dict)
+    """One request's window split at its first token (energy/phases.py): prefill and decode; empty when the
+    window was not split. A sum of windows has no phases of its own."""
 
     @property
     def avg_power_w(self) -> dict[str, float]:
@@ -169,6 +174,7 @@ class Measurement:
             sessions=self.sessions,
             power_reading={s: k for s, k in self.power_reading.items() if keep(s)},
             power_stdev_w={s: w for s, w in self.power_stdev_w.items() if keep(s)},
+            phases={name: part.only(keep, reasons) for name, part in self.phases.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +194,7 @@ class Measurement:
             "sessions": self.sessions,
             "power_reading": self.power_reading,
             "power_stdev_w": self.power_stdev_w,
+            **({"phases": {name: part.to_dict() for name, part in self.phases.items()}} if self.phases else {}),
         }
 
     @classmethod
@@ -205,7 +212,8 @@ class Measurement:
             "power_reading",
             "power_stdev_w",
         )
-        return cls(**{k: data[k] for k in keys if k in data})
+        phases = {name: cls.from_dict(part) for name, part in (data.get("phases") or {}).items()}
+        return cls(**{k: data[k] for k in keys if k in data}, phases=phases)
 
 
 class Window:
@@ -282,7 +290,17 @@ class Meter:
         now, cumulative, _ = self._poll_with_snapshots()
         return now, cumulative
 
-    def _poll_with_snapshots(self) -> tuple[float, dict[str, float], list[dict[str, Any]]]:
+    def reading(self) -> Reading:
+        """Every counter now, with what the sources need to judge a stretch between two readings (a mark inside
+        a window, energy/phases.py)."""
+        return self._poll_with_snapshots()
+
+    def between(self, label: str, first: Reading, last: Reading) -> Measurement:
+        """The measurement between two readings, judged as a window of its own (a stretch shorter than the
+        counter's step is estimated from power and says so); its source warnings stay with the enclosing window."""
+        return self._result(label, last[0] - first[0], first[1], last[1], first[2], last[2], None, drain=False)
+
+    def _poll_with_snapshots(self) -> Reading:
         with self._lock:
             now = self.clock()
             cumulative: dict[str, float] = {}
@@ -307,12 +325,12 @@ class Meter:
 
     def _result(
         self, label: str, duration_s: float, before: dict[str, float], after: dict[str, float],
-        snapshots: list[dict[str, Any]], later: list[dict[str, Any]], sampler_mark: Any,
+        snapshots: list[dict[str, Any]], later: list[dict[str, Any]], sampler_mark: Any, drain: bool = True,
     ) -> Measurement:  # fmt: skip
         energy = {scope: after[scope] - before[scope] for scope in after if scope in before}
         method = {s: m for s, m in self.methods().items() if s in energy}
         unavailable = self.unavailable()
-        warnings = self._drain_warnings()
+        warnings = self._drain_warnings() if drain else []
         for source, first, last in zip(self.sources, snapshots, later):
             judge = getattr(source, "judge", None)
             verdict = judge(first, last, duration_s) if judge is not None else Verdict()

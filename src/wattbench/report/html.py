@@ -89,6 +89,9 @@ window.addEventListener("load", () => {
   const imgs = [...document.querySelectorAll("#plots img")];
   const ok = imgs.filter(img => img.complete && img.naturalWidth > 0).length;
   document.getElementById("plots").dataset.loaded = ok + "/" + imgs.length;
+  const sweeps = [...document.querySelectorAll(".load-plots img")];
+  const drawn = sweeps.filter(img => img.complete && img.naturalWidth > 0).length;
+  document.getElementById("load").dataset.loaded = drawn + "/" + sweeps.length;
   const page = document.documentElement.clientWidth;
   const out = [...document.querySelectorAll("table")].filter(t => {
     const box = (t.closest(".scroll") || t).getBoundingClientRect();
@@ -198,6 +201,33 @@ def labels_section(labels: list[str]) -> str:
     return f'<h3>Labels</h3><div id="labels">{figures}</div>'
 
 
+def load_section(load_dir: Path, plots_dir: Path) -> str:
+    """Each load sweep under `load_dir`: its points, its two figures (drawn into plots_dir/load/<sweep>) and the
+    reference figure to read a GPU result against."""
+    from wattbench.report.load_plots import load_plots
+    from wattbench.report.load_section import SHOWN, about, find_sweeps, problems
+    from wattbench.runs.load import ANCHOR
+
+    sweeps = find_sweeps(load_dir)
+    if not sweeps:
+        return f"<p>No load sweeps in <code>{html.escape(str(load_dir))}</code> (run <code>wattbench load</code>).</p>"
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in SHOWN)
+    parts = []
+    for n, sweep in enumerate(sweeps):
+        rows = "".join(
+            "<tr>" + "".join(_cell(getattr(p, name), digits) for name, _, digits in SHOWN) + "</tr>"
+            for p in sweep.points
+        )
+        notes = "".join(f"<li>{html.escape(line)}</li>" for line in problems(sweep))
+        parts.append(
+            f"<h3>{html.escape(sweep.name)}</h3><p>{about(sweep)}</p>"
+            f'<div class="scroll"><table id="load-{n}" class="sortable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>" + (f"<ul>{notes}</ul>" if notes else "")
+            + f'<div class="load-plots">{figures(load_plots(sweep.points, plots_dir / "load" / sweep.name))}</div>'
+        )  # fmt: skip
+    return "".join(parts) + f"<p>Reference: {html.escape(ANCHOR)}.</p>"
+
+
 def render_report(
     runs: list[RunInfo],
     audits: list[RunAudit],
@@ -206,6 +236,7 @@ def render_report(
     ratings: RatingReport | None,
     source: str,
     labels: list[str] | None = None,
+    load_html: str = "",
 ) -> str:
     by_name = {a.name: a for a in audits}
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -225,6 +256,8 @@ Click a column header to sort.</p>
 <h2 id="energy-score">Energy Score batch results and star ratings</h2>
 {batch_section(batch_rows, ratings)}
 {labels_section(labels or [])}
+<h2 id="load">Load sweeps (steady state)</h2>
+{load_html}
 <script>{SCRIPT}</script>
 </body></html>
 """
@@ -247,6 +280,7 @@ def build_report(
     plots_dir: Path,
     batch_dir: Path,
     source: str,
+    load_dir: Path | None = None,
 ) -> BuiltReport:
     """Audit the runs, draw every plot, read the batch results (if any) and write the page atomically."""
     from wattbench.report.audit import audit_runs
@@ -259,7 +293,9 @@ def build_report(
     plots = all_plots(runs, scores, plots_dir)
     batch = BatchDir(batch_dir)
     rows = batch.read_master() if batch.master_csv.exists() else None
-    page = render_report(runs, audits, plots, rows, rate(rows) if rows else None, source, _labels(batch_dir, rows))
+    loads = load_section(load_dir, plots_dir) if load_dir is not None else ""
+    ratings = rate(rows) if rows else None
+    page = render_report(runs, audits, plots, rows, ratings, source, _labels(batch_dir, rows), loads)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out, page)
     flagged = sum(1 for a in audits if not a.clean)

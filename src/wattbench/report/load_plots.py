@@ -10,9 +10,13 @@ from wattbench.runs.load import LoadPoint
 
 
 def plot_load(points: list[LoadPoint], out: Path) -> list[Path]:
+    return [f for plot in load_plots(points, out) for f in plot.files if f.suffix == ".svg"]
+
+
+def load_plots(points: list[LoadPoint], out: Path) -> list[Plot]:
+    """Both figures of one sweep, drawn into `out` (PNG and SVG each)."""
     measured = [p for p in points if p.j_per_output_token is not None]
-    plots = [_j_per_token(points, measured, out), _front(measured, out)]
-    return [f for plot in plots for f in plot.files if f.suffix == ".svg"]
+    return [_j_per_token(points, measured, out), _front(measured, out)]
 
 
 def _j_per_token(points: list[LoadPoint], measured: list[LoadPoint], out: Path) -> Plot:

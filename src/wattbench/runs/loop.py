@@ -9,6 +9,7 @@ from typing import Any
 
 from wattbench.backends.base import Backend
 from wattbench.energy.base import Measurement, Meter
+from wattbench.energy.phases import PhaseMarks
 from wattbench.errors import WattbenchError
 from wattbench.tasks.base import Exchange, Task
 
@@ -16,12 +17,14 @@ OnResult = Callable[[Any, Any, Measurement | None], None]
 """(item, result, the item's meter window) → stores the result."""
 
 
-def drive(exchange: Exchange[Any], backend: Backend) -> Any:
-    """Carry one item's exchange to its end: each batch of requests to the backend, the completions back."""
+def drive(exchange: Exchange[Any], backend: Backend, marks: PhaseMarks | None = None) -> Any:
+    """Carry one item's exchange to its end: each batch of requests to the backend, the completions back;
+    with `marks`, the counters are read at the request's edges (prefill and decode, energy/phases.py)."""
+    generate = backend.generate if marks is None else (lambda requests: marks.generate(backend, requests))
     try:
         requests = next(exchange)
         while True:
-            requests = exchange.send(backend.generate(requests))
+            requests = exchange.send(generate(requests))
     except StopIteration as done:
         return done.value
 
@@ -45,12 +48,16 @@ def run_items(
     is that item's failure only."""
     in_a_row = 0
     pending = list(items)
+    split = meter.measures_anything()  # three counter reads per item, only where there are counters
     for done, item in enumerate(pending, start=1):
         measured: Measurement | None = None
         try:
+            marks = PhaseMarks(meter) if split else None
             with meter.window(task.window(item)) as window:
-                result = drive(task.start(item), backend)
+                result = drive(task.start(item), backend, marks)
             measured = window.result
+            if measured is not None and marks is not None:
+                measured.phases = marks.phases()
         except (KeyboardInterrupt, WattbenchError):  # a refused key (AuthError) among them
             raise
         except Exception as exc:  # one item's failure never stops the run

@@ -14,6 +14,7 @@ from wattbench.config import ExperimentConfig
 from wattbench.data.wattbot import QUESTION_COLUMNS, Question
 from wattbench.energy.base import CONCURRENT_RUNS, Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g
+from wattbench.energy.phases import phase_figures
 from wattbench.energy.shares import PerQuery, by_scope, complete_total_j, headline_kind
 from wattbench.runs.costs import cost_usd, price_per_1m
 from wattbench.scoring.wattbot import (
@@ -197,6 +198,14 @@ def _energy(
         **shared_package_note(total),
         "questions": figures[headline].to_dict() if headline in figures else {**none, "scope": headline},
         "questions_by_scope": {kind: f.to_dict() for kind, f in figures.items()},
+        # Each answered question's window split at its answer's first token, where it was one request.
+        "prefill_decode": phase_figures(
+            [
+                ((r.get("energy") or {}).get("phases"), r.get("prompt_tokens"), r.get("completion_tokens"))
+                for r in records
+                if not r.get("error")
+            ]
+        ),  # fmt: skip
         "co2e_g": co2e_g(None if headline_j is None else headline_j / J_PER_WH, config.energy.grid_intensity_g_per_kwh),
         "co2e_scope": headline,
         "grid_intensity_g_per_kwh": config.energy.grid_intensity_g_per_kwh,

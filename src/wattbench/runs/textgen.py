@@ -26,6 +26,7 @@ from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.devices import Devices, as_devices, scope_rule, slot_gpus
 from wattbench.energy.meters import make_meter
+from wattbench.energy.phases import gpu_phase_j
 from wattbench.energy.remote import remote_settings
 from wattbench.energy.shares import split_j
 from wattbench.protocols import get_protocol
@@ -333,8 +334,11 @@ def _measured_passes(
         energy = window.totals_j() if window else {}
         weights = [float(e.record.get("completion_tokens") or 0) for e in results]
         gpu, cpu = (_shares(energy.get(kind), weights) for kind in ("gpu", "cpu"))
+        prefill_j, decode_j = gpu_phase_j(window)  # batch size 1 only: one request's window split at its first token
         for evaluated, gpu_j, cpu_j in zip(results, gpu, cpu):
-            record = PromptRecord.model_validate({**evaluated.record, "gpu_energy_j": gpu_j, "cpu_energy_j": cpu_j})
+            energy_j = {"gpu_energy_j": gpu_j, "cpu_energy_j": cpu_j, "prefill_energy_j": prefill_j,
+                        "decode_energy_j": decode_j}  # fmt: skip
+            record = PromptRecord.model_validate({**evaluated.record, **energy_j})
             if run.first_rendered is None:
                 run.first_rendered = evaluated.rendered
             run.records.append(record)

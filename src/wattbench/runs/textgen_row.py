@@ -104,6 +104,23 @@ def _energy_figures(
         "cpu_energy_wh": None if cpu_j is None else cpu_j / J_PER_WH,
         "energy_method": ",".join(sorted(set(measured.method.values()))) if measured and measured.method else None,
         "idle_power_w": idle if measured and measured.idle_power_w else None,
+        **_phase_figures(records),
+    }
+
+
+def _phase_figures(records: list[PromptRecord]) -> dict[str, float | None]:
+    """GPU J per input token in the prefill and per decoded output token (those after the first), over the
+    answered prompts whose call was split at its first token (batch size 1, energy/phases.py)."""
+    split = [
+        r for r in records if r.status == "ok" and r.prefill_energy_j is not None and r.decode_energy_j is not None
+    ]
+    prompt_tokens = sum(r.prompt_tokens or 0 for r in split)
+    decoded = sum(max((r.completion_tokens or 0) - 1, 0) for r in split)
+    return {
+        "prefill_j_per_input_token": sum(r.prefill_energy_j or 0.0 for r in split) / prompt_tokens
+        if prompt_tokens
+        else None,
+        "decode_j_per_output_token": sum(r.decode_energy_j or 0.0 for r in split) / decoded if decoded else None,
     }
 
 

@@ -25,6 +25,7 @@ from wattbench.data.wattbot import Question, load_metadata, load_questions
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.devices import Devices, as_devices, scope_rule
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
+from wattbench.energy.phases import gpu_phase_j
 from wattbench.errors import WattbenchError
 from wattbench.retrieval.search import open_retriever
 from wattbench.runs.checks import check_run_config, open_meter
@@ -272,6 +273,7 @@ def _answer_all(
         nonlocal done
         record = QuestionRecord.model_validate(answer)
         record.energy = window.to_dict() if window is not None else None
+        record.prefill_energy_j, record.decode_energy_j = gpu_phase_j(window)
         record.session = len(sessions)
         run.append_result(record)
         records[question.id] = record.dump()

@@ -104,6 +104,11 @@ class QuestionRecord(Stored):
     ttft_s: float | None = None
     """Time to the answer's first token, where the engine times tokens (backends/timing.py)."""
     tpot_s: float | None = None
+    prefill_energy_j: float | None = None
+    """GPU energy from the answer request's start to its first token (energy/phases.py); None when the question's
+    window was not split (several generate calls, no token timing, no GPU measured)."""
+    decode_energy_j: float | None = None
+    """GPU energy from the first token to the end of the answer."""
     retries: int = 0
     retries_by_kind: dict[str, int] = Field(default_factory=dict)
     attempts: int = 1
@@ -186,6 +191,11 @@ class PromptRecord(Stored):
     proportion to the output tokens it generated; the shares of a call add up to the call's energy."""
     cpu_energy_j: float | None = None
     """The same share of the call's CPU package energy (reported beside GPU energy, never added to it)."""
+    prefill_energy_j: float | None = None
+    """GPU energy from the request's start to its first token, at batch size 1 (energy/phases.py); None when the
+    call was not split (a batch of prompts, an engine that reports no token, no GPU measured)."""
+    decode_energy_j: float | None = None
+    """GPU energy from the first token to the end of the call."""
 
 
 class MasterRow(Stored):
@@ -254,6 +264,10 @@ class MasterRow(Stored):
     itl_p50_s: float | None = None
     itl_p90_s: float | None = None
     itl_p99_s: float | None = None
+    prefill_j_per_input_token: float | None = None
+    """GPU prefill energy over the prompt tokens of the answered prompts whose call was split (batch size 1)."""
+    decode_j_per_output_token: float | None = None
+    """GPU decode energy over the output tokens after each prompt's first (those the decode produced)."""
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:

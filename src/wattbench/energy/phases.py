@@ -1,0 +1,155 @@
+"""Prefill and decode: one request's energy split at its first output token.
+
+The first output token comes out of the forward pass over the prompt, so the stretch from the moment the request
+is handed to the engine to its first token is the prefill, and the stretch from there to the end of the call is
+the decode. The counters are read at three edges of the call (sent, first token, done), in whatever thread sees
+the event: the engine's sampling callback (llama.cpp), its streamer (transformers), or the reader of a streamed
+reply (an OpenAI-compatible server, vLLM, whose request counts as sent when it leaves the client, not when the
+client is being set up). Each stretch is judged as a window of its own, so a prefill shorter
+than the GPU counter's update period is estimated from power and says so.
+
+A split is only made where it means what it says: an item whose one generate call carried one request (batch
+size 1), with nothing else in flight on the engine. A batch of requests shares its prefill and decode steps, and
+an item of several calls (a retry, a planner call) has several prefills, so those windows are left whole.
+
+For a server, the first token is seen when its chunk arrives, so the edge is late by the network's delivery time
+(well under a millisecond on one host); no separate prefill-only pass is made (optimum-benchmark's energy_star
+probe measures prefill in a second run with one output token, which doubles the run and measures another
+request than the one decoded).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from wattbench.energy.base import Measurement, Meter, Reading
+
+if TYPE_CHECKING:  # the energy package is imported by the backends, never the other way round
+    from wattbench.backends.base import Backend, Completion, GenerationRequest
+
+PREFILL, DECODE = "prefill", "decode"
+
+
+class PhaseMarks:
+    """The counter readings at one item's request edges, and the two phases between them."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self._readings: dict[str, Reading] = {}
+        self._lock = threading.Lock()
+        self._calls = 0
+        self.void: str | None = None  # why the item's window is not split
+
+    def mark(self, edge: str) -> None:
+        """Read the counters at `edge` (call, sent, first_token, done); only the first reading of an edge counts."""
+        with self._lock:
+            if edge in self._readings:
+                return
+        reading = self.meter.reading()
+        with self._lock:
+            self._readings.setdefault(edge, reading)
+
+    def _hook(self, previous: Callable[[str], None] | None) -> Callable[[str], None]:
+        def on_output(event: str) -> None:
+            if event in ("sent", "token"):  # "sent": a server engine's request left (after its client set-up)
+                self.mark("first_token" if event == "token" else "sent")
+            if previous is not None:
+                previous(event)
+
+        return on_output
+
+    def generate(self, backend: Backend, requests: list[GenerationRequest]) -> list[Completion]:
+        """`backend.generate(requests)`, with the edges read when the call is one request and the item's first."""
+        self._calls += 1
+        if self._calls > 1:
+            self.void = "the item made several generate calls (each has its own prefill)"
+            return backend.generate(requests)
+        if len(requests) != 1:
+            self.void = "several requests share the call's prefill and decode steps"
+            return backend.generate(requests)
+        request = replace(requests[0], on_output=self._hook(requests[0].on_output))
+        self.mark("call")
+        completions = backend.generate([request])
+        self.mark("done")
+        if any(c.attempts > 1 for c in completions):
+            self.void = "the request was retried (the prefill was made more than once)"
+        return completions
+
+    def phases(self) -> dict[str, Measurement]:
+        """{prefill, decode} when the item was split; empty otherwise (the engine reported no first token, or the
+        item was not one request)."""
+        sent = self._readings.get("sent") or self._readings.get("call")  # in process, the call is the request
+        edges = [sent, self._readings.get("first_token"), self._readings.get("done")]
+        if self.void is not None or any(edge is None for edge in edges):
+            return {}
+        sent, first, done = edges
+        assert sent is not None and first is not None and done is not None
+        return {PREFILL: self.meter.between(PREFILL, sent, first), DECODE: self.meter.between(DECODE, first, done)}
+
+
+@dataclass
+class PhaseTotals:
+    """One kind of scope's prefill and decode over the split items."""
+
+    items: int = 0
+    prefill_j: float = 0.0
+    decode_j: float = 0.0
+    input_tokens: int = 0
+    decoded_tokens: int = 0
+    """Output tokens after each item's first, which the prefill produced: what the decode stretch generated."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "items": self.items,
+            "prefill_energy_j": self.prefill_j,
+            "decode_energy_j": self.decode_j,
+            "input_tokens": self.input_tokens,
+            "decoded_tokens": self.decoded_tokens,
+            "prefill_j_per_input_token": self.prefill_j / self.input_tokens if self.input_tokens else None,
+            "decode_j_per_output_token": self.decode_j / self.decoded_tokens if self.decoded_tokens else None,
+        }
+
+
+def phase_figures(items: list[tuple[dict[str, Any] | None, int | None, int | None]]) -> dict[str, Any]:
+    """Per kind of scope (gpu, cpu, dram), the prefill and decode energy summed over the answered items whose
+    window was split, with J per input token and J per decoded output token. `items`: (the window's phases as
+    stored, prompt tokens, completion tokens) of each answered item. A kind is left out when any split item
+    lacks it, so a sum is never silently smaller."""
+    split = [(phases, prompt, completion) for phases, prompt, completion in items if phases]
+    if not split:
+        return {"split_items": 0, "unsplit_items": len(items), "by_kind": {}}
+    parts = [
+        (
+            Measurement.from_dict(p[PREFILL]),
+            Measurement.from_dict(p[DECODE]),
+            prompt or 0,
+            max((completion or 0) - 1, 0),
+        )
+        for p, prompt, completion in split
+    ]
+    kinds = set.intersection(*({*pre.totals_j(), *dec.totals_j()} for pre, dec, _, _ in parts))
+    by_kind: dict[str, Any] = {}
+    for kind in sorted(kinds):
+        totals = PhaseTotals()
+        for pre, dec, prompt_tokens, decoded in parts:
+            pre_j, dec_j = pre.total_j(kind), dec.total_j(kind)
+            if pre_j is None or dec_j is None:
+                break
+            totals.items += 1
+            totals.prefill_j += pre_j
+            totals.decode_j += dec_j
+            totals.input_tokens += prompt_tokens
+            totals.decoded_tokens += decoded
+        else:
+            by_kind[kind] = totals.to_dict()
+    return {"split_items": len(split), "unsplit_items": len(items) - len(split), "by_kind": by_kind}
+
+
+def gpu_phase_j(window: Measurement | None) -> tuple[float | None, float | None]:
+    """(prefill, decode) GPU energy of one split window; (None, None) when it was not split or no GPU was read."""
+    if window is None or not window.phases:
+        return None, None
+    return window.phases[PREFILL].total_j("gpu"), window.phases[DECODE].total_j("gpu")
