@@ -10,7 +10,7 @@ DATA_DIR ?= data
 
 # torch first, pinned to the CPU wheel: left to sentence-transformers, pip would fetch a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,rag,llamacpp,hf,plots,ray,parquet
+EXTRAS ?= dev,rag,llamacpp,hf,plots,ray,parquet,bedrock
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml

@@ -155,14 +155,11 @@ def test_batches_and_several_calls_are_left_whole():
     assert unmetered.phases == {}
 
 
-@pytest.mark.slow
-def test_llama_cpp_in_process_splits_at_its_first_sampled_token():
-    from wattbench.backends.registry import create_backend
-
+def _split_in_process(backend) -> tuple[Measurement, Completion]:
+    """One request through the runs loop on a real in-process engine, metered on a fake GPU at 200 W."""
     clock = WallClock()
     meter = make_meter("nvml", nvml=make_module([FakeGpu(0, "GPU-a", schedule=[(0.0, 200.0)])], clock),
                        gpu_indices=[0], sampler_hz=None, clock=clock)  # fmt: skip
-    backend = create_backend("llamacpp")
     completions: list[Completion] = []
 
     class Keep(OneRequest):
@@ -175,12 +172,34 @@ def test_llama_cpp_in_process_splits_at_its_first_sampled_token():
     finally:
         backend.close()
     (done,) = completions
+    return window, done
+
+
+@pytest.mark.slow
+def test_llama_cpp_in_process_splits_at_its_first_sampled_token():
+    from wattbench.backends.registry import create_backend
+
+    window, done = _split_in_process(create_backend("llamacpp"))
     prefill, decode = window.phases["prefill"], window.phases["decode"]
     # The prefill ends where llama.cpp samples its first token (its TTFT); the decode runs to the last.
     assert prefill.duration_s == pytest.approx(done.ttft_s, abs=SLACK_S)
     assert prefill.energy_j["gpu:0"] == pytest.approx(200.0 * done.ttft_s, abs=200 * SLACK_S)
     assert decode.duration_s == pytest.approx(done.latency_s - done.ttft_s, abs=SLACK_S)
     assert decode.energy_j["gpu:0"] == pytest.approx(200.0 * decode.duration_s, rel=0.02)
+
+
+def test_hf_in_process_splits_at_its_first_decoding_step(wattbot: Path, tmp_path: Path):
+    from fakes.tiny_model import build_tiny_llama
+    from wattbench.backends.registry import create_backend
+    from wattbench.data.wattbot import load_corpus
+
+    texts = [p.text for d in load_corpus(wattbot / "corpus")[:2] for page in d.pages for p in page.paragraphs]
+    model = build_tiny_llama(tmp_path / "tiny-llama", texts)
+    window, done = _split_in_process(create_backend("hf", model=str(model), dtype="fp32", max_batch_size=1))
+    prefill, decode = window.phases["prefill"], window.phases["decode"]
+    assert done.ttft_s is not None and prefill.duration_s == pytest.approx(done.ttft_s, abs=SLACK_S)
+    assert decode.duration_s == pytest.approx(done.latency_s - done.ttft_s, abs=SLACK_S)
+    assert prefill.energy_j["gpu:0"] == pytest.approx(200.0 * prefill.duration_s, rel=0.05)
 
 
 def test_a_batch_row_at_batch_size_1_reports_prefill_and_decode(tmp_path: Path):

@@ -38,6 +38,7 @@ BUILTIN = (
         "openai", "wattbench.backends.openai_compat:OpenAICompatBackend", "openai", ("openrouter", "vllm_endpoint")
     ),  # fmt: skip
     Engine("vllm", "wattbench.backends.vllm_server:VllmServerBackend", "vllm"),
+    Engine("bedrock", "wattbench.backends.bedrock:BedrockBackend", "bedrock", ("aws_bedrock",)),
 )
 
 

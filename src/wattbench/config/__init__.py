@@ -21,7 +21,7 @@ from wattbench.config.campaigns import (
 )
 from wattbench.config.experiment import ExperimentConfig, load_experiment_config, load_retrieval_config
 from wattbench.config.files import load_settings, read_config_file, validation_message
-from wattbench.config.sections import EnergyConfig, GenerationConfig, RetrievalConfig, TaskConfig
+from wattbench.config.sections import BedrockConfig, EnergyConfig, GenerationConfig, RetrievalConfig, TaskConfig
 from wattbench.config.seed import SEED_KEYS, read_seed_python_config
 from wattbench.errors import ConfigError
 
@@ -36,6 +36,7 @@ __all__ = [
     "ExecutorConfig",
     "ExperimentConfig",
     "GenerationConfig",
+    "BedrockConfig",
     "RetrievalConfig",
     "ScalingConfig",
     "TaskConfig",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from wattbench.config.files import read_config_file, set_dotted, validation_message
-from wattbench.config.sections import EnergyConfig, GenerationConfig, RetrievalConfig, TaskConfig
+from wattbench.config.sections import BedrockConfig, EnergyConfig, GenerationConfig, RetrievalConfig, TaskConfig
 from wattbench.config.seed import read_seed_python_config
 from wattbench.errors import ConfigError
 from wattbench.names import name_problem
@@ -51,8 +51,15 @@ class ExperimentConfig(BaseModel):
     task: TaskConfig = Field(default_factory=TaskConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    bedrock: BedrockConfig = Field(default_factory=BedrockConfig)
 
     _check_name = field_validator("name")(_valid_name)
+
+    @model_validator(mode="after")
+    def _share_bedrock(self) -> ExperimentConfig:
+        if self.bedrock != BedrockConfig():  # one [bedrock] section serves the model and a Titan embedder
+            self.retrieval._bedrock = self.bedrock
+        return self
 
     def origin(self) -> str:
         """The config file the settings came from, for messages ("config" when there is none)."""
@@ -73,12 +80,17 @@ def load_retrieval_config(
     (`flags`: the command-line flag of each, named in errors)."""
     data: dict[str, Any] = {}
     source = "command line"  # no file: a bad value can only have come from a flag
+    bedrock: dict[str, Any] = {}
     if path is not None:
         source = str(path)
-        data = dict(read_config_file(path).get("retrieval", {}) or {})
+        whole = read_config_file(path)
+        data, bedrock = dict(whole.get("retrieval", {}) or {}), dict(whole.get("bedrock", {}) or {})
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
-        return RetrievalConfig(**data)
+        config = RetrievalConfig(**data)
+        if bedrock:
+            config._bedrock = BedrockConfig(**bedrock)
+        return config
     except ValidationError as exc:
         named = {f"retrieval.{k}": v for k, v in (flags or {}).items() if (overrides or {}).get(k) is not None}
         raise ConfigError(validation_message(source, exc, "retrieval", named)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 
 class RetrievalConfig(BaseModel):
@@ -31,6 +31,11 @@ class RetrievalConfig(BaseModel):
     """Passages per embedding batch."""
     device: str | None = None
     """Torch device for the embedder and reranker (cpu, cuda, cuda:1); None: let sentence-transformers choose."""
+    embedding_dim: int | None = Field(None, ge=1)
+    """Output size for an embedder that lets you choose it (Titan Text Embeddings V2: 256, 512 or 1024); None:
+    the model's own."""
+    _bedrock: BedrockConfig | None = PrivateAttr(None)
+    """The run's [bedrock] section, for a Bedrock embedder (set by the config that holds both)."""
 
     method: Literal["hybrid", "bm25", "dense"] = "hybrid"
     """Which search answers queries."""
@@ -74,6 +79,20 @@ class RetrievalConfig(BaseModel):
         if self.method == "hybrid" and self.bm25_weight + self.dense_weight <= 0:
             raise ValueError("hybrid search needs bm25_weight + dense_weight > 0")
         return self
+
+
+class BedrockConfig(BaseModel):
+    """Where Amazon Bedrock is called, for its models and its Titan embedder. Credentials are never set here:
+    they come from the AWS chain (environment, profile, instance role)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region: str | None = None
+    """AWS region (None: AWS_REGION, then the profile's)."""
+    profile: str | None = None
+    """A named profile of ~/.aws/config, SSO included (None: AWS_PROFILE, then the default chain)."""
+    endpoint_url: str | None = None
+    """Another bedrock-runtime endpoint: a VPC endpoint, or a local stub."""
 
 
 class GenerationConfig(BaseModel):

@@ -26,6 +26,9 @@ SEED_KEYS: dict[str, str] = {
     "max_retries": "task.max_blank_retries",
     "name": "name",
     "experiment_name": "name",
+    "bedrock_model": "model",
+    "bedrock_region": "bedrock.region",
+    "bedrock_profile": "bedrock.profile",
 }
 SEED_PROVIDERS = {
     "hf_local": "hf",
@@ -34,7 +37,9 @@ SEED_PROVIDERS = {
     "vllm": "vllm",
     "bedrock": "bedrock",
 }
-SEED_IGNORED = {"embedding_model"}  # "hf_local": where the embedder runs, which wattbench always does locally
+SEED_EMBEDDING_KEYS = {"embedding_model", "bedrock_embedding_model", "embedding_dim"}
+"""Read together (`_embedder`): only `embedding_model = "bedrock"` changes the embedder; any other value ("hf_local",
+"jinav4") names a local model of the seed's own index, and wattbench's local default stands in for it."""
 
 
 def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
@@ -47,6 +52,7 @@ def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
         raise ConfigError(f"{path}: line {exc.lineno}: not valid Python ({exc.msg})") from None
     nested: dict[str, Any] = {}
     warnings: list[str] = []
+    embedding: dict[str, Any] = {}
     for node in tree.body:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
             continue
@@ -56,7 +62,8 @@ def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
         except ValueError:
             warnings.append(f"{path}: line {node.lineno}: '{key}' is not a literal; ignored")
             continue
-        if key in SEED_IGNORED:
+        if key in SEED_EMBEDDING_KEYS:
+            embedding[key] = value
             continue
         target = SEED_KEYS.get(key)
         if target is None:
@@ -66,4 +73,16 @@ def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
             value = SEED_PROVIDERS.get(str(value), value)
         section, _, leaf = target.rpartition(".")
         (nested.setdefault(section, {}) if section else nested)[leaf] = value
+    nested.setdefault("retrieval", {}).update(_embedder(embedding))
     return nested, warnings
+
+
+def _embedder(seed: dict[str, Any]) -> dict[str, Any]:
+    """`embedding_model = "bedrock"` (with `bedrock_embedding_model`, `embedding_dim`): Titan embeddings."""
+    if seed.get("embedding_model") != "bedrock":
+        return {}
+    model = seed.get("bedrock_embedding_model")
+    out: dict[str, Any] = {"embedder": f"bedrock:{model}" if model else "bedrock"}
+    if seed.get("embedding_dim") is not None:
+        out["embedding_dim"] = seed["embedding_dim"]
+    return out

@@ -22,6 +22,10 @@ REMOTE = (
     "remote server: the model runs on another machine, whose energy this one cannot measure (measure it there, "
     "or run the server here and name its GPUs with --gpus)"
 )
+REMOTE_API = (
+    "remote API: the model runs on the provider's machines, whose energy no meter here can see and for which the "
+    "provider publishes no per-request figure"
+)
 UNNAMED_SERVER_GPUS = (
     "an OpenAI-compatible server on this machine, on GPUs not named: name the server's GPUs with --gpus "
     "(generation.gpus) so that exactly those are measured"
@@ -40,6 +44,8 @@ class Devices:
     """Why the engine's GPUs cannot be named (a server on this machine whose GPUs were not given)."""
     labels: tuple[str, ...] = field(default=())
     """What the engine itself calls its devices ("cuda:0", "cpu"), for summaries."""
+    remote_reason: str = REMOTE
+    """Not local: why its energy is unavailable (a remote server, a remote API)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"gpus": list(self.gpus), "local": self.local, "gpu_unknown": self.gpu_unknown,
@@ -61,8 +67,8 @@ def as_devices(value: Any) -> Devices:
     return Devices(gpus=tuple(sorted(set(gpus))), labels=tuple(labels))
 
 
-def remote() -> Devices:
-    return Devices(local=False, labels=("remote",))
+def remote(reason: str = REMOTE) -> Devices:
+    return Devices(local=False, labels=("remote",), remote_reason=reason)
 
 
 def cpu_only(label: str = "cpu") -> Devices:
@@ -73,7 +79,8 @@ def scope_rule(devices: Devices) -> tuple[Callable[[str], bool], dict[str, str]]
     """(which scopes belong to the run, the reasons for the kinds that do not): only the engine's GPUs; the CPU
     package and DRAM only when the model runs on this machine."""
     if not devices.local:
-        return (lambda scope: False), {"gpu": REMOTE, "cpu": REMOTE, "dram": REMOTE}
+        why = devices.remote_reason
+        return (lambda scope: False), {"gpu": why, "cpu": why, "dram": why}
     gpus = {f"gpu:{index}" for index in devices.gpus}
     reasons: dict[str, str] = {}
     if devices.gpu_unknown:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from wattbench.errors import WattbenchError
 from wattbench.hub import local_model_dir
@@ -33,6 +33,21 @@ KNOWN_PREFIXES: list[tuple[str, str, str]] = [
 
 class EmbedderError(WattbenchError):
     """The embedding model cannot be loaded or used."""
+
+
+class Embedder(Protocol):
+    """What the index and the search need of an embedder: local (SentenceEmbedder) or an API (TitanEmbedder)."""
+
+    model_id: str
+    passage_prefix: str
+    query_prefix: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_passages(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def known_prefixes(model_id: str) -> tuple[str, str]:
@@ -140,8 +155,21 @@ class SentenceEmbedder:
         return self._encode([self.query_prefix + t for t in texts], None)
 
 
-def embedder_for(config) -> SentenceEmbedder:
-    """The embedder a `RetrievalConfig` asks for (not loaded until first used)."""
+def embedder_for(config) -> Embedder:
+    """The embedder a `RetrievalConfig` asks for (not loaded until first used): Titan through Bedrock for
+    `bedrock[:model]`, else a sentence-transformers model."""
+    from wattbench.retrieval.bedrock_embed import TitanEmbedder, bedrock_model
+
+    model = bedrock_model(config.embedder)
+    if model is not None:
+        from wattbench.aws import Connection
+
+        aws = getattr(config, "_bedrock", None)
+        connection = Connection(aws.region, aws.profile, aws.endpoint_url) if aws is not None else Connection()
+        return TitanEmbedder(model, config.embedding_dim, connection)
+    if config.embedding_dim is not None:
+        raise EmbedderError(f"retrieval.embedding_dim: {config.embedding_dim}; '{config.embedder}' has a fixed "
+                            "size, so leave it out (it is for embedders that take one, such as Titan V2)")  # fmt: skip
     return SentenceEmbedder(
         config.embedder,
         device=config.device,

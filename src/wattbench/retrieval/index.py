@@ -24,9 +24,10 @@ from wattbench.children import pid_alive
 from wattbench.config import RetrievalConfig
 from wattbench.data.wattbot import load_document
 from wattbench.errors import DataError
+from wattbench.retrieval.bedrock_embed import bedrock_model, output_dim
 from wattbench.retrieval.bm25 import TOKENIZER_VERSION, Bm25, tokenize
 from wattbench.retrieval.chunk import CLEANER_VERSION, Chunk, ChunkSettings, chunk_document
-from wattbench.retrieval.embed import SentenceEmbedder, embedder_for, known_prefixes
+from wattbench.retrieval.embed import Embedder, embedder_for, known_prefixes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,6 +54,10 @@ _LOAD_ORDER = "ORDER BY doc_id, ordinal"  # passages in memory, and BM25 positio
 def build_settings(config: RetrievalConfig) -> dict[str, Any]:
     """Everything that, when it changes, makes every stored chunk or vector stale."""
     passage_prefix = config.passage_prefix if config.passage_prefix is not None else known_prefixes(config.embedder)[1]
+    model = bedrock_model(config.embedder)
+    api = (
+        {} if model is None else {"embedding_dim": output_dim(model, config.embedding_dim)}
+    )  # a rebuild when it changes
     return {
         "schema_version": SCHEMA_VERSION,
         "cleaner_version": CLEANER_VERSION,
@@ -61,8 +66,9 @@ def build_settings(config: RetrievalConfig) -> dict[str, Any]:
         "chunk_overlap_words": config.chunk_overlap_words,
         "min_chunk_words": config.min_chunk_words,
         "chunk_header": config.chunk_header,
-        "embedder": config.embedder,
+        "embedder": config.embedder if model is None else f"bedrock:{model}",
         "passage_prefix": passage_prefix,
+        **api,
     }
 
 
@@ -133,7 +139,7 @@ def _insert_documents(
     files: dict[str, Path],
     hashes: dict[str, str],
     config: RetrievalConfig,
-    embedder: SentenceEmbedder,
+    embedder: Embedder,
     progress: Progress | None,
 ) -> int:
     """Chunk, tokenise and embed `files`, and insert them; returns the number of chunks written."""
@@ -236,7 +242,7 @@ def build_index(
     corpus_dir: Path,
     *,
     force: bool = False,
-    embedder: SentenceEmbedder | None = None,
+    embedder: Embedder | None = None,
     notify: Notify | None = None,
     progress: Progress | None = None,
 ) -> BuildReport:
@@ -280,7 +286,7 @@ def build_index(
 
 def _build_new(
     path: Path, files: dict[str, Path], hashes: dict[str, str], config: RetrievalConfig, settings: dict[str, Any],
-    model: SentenceEmbedder, progress: Progress | None,
+    model: Embedder, progress: Progress | None,
 ) -> int:  # fmt: skip
     """A whole new index, built in a scratch file and renamed into place; the number of passages."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,7 +314,7 @@ def _build_new(
 
 def _update(
     conn: sqlite3.Connection, files: dict[str, Path], hashes: dict[str, str], config: RetrievalConfig,
-    settings: dict[str, Any], model: SentenceEmbedder, progress: Progress | None,
+    settings: dict[str, Any], model: Embedder, progress: Progress | None,
 ) -> tuple[list[str], list[str], bool, int]:  # fmt: skip
     """Re-embed only changed or new documents, drop removed ones, recompute BM25 when its parameters changed:
     (changed, removed, BM25 was stale, passages embedded)."""

@@ -21,7 +21,7 @@ from wattbench.config import RetrievalConfig
 from wattbench.errors import WattbenchError
 from wattbench.retrieval.bm25 import Bm25, tokenize
 from wattbench.retrieval.chunk import Chunk
-from wattbench.retrieval.embed import SentenceEmbedder, embedder_for, resolve_model_location
+from wattbench.retrieval.embed import Embedder, embedder_for, resolve_model_location
 from wattbench.retrieval.index import BuildReport, LoadedIndex, build_index, load_index
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class Retriever:
         self,
         index: LoadedIndex,
         config: RetrievalConfig,
-        embedder: SentenceEmbedder | None = None,
+        embedder: Embedder | None = None,
         notify: Callable[[str], None] | None = None,
     ) -> None:
         self.index = index
@@ -83,11 +83,13 @@ class Retriever:
         self._reranker_failed = False
 
     @property
-    def embedder(self) -> SentenceEmbedder:
+    def embedder(self) -> Embedder:
         if self._embedder is None:
             # Queries must be embedded by the model that embedded the passages, whatever the config says now.
-            stored = self.index.manifest.get("embedder", self.config.embedder)
-            self._embedder = embedder_for(self.config.model_copy(update={"embedder": stored}))
+            manifest = self.index.manifest
+            stored = {"embedder": manifest.get("embedder", self.config.embedder),
+                      "embedding_dim": manifest.get("embedding_dim")}  # fmt: skip
+            self._embedder = embedder_for(self.config.model_copy(update=stored))
         return self._embedder
 
     def _rankings(
@@ -244,7 +246,7 @@ def open_retriever(
     *,
     notify: Callable[[str], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
-    embedder: SentenceEmbedder | None = None,
+    embedder: Embedder | None = None,
 ) -> tuple[Retriever, BuildReport]:
     """Build or reuse the index for `corpus_dir`, load it, and return a ready retriever."""
     embedder = embedder or embedder_for(config)  # one model for building and for queries
