@@ -115,7 +115,9 @@ def test_the_window_splits_at_the_first_token_on_scripted_power():
     assert prefill.energy_j["gpu:0"] + decode.energy_j["gpu:0"] <= window.energy_j["gpu:0"] + 1e-6
     stored = Measurement.from_dict(json.loads(json.dumps(window.to_dict())))  # as results.jsonl keeps it
     assert stored.phases["prefill"].energy_j == prefill.energy_j
-    figures = phase_figures([(window.to_dict()["phases"], 10, 5), (None, 10, 5)])
+    assert stored.phases["decode"].tokens == {"input": 10, "output": 5}  # the split request's own counts
+    # The record's counts (here 99 and 50, as a question's record adds its planner call) give way to the request's.
+    figures = phase_figures([(window.to_dict()["phases"], 99, 50), (None, 10, 5)])
     gpu_figures = figures["by_kind"]["gpu"]
     assert figures["split_items"] == 1 and figures["unsplit_items"] == 1
     assert gpu_figures["prefill_j_per_input_token"] == pytest.approx(prefill.energy_j["gpu:0"] / 10)
@@ -140,16 +142,21 @@ def test_a_short_prefill_is_estimated_from_power_and_says_so():
     assert prefill.energy_j["gpu:0"] == pytest.approx(300.0 * prefill.duration_s, rel=0.3)
 
 
-def test_batches_and_several_calls_are_left_whole():
+def test_a_batch_is_left_whole_and_an_item_of_two_calls_is_split_at_its_last():
     clock = WallClock()
     gpu = FakeGpu(0, "GPU-a", schedule=[(0.0, 50.0)])
     meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
-    engine = BusyGpuEngine(gpu, clock, prefill_s=0.01, prefill_w=400.0, itl_s=0.01, decode_w=100.0, tokens=2)
-    batch, retried = _windows(OneRequest(), [["a", "b"]], engine, meter) + _windows(
-        OneRequest(2), [["a"]], engine, meter
+    engine = BusyGpuEngine(gpu, clock, prefill_s=0.2, prefill_w=400.0, itl_s=0.05, decode_w=100.0, tokens=3)
+    (batch,) = _windows(OneRequest(), [["a", "b"]], engine, meter)
+    assert batch.phases == {} and batch.energy_j["gpu:0"] > 0 and "phases" not in batch.to_dict()
+    # A planner call, then the answer: the phases are the answer's, the planner's energy stays in the window only.
+    (two,) = _windows(OneRequest(calls=2), [["a"]], engine, meter)
+    prefill, decode = two.phases["prefill"], two.phases["decode"]
+    assert prefill.duration_s == pytest.approx(0.2, abs=SLACK_S) and decode.duration_s == pytest.approx(
+        0.1, abs=SLACK_S
     )
-    assert batch.phases == {} and retried.phases == {} and batch.energy_j["gpu:0"] > 0
-    assert "phases" not in batch.to_dict()
+    assert prefill.energy_j["gpu:0"] == pytest.approx(80.0, abs=400 * SLACK_S)
+    assert two.duration_s == pytest.approx(0.6, abs=2 * SLACK_S)
     # Nothing measured: no counters are read at the edges, and nothing is split.
     (unmetered,) = _windows(OneRequest(), [["a"]], engine, make_meter("none"))
     assert unmetered.phases == {}

@@ -40,6 +40,14 @@ def test_lenient_mode_normalises_and_uses_na_recall(write_csv):
     assert report.answered_unanswerable == 0
 
 
+@pytest.mark.parametrize("written", ["80-90%", "80% to 90%", "80%-90%", "80 to 90 %"])
+def test_lenient_mode_reads_a_percent_range_with_a_sign_at_either_end(write_csv, written):
+    rows = [dict(r) for r in SUBMISSION]
+    rows[1]["answer_value"] = written  # the solution's [80,90]
+    assert score_files(write_csv(SOLUTION), write_csv(rows), "lenient").value_accuracy == 1.0
+    assert score_files(write_csv(SOLUTION), write_csv(rows), "kaggle").value_accuracy == 0.6  # as written: no match
+
+
 @pytest.mark.parametrize("literal", ["NA", "N/A", "None", "null", "nan"])
 def test_kaggle_reads_pandas_missing_values_as_text_nan(write_csv, literal):
     rows = [dict(r) for r in SUBMISSION]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
@@ -34,6 +35,8 @@ class BedrockStub(Served):
         self.script = list(script or [])
         self.calls: list[tuple[str, str, dict]] = []  # (operation, model id, body)
         self.headers: list[dict[str, str]] = []
+        self.in_flight = self.most_in_flight = 0  # Converse calls being answered at once
+        self._lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,7 +74,12 @@ class BedrockStub(Served):
                 if step == "5xx":
                     return self._send(500, {"message": "internal"}, "InternalServerException")
                 if step == "hang":
+                    with outer._lock:
+                        outer.in_flight += 1
+                        outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
                     time.sleep(hang_s)
+                    with outer._lock:
+                        outer.in_flight -= 1
                 prompt = " ".join(c["text"] for m in body["messages"] for c in m["content"])
                 words = answer.split()
                 self._send(200, {

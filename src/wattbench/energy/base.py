@@ -95,6 +95,8 @@ class Measurement:
     power_reading: dict[str, str] = field(default_factory=dict)
     """Per GPU scope, which power reading backs its estimates and checks: instant (NVML_FI_DEV_POWER_INSTANT) or
     average (nvmlDeviceGetPowerUsage, a 1-second average on Ampere and newer)."""
+    tokens: dict[str, int] = field(default_factory=dict)
+    """A phase's request: its input and output token counts (the item's record may also count other calls)."""
     phases: dict[str, Measurement] = field(default_factory=dict)
     """One request's window split at its first token (energy/phases.py): prefill and decode; empty when the
     window was not split. A sum of windows has no phases of its own."""
@@ -174,6 +176,7 @@ class Measurement:
             sessions=self.sessions,
             power_reading={s: k for s, k in self.power_reading.items() if keep(s)},
             power_stdev_w={s: w for s, w in self.power_stdev_w.items() if keep(s)},
+            tokens=dict(self.tokens),
             phases={name: part.only(keep, reasons) for name, part in self.phases.items()},
         )
 
@@ -194,6 +197,7 @@ class Measurement:
             "sessions": self.sessions,
             "power_reading": self.power_reading,
             "power_stdev_w": self.power_stdev_w,
+            **({"tokens": self.tokens} if self.tokens else {}),
             **({"phases": {name: part.to_dict() for name, part in self.phases.items()}} if self.phases else {}),
         }
 
@@ -211,6 +215,7 @@ class Measurement:
             "sessions",
             "power_reading",
             "power_stdev_w",
+            "tokens",
         )
         phases = {name: cls.from_dict(part) for name, part in (data.get("phases") or {}).items()}
         return cls(**{k: data[k] for k in keys if k in data}, phases=phases)

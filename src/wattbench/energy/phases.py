@@ -8,9 +8,10 @@ reply (an OpenAI-compatible server, vLLM, whose request counts as sent when it l
 client is being set up). Each stretch is judged as a window of its own, so a prefill shorter
 than the GPU counter's update period is estimated from power and says so.
 
-A split is only made where it means what it says: an item whose one generate call carried one request (batch
-size 1), with nothing else in flight on the engine. A batch of requests shares its prefill and decode steps, and
-an item of several calls (a retry, a planner call) has several prefills, so those windows are left whole.
+A split is only made where it means what it says: a generate call that carried one request (batch size 1), with
+nothing else in flight on the engine. A batch of requests shares its prefill and decode steps, so it is left
+whole. An item of several calls (a WattBot question's planner call, a retry after a blank answer) is split at its
+last call, the answer; the other calls stay in the item's window and in neither phase.
 
 For a server, the first token is seen when its chunk arrives, so the edge is late by the network's delivery time
 (well under a millisecond on one host); no separate prefill-only pass is made (optimum-benchmark's energy_star
@@ -38,10 +39,10 @@ class PhaseMarks:
 
     def __init__(self, meter: Meter) -> None:
         self.meter = meter
-        self._readings: dict[str, Reading] = {}
+        self._readings: dict[str, Reading] = {}  # the current call's
         self._lock = threading.Lock()
-        self._calls = 0
-        self.void: str | None = None  # why the item's window is not split
+        self.void: str | None = None  # why the last call is not split
+        self._tokens: dict[str, int] = {}  # the last call's request: input and output tokens
 
     def mark(self, edge: str) -> None:
         """Read the counters at `edge` (call, sent, first_token, done); only the first reading of an edge counts."""
@@ -62,11 +63,10 @@ class PhaseMarks:
         return on_output
 
     def generate(self, backend: Backend, requests: list[GenerationRequest]) -> list[Completion]:
-        """`backend.generate(requests)`, with the edges read when the call is one request and the item's first."""
-        self._calls += 1
-        if self._calls > 1:
-            self.void = "the item made several generate calls (each has its own prefill)"
-            return backend.generate(requests)
+        """`backend.generate(requests)`, with the edges read when the call is one request (each call starts
+        afresh, so the item's last call is the one split)."""
+        with self._lock:
+            self._readings, self.void, self._tokens = {}, None, {}
         if len(requests) != 1:
             self.void = "several requests share the call's prefill and decode steps"
             return backend.generate(requests)
@@ -76,18 +76,23 @@ class PhaseMarks:
         self.mark("done")
         if any(c.attempts > 1 for c in completions):
             self.void = "the request was retried (the prefill was made more than once)"
+        done = completions[0] if completions else None
+        if done is not None and done.prompt_tokens is not None and done.completion_tokens is not None:
+            self._tokens = {"input": done.prompt_tokens, "output": done.completion_tokens}
         return completions
 
     def phases(self) -> dict[str, Measurement]:
-        """{prefill, decode} when the item was split; empty otherwise (the engine reported no first token, or the
-        item was not one request)."""
+        """{prefill, decode} of the item's last call when it was split; empty otherwise (a batch of requests, a
+        retried request, or an engine that reported no first token)."""
         sent = self._readings.get("sent") or self._readings.get("call")  # in process, the call is the request
         edges = [sent, self._readings.get("first_token"), self._readings.get("done")]
         if self.void is not None or any(edge is None for edge in edges):
             return {}
         sent, first, done = edges
         assert sent is not None and first is not None and done is not None
-        return {PREFILL: self.meter.between(PREFILL, sent, first), DECODE: self.meter.between(DECODE, first, done)}
+        prefill, decode = self.meter.between(PREFILL, sent, first), self.meter.between(DECODE, first, done)
+        prefill.tokens, decode.tokens = dict(self._tokens), dict(self._tokens)
+        return {PREFILL: prefill, DECODE: decode}
 
 
 @dataclass
@@ -116,20 +121,18 @@ class PhaseTotals:
 def phase_figures(items: list[tuple[dict[str, Any] | None, int | None, int | None]]) -> dict[str, Any]:
     """Per kind of scope (gpu, cpu, dram), the prefill and decode energy summed over the answered items whose
     window was split, with J per input token and J per decoded output token. `items`: (the window's phases as
-    stored, prompt tokens, completion tokens) of each answered item. A kind is left out when any split item
+    stored, prompt tokens, completion tokens) of each answered item; the split request's own counts win where the
+    phases carry them (a question's record also counts its planner call). A kind is left out when any split item
     lacks it, so a sum is never silently smaller."""
     split = [(phases, prompt, completion) for phases, prompt, completion in items if phases]
     if not split:
         return {"split_items": 0, "unsplit_items": len(items), "by_kind": {}}
-    parts = [
-        (
-            Measurement.from_dict(p[PREFILL]),
-            Measurement.from_dict(p[DECODE]),
-            prompt or 0,
-            max((completion or 0) - 1, 0),
-        )
-        for p, prompt, completion in split
-    ]
+    parts = []
+    for p, prompt, completion in split:
+        pre, dec = Measurement.from_dict(p[PREFILL]), Measurement.from_dict(p[DECODE])
+        prompt = pre.tokens.get("input", prompt)
+        completion = pre.tokens.get("output", completion)
+        parts.append((pre, dec, prompt or 0, max((completion or 0) - 1, 0)))
     kinds = set.intersection(*({*pre.totals_j(), *dec.totals_j()} for pre, dec, _, _ in parts))
     by_kind: dict[str, Any] = {}
     for kind in sorted(kinds):

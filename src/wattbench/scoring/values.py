@@ -148,7 +148,7 @@ _MAGNITUDES = {
 }
 _MAGNITUDE = re.compile(rf"^({_NUMBER})\s*(k|m|b|t|thousand|million|billion|trillion)$", re.IGNORECASE)
 _RANGE = re.compile(
-    rf"^(?:from\s+|between\s+)?({_NUMBER})\s*(?:-|–|—|to|and)\s*({_NUMBER})$",
+    rf"^(?:from\s+|between\s+)?({_NUMBER})\s*%?\s*(?:-|–|—|to|and)\s*({_NUMBER})$",  # "29% to 49%": a % each end
     re.IGNORECASE,
 )
 
@@ -169,7 +169,8 @@ def normalize_value(raw: str) -> str:
 
     true/yes → 1 and false/no → 0; hedges dropped ("approximately 5", "~5", "more than 40"); thousands commas
     dropped; K/M/B/T and thousand/million/billion/trillion expanded; a trailing % dropped; ranges written
-    `a-b`, `a to b`, `from a to b`, `between a and b` become `[lo,hi]`. Anything else is returned stripped.
+    `a-b`, `a to b`, `from a to b`, `between a and b` become `[lo,hi]`, with a % after either end or both
+    (`29-49%`, `29% to 49%`, `29%-49%`). Anything else is returned stripped.
     """
     text = _text(raw).strip()
     if is_blank_value(text):

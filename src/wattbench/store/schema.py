@@ -105,8 +105,8 @@ class QuestionRecord(Stored):
     """Time to the answer's first token, where the engine times tokens (backends/timing.py)."""
     tpot_s: float | None = None
     prefill_energy_j: float | None = None
-    """GPU energy from the answer request's start to its first token (energy/phases.py); None when the question's
-    window was not split (several generate calls, no token timing, no GPU measured)."""
+    """GPU energy from the answer request's start to its first token (energy/phases.py; the question's last call,
+    after any planner call); None when it was not split (a retried request, no token timing, no GPU measured)."""
     decode_energy_j: float | None = None
     """GPU energy from the first token to the end of the answer."""
     retries: int = 0
