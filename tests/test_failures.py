@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes.servers import ScriptedServer
+from fakes.servers import OK_BODY, ScriptedServer
 from fakes.workspace import make_workspace
 from wattbench.backends.base import GenerationRequest
 from wattbench.backends.registry import create_backend
@@ -369,3 +369,21 @@ def test_batch_with_no_matching_row_exits_2(workspace: Path, capsys, data_dir: P
     code = main(["batch", "--model-name", "no-such-model-anywhere", "--data-dir", str(data_dir)])
     err = capsys.readouterr().err
     assert code == 2 and "no row matches the filters" in err
+
+
+def test_a_blank_answer_is_asked_again_with_a_wider_context(workspace: Path):
+    blank = {**OK_BODY, "choices": [{"message": {"content": '{"answer_value": "is_blank", "ref_id": []}'},
+                                     "finish_reason": "stop"}]}  # fmt: skip
+    server = ScriptedServer([(200, json.dumps(blank), {}, 0)])
+    config = workspace / "blank.toml"
+    config.write_text((workspace / "server.toml").read_text().replace("max_blank_retries = 0", "max_blank_retries = 1"))
+    try:
+        assert _run(workspace, "blank-retry", server.url, "--limit", "1", config="blank.toml") == 0
+    finally:
+        server.close()
+    (record,) = _records(workspace, "blank-retry")
+    assert record["retries_by_kind"]["blank"] == 1 and record["pred_value"] == "4"
+    first, second = (body["messages"][-1]["content"] for _, body in server.seen)
+    documents = [text.split("\n\nQuestion: ")[0] for text in (first, second)]
+    # 10 → 12 passages and 250 → 300 words: the model reads more than it did the first time, not the same again.
+    assert len(documents[1].split()) > len(documents[0].split()) and 250 < record["context_words"] <= 300

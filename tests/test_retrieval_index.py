@@ -192,3 +192,50 @@ def test_an_interrupted_build_leaves_no_scratch_files(small_data: Path, tmp_path
     live.write_bytes(b"someone else's build")
     build_index(config, corpus, embedder=embedder)
     assert not dead.exists() and live.exists() and (tmp_path / "index.sqlite").exists()
+
+
+def test_precision_and_input_length_are_recorded_and_queries_use_them(small_data: Path, tmp_path: Path, embedder):
+    import numpy as np
+
+    corpus = small_data / "wattbot" / "corpus"
+    messages: list[str] = []
+    built = build_index(_config(tmp_path), corpus, embedder=embedder)
+    manifest = load_index(built.path).manifest
+    assert (manifest["embed_precision"], manifest["embed_max_tokens"]) == ("int8", 128)  # the defaults
+    assert embedder.model.max_seq_length == 128
+    int8 = _vectors(built.path)
+
+    full = _config(tmp_path, embed_precision="fp32", embed_max_tokens=None)
+    rebuilt = build_index(full, corpus, notify=messages.append)
+    assert rebuilt.action == "rebuilt" and "embed_precision changed ('int8' → 'fp32')" in messages[-1]
+    fp32 = _vectors(rebuilt.path)
+    cosines = [float(np.frombuffer(int8[k], np.float32) @ np.frombuffer(fp32[k], np.float32)) for k in fp32]
+    # int8 with 128 tokens stays close to the published model on the whole input, though not equal to it.
+    assert 0.85 < float(np.mean(cosines)) < 0.999 and min(cosines) > 0.5
+
+    # Queries are embedded the way the stored passages were, whatever the config says now.
+    retriever = Retriever(load_index(rebuilt.path), _config(tmp_path))
+    assert (retriever.embedder.precision, retriever.embedder.max_tokens) == ("fp32", None)
+    question = "What were the CO2 emissions of training BERT base on 64 V100 GPUs?"
+    assert retriever.search(question, k=1)[0].chunk.doc_id == "strubell2019"
+
+
+def test_a_build_off_a_terminal_reports_a_line_every_few_seconds(small_data: Path, tmp_path: Path, capsys):
+    index = str(tmp_path / "lines.sqlite")
+    assert main(["index", "build", "--data-dir", str(small_data), "--index", index]) == 0
+    err = capsys.readouterr().err.splitlines()
+    lines = [line for line in err if line.startswith("index: ")]
+    assert lines[0].startswith("index: chunking 1/3 (33%)") and "index: chunking 3/3 (100%)" in "\n".join(lines)
+    assert any(line.startswith("index: embedding") and "(100%)" in line for line in lines), err
+    assert not any("\r" in line or "\x1b" in line for line in err)  # plain lines, no redrawn bar
+
+
+def test_auto_precision_is_int8_on_a_cpu_and_fp32_on_a_gpu():
+    from wattbench.retrieval.embed import resolve_precision
+
+    assert resolve_precision("auto", "cpu") == "int8" and resolve_precision("auto", "cuda:1") == "fp32"
+    assert resolve_precision("auto", None) == "int8"  # this machine has no GPU
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("int8", "cuda") == "int8"
+    with pytest.raises(EmbedderError, match="embedding precision 'bf16'"):
+        resolve_precision("bf16", None)
+    assert SentenceEmbedder(precision="int8", device="cuda").device == "cpu"  # int8 kernels are CPU-only

@@ -62,6 +62,8 @@ class LlamaCppOptions(EngineOptions):
     """Sampling seed."""
     n_gpu_layers: int = 0
     """Layers offloaded to the GPU (0: CPU only)."""
+    flash_attn: bool = True
+    """llama.cpp's fused attention: on two CPU cores it reads prompts about 12% faster (benchmarks/RESULTS.md)."""
 
 
 class LlamaCppBackend:
@@ -74,7 +76,8 @@ class LlamaCppBackend:
     @classmethod
     def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
         gen = config.generation
-        return {"model": config.model, "n_ctx": gen.n_ctx, "n_threads": gen.n_threads, "seed": gen.seed or 0}
+        return {"model": config.model, "n_ctx": gen.n_ctx, "n_threads": gen.n_threads, "seed": gen.seed or 0,
+                "flash_attn": gen.flash_attn}  # fmt: skip
 
     @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class LlamaCppBackend:
         opts = options_of(self.name, LlamaCppOptions, options, kwargs)
         model, n_ctx, n_threads = opts.model, opts.n_ctx, opts.n_threads
         seed, n_gpu_layers = opts.seed, opts.n_gpu_layers
+        self.flash_attn = opts.flash_attn
         self.model_path = resolve_gguf(model)
         self.model_id = model or DEFAULT_MODEL
         self.n_ctx, self.n_gpu_layers = n_ctx, n_gpu_layers
@@ -101,6 +105,7 @@ class LlamaCppBackend:
             n_threads_batch=self.n_threads,
             seed=seed,
             n_gpu_layers=n_gpu_layers,
+            flash_attn=self.flash_attn,
             verbose=False,
         )
 
@@ -259,6 +264,7 @@ class LlamaCppBackend:
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
             "n_gpu_layers": self.n_gpu_layers,
+            "flash_attn": self.flash_attn,
             "dtype": _gguf_type(self.model_path),
             "devices": list(self.devices().labels),
             # The GGUF's own count: plots and the scaling study read model size from here before any table.

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from wattbench.cli import app
 from wattbench.cli.options import DATA_DIR
+from wattbench.progress import StageProgress
 
 index_app = typer.Typer(help="Build and inspect the retrieval index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
@@ -18,45 +18,6 @@ app.add_typer(index_app, name="index")
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-class _ProgressBar:
-    """A rich progress bar on stderr, one task per stage (chunking, embedding)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self._progress: Any = None  # a rich Progress, started on first use
-        self._tasks: dict[str, int] = {}
-
-    def __enter__(self) -> _ProgressBar:
-        return self
-
-    def _start(self) -> None:
-        if not self.quiet and self._progress is None:  # started on first use: a reused index prints nothing
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description:<10}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self._progress.start()
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        self._start()
-        if self._progress is None:
-            return
-        if stage not in self._tasks:
-            self._tasks[stage] = self._progress.add_task(stage, total=total)
-        self._progress.update(self._tasks[stage], completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 def _setup(data_dir: Path | None, config: Path | None, index_path: Path | None, **overrides):
@@ -82,7 +43,7 @@ def build_command(
     from wattbench.retrieval.index import build_index
 
     settings, corpus_dir = _setup(data_dir, config, index_path)
-    with _ProgressBar(quiet) as progress:
+    with StageProgress(quiet) as progress:
         report = build_index(settings, corpus_dir, force=force, notify=_stderr, progress=progress)
     typer.echo(
         f"index: {report.action} ({report.reason}); {report.n_chunks} passages from {report.n_documents} documents, "
@@ -125,7 +86,7 @@ def retrieve(
         raise WattbenchError("-k: must be at least 1")
     queries = load_queries(questions, column) if questions else [("query", query)]
     settings, corpus_dir = _setup(data_dir, config, index_path, method=method)
-    with _ProgressBar(quiet=False) as progress:
+    with StageProgress() as progress:
         retriever, _ = open_retriever(settings, corpus_dir, notify=_stderr, progress=progress)
     results = retriever.search_many([text for _, text in queries], k=k)
     for (qid, text), hits in zip(queries, results):

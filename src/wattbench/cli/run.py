@@ -93,16 +93,20 @@ def _run(
     settings, warnings = load_run_config(config, overrides, FLAGS)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    from wattbench.progress import StageProgress
+
     update, stop_bar = _progress(quiet)
     try:
-        result = run_experiment(
-            settings,
-            data_dir=data_dir,
-            resume=resume,
-            force=force,
-            notify=lambda m: print(m, file=sys.stderr),
-            on_progress=update,
-        )
+        with StageProgress(quiet) as index_progress:  # a first run builds the index before any question
+            result = run_experiment(
+                settings,
+                data_dir=data_dir,
+                resume=resume,
+                force=force,
+                notify=lambda m: print(m, file=sys.stderr),
+                on_progress=update,
+                on_index_progress=index_progress,
+            )
     finally:
         if stop_bar is not None:
             stop_bar()

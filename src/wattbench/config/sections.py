@@ -27,8 +27,18 @@ class RetrievalConfig(BaseModel):
     """Text put before each query for the embedder; None: the model family's known prefix, if any."""
     passage_prefix: str | None = None
     """Text put before each passage for the embedder; None: the model family's known prefix, if any."""
-    embed_batch_size: int = Field(32, ge=1)
-    """Passages per embedding batch."""
+    embed_batch_size: int = Field(8, ge=1)
+    """Passages per embedding batch (small batches of like lengths are fastest on a CPU)."""
+    embed_precision: Literal["auto", "int8", "fp32"] = "auto"
+    """int8: the embedder's linear layers quantised to int8, run on the CPU whatever `device` says (about 1.6x
+    the speed of fp32 on two cores, the same retrieval figures on the WattBot questions up to one question); fp32:
+    the model as published, on `device`; auto: int8 on a CPU, fp32 on a GPU. The index records the precision it
+    was built with, and queries use that one."""
+    embed_max_tokens: int | None = Field(128, ge=8)
+    """Tokens of each passage the embedder reads; BM25 reads all of it. 128 halves the build against the 256
+    all-MiniLM-L6-v2 takes, with R@1 and MRR up on the WattBot questions (benchmarks/RESULTS.md); None: as many as
+    the model takes (so does any number above the model's own limit, 256 for all-MiniLM-L6-v2). Recorded in the
+    index like the precision."""
     device: str | None = None
     """Torch device for the embedder and reranker (cpu, cuda, cuda:1); None: let sentence-transformers choose."""
     embedding_dim: int | None = Field(None, ge=1)
@@ -110,6 +120,8 @@ class GenerationConfig(BaseModel):
     """Context window the engine allocates (llama.cpp)."""
     n_threads: int | None = None
     """CPU threads for llama.cpp (None: all cores)."""
+    flash_attn: bool = True
+    """llama.cpp's fused attention kernels (prompts read about 12% faster on two CPU cores); false: the plain path."""
     dtype: str = "auto"
     """Weights dtype for engines that load checkpoints (hf: bf16, fp16, fp32, auto)."""
     max_concurrent: int = Field(1, ge=1)
@@ -148,10 +160,25 @@ class TaskConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    context: Literal["passages", "sentences"] = "sentences"
+    """What the model reads (wattbench.retrieval.context). sentences: the sentences of the top context_candidates
+    passages that best match the question, each with context_neighbours sentences either side from its page,
+    overlapping windows merged, best first. passages: the top_k passages, each cut to words_per_passage. At 250
+    words, sentences hold the gold evidence for more train questions than passages at 360 (benchmarks/RESULTS.md)."""
+    context_words: int = Field(250, ge=20)
+    """Most words of context in one prompt, whatever the mode. 250 keeps the default CPU run (SmolLM2 reads about
+    300 tokens/s on two cores) quick; a GPU model's config raises it to 1000."""
+    context_neighbours: int = Field(1, ge=0)
+    """context = "sentences": sentences taken either side of each matching sentence."""
+    context_candidates: int = Field(10, ge=1)
+    """context = "sentences": passages whose sentences are matched (a blank retry adds blank_retry_extra_k)."""
+    context_rank_weight: float = Field(0.25, ge=0)
+    """context = "sentences": weight of a passage's retrieval rank (as 1/rank) against a sentence's own match to
+    the question (the share of the question's IDF mass it holds, 0 to 1)."""
     top_k: int = Field(3, ge=1)
-    """Passages put in the prompt."""
+    """context = "passages": passages put in the prompt."""
     words_per_passage: int = Field(120, ge=10)
-    """Each passage is cut to this many words: the context budget (small CPU models are slow to read)."""
+    """context = "passages": each passage is cut to this many words."""
     max_blank_retries: int = Field(1, ge=0)
     """A blank answer is asked again with wider retrieval this many times."""
     blank_retry_extra_k: int = Field(2, ge=1)

@@ -73,8 +73,22 @@ def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
             value = SEED_PROVIDERS.get(str(value), value)
         section, _, leaf = target.rpartition(".")
         (nested.setdefault(section, {}) if section else nested)[leaf] = value
+    if "top_k" in nested.get("task", {}):
+        # The seed's top_k_final counts passages in the prompt: passages mode, with room for every one of them.
+        task = nested["task"]
+        task.update(context="passages", context_words=_PASSAGE_WORDS * max(1, _int(task["top_k"])))
     nested.setdefault("retrieval", {}).update(_embedder(embedding))
     return nested, warnings
+
+
+_PASSAGE_WORDS = 120  # TaskConfig.words_per_passage's default
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 1  # not a number: the config's own validation reports it
 
 
 def _embedder(seed: dict[str, Any]) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def _word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(start + m.start(), start + m.end()) for m in re.finditer(r"\S+", text[start:end])]
 
 
-def _pieces(text: str, max_words: int) -> list[tuple[int, int, int]]:
+def sentence_pieces(text: str, max_words: int) -> list[tuple[int, int, int]]:
     """Sentences as (start, end, words); a sentence longer than `max_words` (a flattened table) is cut by words."""
     pieces: list[tuple[int, int, int]] = []
     for start, end in split_sentences(text):
@@ -140,7 +140,7 @@ def _pieces(text: str, max_words: int) -> list[tuple[int, int, int]]:
 
 def chunk_page(text: str, settings: ChunkSettings) -> list[tuple[int, int, int]]:
     """Pack a cleaned page into (char_start, char_end, n_words) passages that overlap by whole sentences."""
-    pieces = _pieces(text, settings.chunk_words)
+    pieces = sentence_pieces(text, settings.chunk_words)
     spans: list[tuple[int, int, int]] = []
     first = 0
     while first < len(pieces):

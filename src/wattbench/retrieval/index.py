@@ -1,11 +1,11 @@
 """The retrieval index: one embedded SQLite file, rebuilt only when its inputs change.
 
-Tables: `manifest` (what the index was built with: schema, cleaner and tokenizer versions, chunk settings,
-embedder id, dimension and passage prefix, corpus hash), `documents` (one row per corpus file with its sha256),
-`chunks` (passage text and position, BM25 tokens, float32 vector). A changed setting rebuilds everything; a
-changed, added or removed corpus file re-chunks and re-embeds only that document. A file that is not a valid
-index (corrupt, another schema, vectors of the wrong size) is reported and rebuilt. Full builds write a new file
-and rename it into place, so an interrupted build never leaves a half-built index.
+Tables: `manifest` (what the index was built with: schema, cleaner and tokenizer versions, chunk settings, embedder
+id, precision, input length, dimension and passage prefix, corpus hash), `documents` (one row per corpus file with
+its sha256), `chunks` (passage text and position, BM25 tokens, float32 vector). A changed setting rebuilds
+everything; a changed, added or removed corpus file re-chunks and re-embeds only that document. A file that is not a
+valid index (corrupt, another schema, vectors of the wrong size) is reported and rebuilt. Full builds write a new
+file and rename it into place, so an interrupted build never leaves a half-built index.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from wattbench.errors import DataError
 from wattbench.retrieval.bedrock_embed import bedrock_model, output_dim
 from wattbench.retrieval.bm25 import TOKENIZER_VERSION, Bm25, tokenize
 from wattbench.retrieval.chunk import CLEANER_VERSION, Chunk, ChunkSettings, chunk_document
-from wattbench.retrieval.embed import Embedder, embedder_for, known_prefixes
+from wattbench.retrieval.embed import Embedder, embedder_for, known_prefixes, resolve_precision
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,9 +55,11 @@ def build_settings(config: RetrievalConfig) -> dict[str, Any]:
     """Everything that, when it changes, makes every stored chunk or vector stale."""
     passage_prefix = config.passage_prefix if config.passage_prefix is not None else known_prefixes(config.embedder)[1]
     model = bedrock_model(config.embedder)
-    api = (
-        {} if model is None else {"embedding_dim": output_dim(model, config.embedding_dim)}
-    )  # a rebuild when it changes
+    if model is None:  # each is a rebuild when it changes: a local embedder's precision and input length
+        api = {"embed_precision": resolve_precision(config.embed_precision, config.device),
+               "embed_max_tokens": config.embed_max_tokens}  # fmt: skip
+    else:  # an API embedder's output size
+        api = {"embedding_dim": output_dim(model, config.embedding_dim)}
     return {
         "schema_version": SCHEMA_VERSION,
         "cleaner_version": CLEANER_VERSION,
@@ -166,27 +168,16 @@ def _insert_documents(
             progress("embedding", embedded[0], len(texts))
 
     vectors = embedder.embed_passages(texts, advance) if texts else np.zeros((0, 1), dtype=np.float32)
+    # fmt: off
     conn.executemany(
         "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            (
-                c.chunk_id,
-                source,
-                c.doc_id,
-                c.title,
-                c.page,
-                c.position,
-                c.ordinal,
-                c.text,
-                c.n_words,
-                c.char_start,
-                c.char_end,
-                " ".join(tokenize(text)),
-                vectors[i].astype(np.float32).tobytes(),
-            )
+            (c.chunk_id, source, c.doc_id, c.title, c.page, c.position, c.ordinal, c.text, c.n_words, c.char_start,
+             c.char_end, " ".join(tokenize(text)), vectors[i].astype(np.float32).tobytes())
             for i, ((source, c), text) in enumerate(zip(pending, texts))
         ),
     )
+    # fmt: on
     return len(pending)
 
 

@@ -88,7 +88,10 @@ class Retriever:
             # Queries must be embedded by the model that embedded the passages, whatever the config says now.
             manifest = self.index.manifest
             stored = {"embedder": manifest.get("embedder", self.config.embedder),
-                      "embedding_dim": manifest.get("embedding_dim")}  # fmt: skip
+                      "embedding_dim": manifest.get("embedding_dim"),
+                      # an index from before precisions were recorded was embedded in fp32
+                      "embed_precision": manifest.get("embed_precision", "fp32"),
+                      "embed_max_tokens": manifest.get("embed_max_tokens")}  # fmt: skip
             self._embedder = embedder_for(self.config.model_copy(update=stored))
         return self._embedder
 

@@ -92,15 +92,12 @@ def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tup
 
 
 def run_experiment(
-    config: ExperimentConfig,
-    *,
-    data_dir: Path | None = None,
-    resume: bool = True,
-    force: bool = False,
+    config: ExperimentConfig, *, data_dir: Path | None = None, resume: bool = True, force: bool = False,
     notify: Callable[[str], None] = lambda message: None,
     on_progress: Progress | None = None,
+    on_index_progress: Callable[[str, int, int], None] | None = None,  # (stage, done, total) of an index build
     meter: Meter | None = None,
-) -> RunResult:
+) -> RunResult:  # fmt: skip
     """Run (or resume) the experiment described by `config`; returns the run dir and its summary."""
     check_run_config(config)
     root = wattbot_dir(resolve_data_dir(data_dir))
@@ -123,7 +120,7 @@ def run_experiment(
     refused: AuthError | None = None
     try:
         _start_metering(meter, run.path / "power.csv")
-        retriever = _load_index(config, root, meter, session, notify, log)
+        retriever = _load_index(config, root, meter, session, notify, log, on_index_progress)
         backend = _load_model(config, meter, session)
         backend_info, hardware = _describe(backend, config, session, meter, log)
         task = WattBotTask(retriever, config, metadata)
@@ -192,10 +189,10 @@ def _warm_up_and_idle(
 
 def _load_index(
     config: ExperimentConfig, root: Path, meter: Meter, session: dict[str, Any], notify: Callable[[str], None],
-    log: logging.Logger,
+    log: logging.Logger, progress: Callable[[str, int, int], None] | None,
 ) -> Any:  # fmt: skip
     with meter.window("index_load") as index_window:
-        retriever, report = open_retriever(config.retrieval, root / "corpus", notify=notify)
+        retriever, report = open_retriever(config.retrieval, root / "corpus", notify=notify, progress=progress)
     session["energy"]["index_load"] = index_window.record()
     log.info(f"index: {report.action} ({report.reason}), {report.n_chunks} passages")
     return retriever

@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 
 from wattbench.backends.base import GenerationRequest
+from wattbench.config import TaskConfig
 from wattbench.data.wattbot import FALLBACK_ANSWER, DocumentMeta, Question, is_blank_value
-from wattbench.retrieval.search import Hit
+from wattbench.retrieval.context import ContextSettings, ContextSpan
 from wattbench.scoring.values import format_number, normalize_value
 
 SYSTEM_PROMPT = (
@@ -51,21 +52,27 @@ ws ::= " "?
 """
 
 
-def context_block(hits: list[Hit], words_per_passage: int) -> str:
-    """Passages labelled with their document id, each cut to `words_per_passage` words."""
-    parts = []
-    for hit in hits:
-        words = hit.chunk.text.split()
-        text = " ".join(words[:words_per_passage]) + (" …" if len(words) > words_per_passage else "")
-        parts.append(f"[{hit.chunk.doc_id}] (page {hit.chunk.page}) {text}")
-    return "\n\n".join(parts)
+def context_settings(task: TaskConfig) -> ContextSettings:
+    """The context a `TaskConfig` asks for."""
+    return ContextSettings(
+        mode=task.context,
+        budget_words=task.context_words,
+        words_per_passage=task.words_per_passage,
+        neighbours=task.context_neighbours,
+        candidates=task.context_candidates,
+        passage_weight=task.context_rank_weight,
+    )
+
+
+def context_block(spans: list[ContextSpan]) -> str:
+    """The context spans, each labelled with its document id and page; a cut one ends with an ellipsis."""
+    return "\n\n".join(f"[{s.doc_id}] (page {s.page}) {s.text}" + (" …" if s.truncated else "") for s in spans)
 
 
 def build_request(
     question: Question,
-    hits: list[Hit],
+    spans: list[ContextSpan],
     *,
-    words_per_passage: int,
     max_tokens: int,
     temperature: float,
     seed: int | None,
@@ -73,8 +80,8 @@ def build_request(
 ) -> GenerationRequest:
     unit = question.answer_unit.strip()
     unit_line = f"\nUnit of the answer: {unit}" if unit and not is_blank_value(unit) else ""
-    user = f"Documents:\n{context_block(hits, words_per_passage)}\n\nQuestion: {question.question}{unit_line}"
-    doc_ids = sorted({h.chunk.doc_id for h in hits})
+    user = f"Documents:\n{context_block(spans)}\n\nQuestion: {question.question}{unit_line}"
+    doc_ids = sorted({s.doc_id for s in spans})
     return GenerationRequest(
         messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],
         max_tokens=max_tokens,

@@ -15,12 +15,14 @@ from typing import Any, ClassVar
 from wattbench.backends.base import AuthError, Completion, GenerationRequest
 from wattbench.config import ExperimentConfig
 from wattbench.data.wattbot import DocumentMeta, Question, is_blank_value
+from wattbench.retrieval.context import ContextBuilder, ContextSpan
 from wattbench.retrieval.search import Hit, Retriever, fuse_hit_lists
 from wattbench.scoring.wattbot import score_row
 from wattbench.tasks.base import Exchange
 from wattbench.tasks.wattbot import (
     ParsedAnswer,
     build_request,
+    context_settings,
     normalize_answer_value,
     parse_answer,
     parse_queries,
@@ -87,12 +89,13 @@ class WattBotTask:
 
     def __init__(self, retriever: Retriever, config: ExperimentConfig, metadata: dict[str, DocumentMeta]) -> None:
         self.retriever, self.config, self.metadata = retriever, config, metadata
+        self.context = ContextBuilder(retriever.index, context_settings(config.task))  # pages cached across items
 
     def window(self, item: Question) -> str:
         return f"question {item.id}"
 
     def start(self, item: Question) -> Exchange[dict[str, Any]]:
-        return answer_question(item, self.retriever, self.config, self.metadata)
+        return answer_question(item, self.retriever, self.config, self.metadata, self.context)
 
     def failed(self, item: Question, exc: Exception) -> dict[str, Any]:
         return failed_record(item, exc)
@@ -106,9 +109,11 @@ def answer_question(
     retriever: Retriever,
     config: ExperimentConfig,
     metadata: dict[str, DocumentMeta],
+    context: ContextBuilder | None = None,
 ) -> Exchange[dict[str, Any]]:
-    """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with fewer passages."""
+    """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with less context."""
     task, gen = config.task, config.generation
+    context = context or ContextBuilder(retriever.index, context_settings(task))
     tally, budget = Tally(), QuestionBudget(task.question_timeout_s)
     planned: list[str] = []
     if task.planner_max_queries > 0:  # the plan's tokens and time count in this question's totals
@@ -124,26 +129,33 @@ def answer_question(
         tally.retrieval_s += time.perf_counter() - started
         return hits
 
-    k = task.top_k
+    first_k = k = task.context_candidates if task.context == "sentences" else task.top_k
     hits = retrieve(k)
+    spans = context.spans(question.question, hits)
     while True:
-        request = build_request(question, hits, words_per_passage=task.words_per_passage, max_tokens=gen.max_tokens,
-                                temperature=gen.temperature, seed=gen.seed, constrained=gen.constrained)  # fmt: skip
+        request = build_request(question, spans, max_tokens=gen.max_tokens, temperature=gen.temperature,
+                                seed=gen.seed, constrained=gen.constrained)  # fmt: skip
         completion = tally.add((yield from budget.ask(request)))
         if completion.error is not None:
-            if completion.finish_reason == "context_overflow" and len(hits) > 1 and not budget.spent():
-                hits = hits[:-1]  # too long for the window: drop the last passage
+            if completion.finish_reason == "context_overflow" and len(spans) > 1 and not budget.spent():
+                spans = spans[:-1]  # too long for the window: drop the last (weakest) span
                 tally.retries["overflow"] += 1
                 continue
-            return question_record(question, ParsedAnswer("is_blank", []), hits, metadata, tally, completion, planned)
+            nothing = ParsedAnswer("is_blank", [])
+            return question_record(question, nothing, hits, spans, metadata, tally, completion, planned)
         parsed = parse_answer(completion.text)
         blank = is_blank_value(normalize_answer_value(parsed.answer_value, question))
         if blank and tally.retries["blank"] < task.max_blank_retries and not budget.spent():
-            tally.retries["blank"] += 1
-            k += task.blank_retry_extra_k
-            hits = retrieve(k)
-            continue
-        return question_record(question, parsed, hits, metadata, tally, completion, planned)
+            # Wider retrieval, and a word budget wider by the same share: within the first budget the extra
+            # passages would seldom change what the model reads. The same context again is not asked again.
+            wider_k = k + task.blank_retry_extra_k
+            wider_hits = retrieve(wider_k)
+            wider = context.spans(question.question, wider_hits, budget_words=task.context_words * wider_k // first_k)
+            if [s.span_id for s in wider] != [s.span_id for s in spans]:
+                tally.retries["blank"] += 1
+                k, hits, spans = wider_k, wider_hits, wider
+                continue
+        return question_record(question, parsed, hits, spans, metadata, tally, completion, planned)
 
 
 def _scores(question: Question, row: dict[str, str]) -> dict[str, Any]:
@@ -163,14 +175,15 @@ def question_record(
     question: Question,
     parsed: ParsedAnswer,
     hits: list[Hit],
+    spans: list[ContextSpan],
     metadata: dict[str, DocumentMeta],
     tally: Tally,
     last: Completion,
     planned: list[str],
 ) -> dict[str, Any]:
     """The record results.jsonl keeps for the question: prediction, scores, cost, retries and the raw output."""
-    cited = [h for h in hits if h.chunk.doc_id in parsed.ref_ids] or hits[:1]
-    supporting = " ".join(cited[0].chunk.text.split()[:60]) if cited else ""
+    cited = [s for s in spans if s.doc_id in parsed.ref_ids] or spans[:1]
+    supporting = " ".join(cited[0].text.split()[:60]) if cited else ""
     row = submission_row(question, parsed, metadata, supporting)
     return {
         **base_record(question, row),
@@ -188,6 +201,8 @@ def question_record(
         "attempts": tally.attempts,
         "notes": tally.notes,
         "retrieved": [h.chunk.chunk_id for h in hits],
+        "context": [s.span_id for s in spans],  # what the model read: <doc>:p<page>:<start>-<end> of cleaned pages
+        "context_words": sum(s.n_words for s in spans),
         "planner_queries": planned,
         "raw_output": last.text,
         "parse_error": parsed.parse_error,
