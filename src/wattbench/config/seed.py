@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from wattbench.config.sections import TaskConfig
 from wattbench.errors import ConfigError
 
 # The seed project's Python config keys → dotted paths of ExperimentConfig.
@@ -76,12 +77,10 @@ def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
     if "top_k" in nested.get("task", {}):
         # The seed's top_k_final counts passages in the prompt: passages mode, with room for every one of them.
         task = nested["task"]
-        task.update(context="passages", context_words=_PASSAGE_WORDS * max(1, _int(task["top_k"])))
+        words = TaskConfig.model_fields["words_per_passage"].default
+        task.update(context="passages", context_words=words * max(1, _int(task["top_k"])))
     nested.setdefault("retrieval", {}).update(_embedder(embedding))
     return nested, warnings
-
-
-_PASSAGE_WORDS = 120  # TaskConfig.words_per_passage's default
 
 
 def _int(value: Any) -> int:
