@@ -28,7 +28,6 @@ from wattbench.retrieval.index import LoadedIndex
 from wattbench.retrieval.search import Hit
 
 ContextMode = Literal["passages", "sentences"]
-CONTEXT_MODES: tuple[ContextMode, ...] = ("passages", "sentences")
 MAX_SENTENCE_WORDS = 60  # a longer "sentence" (a flattened table) is matched in pieces of this many words
 
 
@@ -195,7 +194,8 @@ class ContextBuilder:
 
 def page_text(chunks: Sequence[Chunk]) -> str:
     """A cleaned page put back together from its passages (each is the page's text at its offsets); a gap
-    between passages, which holds only the white space between two sentences, becomes one space."""
+    between passages, which holds only the white space between two sentences, becomes as many spaces, so that
+    offsets into the page stay offsets into this text."""
     parts: list[str] = []
     cursor = 0
     for chunk in sorted(chunks, key=lambda c: c.char_start):

@@ -109,11 +109,10 @@ def answer_question(
     retriever: Retriever,
     config: ExperimentConfig,
     metadata: dict[str, DocumentMeta],
-    context: ContextBuilder | None = None,
+    context: ContextBuilder,
 ) -> Exchange[dict[str, Any]]:
     """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with less context."""
     task, gen = config.task, config.generation
-    context = context or ContextBuilder(retriever.index, context_settings(task))
     tally, budget = Tally(), QuestionBudget(task.question_timeout_s)
     planned: list[str] = []
     if task.planner_max_queries > 0:  # the plan's tokens and time count in this question's totals
@@ -151,7 +150,7 @@ def answer_question(
             wider_k = k + task.blank_retry_extra_k
             wider_hits = retrieve(wider_k)
             wider = context.spans(question.question, wider_hits, budget_words=task.context_words * wider_k // first_k)
-            if [s.span_id for s in wider] != [s.span_id for s in spans]:
+            if [(s.span_id, s.n_words) for s in wider] != [(s.span_id, s.n_words) for s in spans]:
                 tally.retries["blank"] += 1
                 k, hits, spans = wider_k, wider_hits, wider
                 continue
