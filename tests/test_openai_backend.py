@@ -56,7 +56,7 @@ def test_garbage_permanent_errors_and_timeouts_are_recorded_per_request():
             backoff_s=0.01,
             max_attempts=3,
             max_concurrent=1,
-            request_timeout_s=0.3,
+            first_byte_timeout_s=0.3,
         )
         garbage, bad, down = backend.generate([_request(), _request(), _request()])
         assert "not a chat completion" in garbage.error and bad.error.startswith("HTTP 400")

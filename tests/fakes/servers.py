@@ -197,3 +197,38 @@ class StreamingServer(Served):
                 pass
 
         _serve(self, Handler)
+
+
+class SilentServer:
+    """Accepts every connection on 127.0.0.1, reads what is sent, and never writes a byte: a hung proxy or a server
+    stuck before its first response. Connections are held until `close()` (at most `hold_s`)."""
+
+    def __init__(self, hold_s: float = 300.0) -> None:
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self._sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/v1"
+        self.accepted = 0
+        self._held: list = []
+        self._stop = threading.Event()
+        self._hold_s = hold_s
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        started = time.monotonic()
+        while not self._stop.is_set() and time.monotonic() - started < self._hold_s:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            self._held.append(conn)  # never answered; read nothing either (the request sits in the buffer)
+
+    def close(self) -> None:
+        self._stop.set()
+        for conn in self._held:
+            conn.close()
+        self._sock.close()

@@ -29,16 +29,24 @@ from wattbench.backends.base import (
     finish_reason,
     options_of,
 )
-from wattbench.backends.sse import Reply, post, stream_completion
+from wattbench.backends.sse import Limits, Reply, ReplyTimeout, post, stream_completion
 from wattbench.energy.devices import Devices, server_devices
 from wattbench.errors import WattbenchError
+from wattbench.urls import parse_url
 
 if TYPE_CHECKING:
     from wattbench.config import BatchConfig, ExperimentConfig
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 AUTH_STATUS = frozenset({401, 403})
-NETWORK_OPTIONS = ("connect_timeout_s", "request_timeout_s", "max_attempts", "retry_after_cap_s")
+NETWORK_OPTIONS = (
+    "connect_timeout_s",
+    "first_byte_timeout_s",
+    "stall_timeout_s",
+    "request_timeout_s",
+    "max_attempts",
+    "retry_after_cap_s",
+)
 """The timeouts and retry limits every server backend takes, under the same names in the run and batch configs."""
 
 
@@ -48,12 +56,17 @@ def network_options(settings: Any) -> dict[str, Any]:
 
 
 def endpoint_base_url(endpoint: str) -> str:
-    """`http://host:8000`, `.../v1` or `.../v1/chat/completions` → `http://host:8000/v1`."""
-    url = endpoint.strip().rstrip("/")
+    """`http://host:8000`, `.../v1` or `.../v1/chat/completions` → `http://host:8000/v1` (a query string, where a
+    server takes its token, stays at the end)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(endpoint.strip())
+    path = parts.path.rstrip("/")
     for suffix in ("/chat/completions", "/completions"):
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-    return url if url.endswith("/v1") else url + "/v1"
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    path = path if path.endswith("/v1") else path + "/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -67,8 +80,12 @@ class NetworkOptions(EngineOptions):
     """Requests in flight at once."""
     connect_timeout_s: float = 10.0
     """Seconds to wait for a connection."""
+    first_byte_timeout_s: float = 8.0
+    """Streamed replies: seconds from sending to the reply's first byte (a server that never answers ends here)."""
+    stall_timeout_s: float = 60.0
+    """The longest silence between two bytes of a reply (a live stream is never cut)."""
     request_timeout_s: float = 60.0
-    """Seconds one attempt may take to its whole reply."""
+    """Unstreamed replies: seconds one attempt may take to its whole reply."""
     max_attempts: int = 3
     """Attempts per request (429, 5xx, timeouts and dropped connections are retried)."""
     retry_after_cap_s: float = 30.0
@@ -117,7 +134,10 @@ class OpenAICompatBackend:
     @classmethod
     def at_load(cls, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
         """Options for a load run with at most `in_flight` requests at once (a concurrency limit), streamed."""
-        return {**options, "max_concurrent": in_flight, "stream": True}
+        # Queued behind `in_flight - 1` others, a server that sends its status line only with the first token
+        # (llama.cpp's server does) is busy, not dead: it gets the stall timeout for its first byte.
+        first = max(options.get("first_byte_timeout_s", 8.0), options.get("stall_timeout_s", 60.0))
+        return {**options, "max_concurrent": in_flight, "stream": True, "first_byte_timeout_s": first}
 
     @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
@@ -140,23 +160,28 @@ class OpenAICompatBackend:
         if json_mode not in JSON_MODES:
             raise WattbenchError(f"generation.json_mode: unknown '{json_mode}'; use one of: {', '.join(JSON_MODES)}")
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        # Parsed once: requests go to `_url` (user-info taken out and sent as basic auth), everything shown,
+        # logged or stored reads `base_url`, which is redacted.
+        self._endpoint = parse_url((base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"))
+        self._url, self.base_url = self._endpoint.url, self._endpoint.shown
         self.gpus = opts.gpus
         self.api_key_env = api_key_env
         self._api_key = os.environ.get(api_key_env)
-        if self._api_key is None and self.base_url == DEFAULT_BASE_URL:
+        if self._api_key is None and self._url == DEFAULT_BASE_URL:
             raise WattbenchError(f"the OpenAI API needs a key: set ${api_key_env} (it is never written anywhere)")
         if max_attempts < 1:
             raise WattbenchError(f"generation.max_attempts: {max_attempts}; a request needs at least 1 attempt")
         self.max_concurrent = max_concurrent
         self.connect_timeout_s, self.request_timeout_s = connect_timeout_s, request_timeout_s
+        self.first_byte_timeout_s, self.stall_timeout_s = opts.first_byte_timeout_s, opts.stall_timeout_s
         self.max_attempts, self.retry_after_cap_s = max_attempts, retry_after_cap_s
         self.backoff_s, self.json_mode = backoff_s, json_mode
         self.stream = opts.stream
         self._tls: Any = None  # one TLS context for every call: building one costs ~35 ms, inside a metered window
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        """The API key as a bearer token; without one, the URL's user-info as basic auth (a proxy's login)."""
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else self._endpoint.basic_auth()
 
     def _refused(self, status: int) -> str:
         if self._api_key is None:
@@ -172,9 +197,9 @@ class OpenAICompatBackend:
         requests' own timeouts and the run's consecutive-failure stop deal with it."""
         import httpx
 
-        timeout = min(self.connect_timeout_s, self.request_timeout_s)
+        timeout = httpx.Timeout(self.first_byte_timeout_s, connect=self.connect_timeout_s)
         try:
-            response = httpx.get(f"{self.base_url}/models", headers=self._headers(), timeout=timeout)
+            response = httpx.get(self._endpoint.join("models"), headers=self._headers(), timeout=timeout)
         except httpx.HTTPError as exc:
             return [f"preflight: {self.base_url}/models did not answer ({type(exc).__name__}); going on"]
         if response.status_code in AUTH_STATUS:
@@ -193,7 +218,7 @@ class OpenAICompatBackend:
         return self.retry_after_cap_s, note
 
     @staticmethod
-    def _endpoint(request: GenerationRequest) -> str:
+    def _route(request: GenerationRequest) -> str:
         # A plain prompt (a base checkpoint) goes to the text-completions endpoint: no chat template is applied.
         return "completions" if request.prompt_text is not None else "chat/completions"
 
@@ -230,27 +255,24 @@ class OpenAICompatBackend:
         return payload
 
     def _attempt_timeout(self, deadline: float | None) -> float | None:
-        """Seconds this attempt may take: the request timeout, cut to what is left before the deadline."""
+        """Seconds this attempt may take in all: unbounded for a stream (it is cut only when it stalls), the
+        request timeout for an unstreamed reply; either cut to what is left before the deadline. 0: nothing is
+        left."""
+        whole = None if self.stream else self.request_timeout_s
         if deadline is None:
-            return self.request_timeout_s
+            return whole
         left = deadline - time.monotonic()
-        return None if left <= 0 else min(self.request_timeout_s, left)
+        return 0.0 if left <= 0 else min(whole or left, left)
 
-    async def _send(self, client: Any, request: GenerationRequest, timeout_s: float) -> Reply:
-        import httpx
+    def _limits(self, whole_s: float | None) -> Limits:
+        # A streamed reply's status line comes at once (the tokens follow); an unstreamed one's only with the
+        # whole reply, so its first byte may take as long as the reply.
+        first = self.first_byte_timeout_s if self.stream else self.request_timeout_s
+        return Limits(self.connect_timeout_s, first, self.stall_timeout_s, whole_s)
 
-        # httpx's read timeout restarts with every byte; wait_for bounds the whole reply (a trickling server too).
-        return await asyncio.wait_for(
-            post(
-                client,
-                f"{self.base_url}/{self._endpoint(request)}",
-                self._payload(request),
-                self._headers(),
-                httpx.Timeout(timeout_s, connect=min(self.connect_timeout_s, timeout_s)),
-                request.on_output,
-            ),
-            timeout=timeout_s,
-        )
+    async def _send(self, client: Any, request: GenerationRequest, whole_s: float | None) -> Reply:
+        return await post(client, self._endpoint.join(self._route(request)), self._payload(request), self._headers(),
+                          self._limits(whole_s), request.on_output)  # fmt: skip
 
     async def _one(self, client: Any, limit: asyncio.Semaphore, request: GenerationRequest) -> Completion:
         completion = await self._attempts(client, limit, request)
@@ -271,7 +293,7 @@ class OpenAICompatBackend:
                         break
                     await asyncio.sleep(delay)
                 timeout_s = self._attempt_timeout(request.deadline)
-                if timeout_s is None:
+                if timeout_s == 0.0:
                     why = " (question time budget spent)"
                     break
                 attempts += 1
@@ -280,8 +302,11 @@ class OpenAICompatBackend:
                     request.on_output("sent")  # where the prefill starts (energy/phases.py)
                 try:
                     response = await self._send(client, request, timeout_s)
+                except ReplyTimeout as exc:
+                    error = str(exc)
+                    continue
                 except (httpx.TimeoutException, TimeoutError):
-                    error = f"no reply within {timeout_s:.3g} s (generation.request_timeout_s)"
+                    error = f"no connection within {self.connect_timeout_s:.3g} s (generation.connect_timeout_s)"
                     continue
                 except httpx.TransportError as exc:
                     error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

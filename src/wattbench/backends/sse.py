@@ -8,9 +8,10 @@ carried text, and the completion says so in its notes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,39 +43,137 @@ def _delta_text(event: dict[str, Any]) -> tuple[str, str]:
     return (answer if isinstance(answer, str) else ""), (reasoning if isinstance(reasoning, str) else "")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How long one attempt may wait, and for what (the README's "Timeouts" says which does which)."""
+
+    connect_s: float
+    """The TCP (and TLS) connection."""
+    first_byte_s: float
+    """From the request's last byte sent to the reply's first byte (its status line)."""
+    stall_s: float
+    """The longest silence between two bytes of the reply."""
+    whole_s: float | None
+    """The whole attempt, sending to the reply's last byte; None: unbounded while bytes keep coming."""
+
+
+class ReplyTimeout(Exception):
+    """The attempt ran past one of its Limits; the message names the setting."""
+
+
+async def _headers(client: Any, url: str, payload: dict[str, Any], headers: dict[str, str], limits: Limits,
+                   deadline: float | None) -> Any:  # fmt: skip
+    """The response with its status line and headers read (the body not yet), or ReplyTimeout. The first-byte
+    clock starts when the request has left (httpx's trace event), so a slow connection is the connect timeout's."""
+    import httpx
+
+    sent: list[float] = []
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent.append(time.perf_counter())
+
+    timeout = httpx.Timeout(connect=limits.connect_s, read=max(limits.first_byte_s, limits.stall_s),
+                            write=limits.stall_s, pool=None)  # fmt: skip
+    request = client.build_request("POST", url, json=payload, headers=headers, timeout=timeout,
+                                   extensions={"trace": trace})  # fmt: skip
+    task = asyncio.ensure_future(client.send(request, stream=True))
+    try:
+        while True:
+            now = time.perf_counter()
+            wait = 0.25 if not sent else sent[0] + limits.first_byte_s - now
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            done, _ = await asyncio.wait({task}, timeout=max(wait, 0.0))
+            if done:
+                return task.result()
+            now = time.perf_counter()
+            if sent and now - sent[0] >= limits.first_byte_s:
+                raise ReplyTimeout(f"no reply within {limits.first_byte_s:.3g} s of sending "
+                                   "(generation.first_byte_timeout_s)")  # fmt: skip
+            if deadline is not None and now >= deadline:
+                raise ReplyTimeout(f"no whole reply within {limits.whole_s:.3g} s (generation.request_timeout_s)")
+    finally:
+        if not task.done():
+            task.cancel()
+            try:
+                await task
+            except BaseException:  # noqa: S110 - the cancelled send; its error is the timeout's
+                pass
+
+
 async def post(
-    client: Any, url: str, payload: dict[str, Any], headers: dict[str, str], timeout: Any,
+    client: Any, url: str, payload: dict[str, Any], headers: dict[str, str], limits: Limits,
     on_output: Callable[[str], None] | None = None,
 ) -> Reply:  # fmt: skip
     """Send one request; read a stream event by event, stamping each chunk that carries output (and telling
-    `on_output` "token" as it arrives)."""
+    `on_output` "token" as it arrives). Within `limits`: a live stream is never cut by the clock, only by a
+    stall (no byte for `stall_s`, httpx's read timeout) or the whole-reply bound when there is one."""
+    import httpx
+
     started = time.perf_counter()
-    async with client.stream("POST", url, json=payload, headers=headers, timeout=timeout) as response:
-        kind = response.headers.get("content-type", "")
-        reply = Reply(response.status_code, dict(response.headers), started=started)
-        if response.status_code >= 400 or "text/event-stream" not in kind:
-            reply.text = (await response.aread()).decode("utf-8", "replace")
-            return reply
-        reply.events = []
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                break
-            try:
-                event = json.loads(data)
-            except json.JSONDecodeError:
-                reply.text = data
-                reply.events = None  # not a stream we can read: reported as a bad reply
-                return reply
-            answer, reasoning = _delta_text(event)
-            if answer or reasoning:
-                reply.times.mark(time.perf_counter() - started)
-                if on_output is not None:
-                    on_output("token")
-            reply.events.append(event)
+    deadline = None if limits.whole_s is None else started + limits.whole_s
+    response = await _headers(client, url, payload, headers, limits, deadline)
+    try:
+        body = _body(response, started, on_output, limits.stall_s)
+        if deadline is None:
+            return await body
+        try:
+            return await asyncio.wait_for(body, timeout=max(deadline - time.perf_counter(), 0.0))
+        except TimeoutError:
+            raise ReplyTimeout(f"no whole reply within {limits.whole_s:.3g} s (generation.request_timeout_s)") from None
+    except (httpx.ReadTimeout, Stalled):
+        raise ReplyTimeout(
+            f"the reply stalled: no byte for {limits.stall_s:.3g} s (generation.stall_timeout_s)"
+        ) from None
+    finally:
+        await response.aclose()
+
+
+class Stalled(Exception):
+    pass
+
+
+async def _guarded(chunks: AsyncIterator[Any], stall_s: float) -> AsyncIterator[Any]:
+    """`chunks` with at most `stall_s` of silence before each (httpx's read timeout is still the first byte's
+    here: one client-wide timeout cannot be both)."""
+    iterator = chunks.__aiter__()
+    while True:
+        try:
+            item = await asyncio.wait_for(iterator.__anext__(), timeout=stall_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise Stalled from None
+        yield item
+
+
+async def _body(response: Any, started: float, on_output: Callable[[str], None] | None, stall_s: float) -> Reply:
+    kind = response.headers.get("content-type", "")
+    reply = Reply(response.status_code, dict(response.headers), started=started)
+    if response.status_code >= 400 or "text/event-stream" not in kind:
+        reply.text = b"".join([c async for c in _guarded(response.aiter_bytes(), stall_s)]).decode("utf-8", "replace")
         return reply
+    reply.events = []
+    async for line in _guarded(response.aiter_lines(), stall_s):
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        try:
+            event = json.loads(data)
+        except json.JSONDecodeError:
+            reply.text = data
+            reply.events = None  # not a stream we can read: reported as a bad reply
+            return reply
+        answer, reasoning = _delta_text(event)
+        if answer or reasoning:
+            reply.times.mark(time.perf_counter() - started)
+            if on_output is not None:
+                on_output("token")
+        reply.events.append(event)
+    return reply
 
 
 def stream_completion(reply: Reply, started: float) -> Completion | str:

@@ -107,11 +107,12 @@ def run_batch_campaign(
     from wattbench.campaigns.jobs import executor_choice
 
     choice = executor_choice(config.executor)  # an unknown executor is refused before anything runs
-    if choice.name == "inline":
-        return run_batch(config, specs, prompts, force=force, notify=notify)
-    # Imported here: batch_parallel builds on this module's BatchOutcome and to_run.
-    from wattbench.campaigns.batch_parallel import run_batch_parallel
-    from wattbench.data.model_sizes import load_sizes
+    with BatchDir(Path(config.output_dir)).lock():  # a second batch into this folder is refused at once
+        if choice.name == "inline":
+            return run_batch(config, specs, prompts, force=force, notify=notify)
+        # Imported here: batch_parallel builds on this module's BatchOutcome and to_run.
+        from wattbench.campaigns.batch_parallel import run_batch_parallel
+        from wattbench.data.model_sizes import load_sizes
 
-    return run_batch_parallel(config, specs, prompts, models_csv, choice, timeout_s=config.executor.timeout_s,
-                              force=force, notify=notify, sizes=load_sizes())  # fmt: skip
+        return run_batch_parallel(config, specs, prompts, models_csv, choice, timeout_s=config.executor.timeout_s,
+                                  force=force, notify=notify, sizes=load_sizes())  # fmt: skip

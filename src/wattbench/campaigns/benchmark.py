@@ -4,7 +4,6 @@ executor (campaigns/jobs.py, executors/): one at a time, packed onto GPU or CPU 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.executors.job import STATUSES, Outcome
 from wattbench.runs.checks import load_run_config
 from wattbench.store.paths import run_dir_path
-from wattbench.store.rundir import RunDir, write_atomically
+from wattbench.store.rundir import RunDir, write_json
 
 CONFIG_SUFFIXES = (".toml", ".yaml", ".yml", ".py")
 
@@ -102,4 +101,4 @@ def counts(outcomes: list[Outcome]) -> dict[str, int]:
 def _write_summary(log_dir: Path, outcomes: list[Outcome]) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     payload = {"counts": counts(outcomes), "configs": [asdict(o) for o in outcomes]}
-    write_atomically(log_dir / "summary.json", json.dumps(payload, indent=2) + "\n")
+    write_json(log_dir / "summary.json", payload)

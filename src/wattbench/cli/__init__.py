@@ -51,18 +51,23 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; bad input prints one line to stderr and returns 2 (the exit code when run as a script)."""
+    from wattbench import signals
+
+    signals.install()  # SIGTERM (a scheduler, `timeout`) is handled as Ctrl-C is, exit 143
     _register()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="wattbench", standalone_mode=False)
     except WattbenchError as exc:
-        print(f"wattbench: error: {exc}", file=sys.stderr)
+        from wattbench.urls import redact_text
+
+        print(f"wattbench: error: {redact_text(str(exc))}", file=sys.stderr)
         code = exc.exit_code
     except typer.Exit as exc:
         code = exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         print("wattbench: interrupted", file=sys.stderr)
-        code = 130
+        code = signals.interrupt_exit_code()
     except Exception as exc:
         # Usage errors (bad option, missing argument) know how to print themselves; typer has moved the class
         # between releases, so recognise it by what it does rather than by import path.

@@ -129,7 +129,9 @@ def batch(
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr)
+    from wattbench.urls import redact_text
+
+    print(redact_text(message), file=sys.stderr)
 
 
 def _warn(specs: list[Any]) -> None:
@@ -161,6 +163,8 @@ def _report_outcome(outcome: BatchOutcome, output_dir: Path) -> int:
     for row in failed:
         typer.echo(f"failed: {row.model_name} '{row.reasoning_state}': {row.error_message}", err=True)
     if outcome.interrupted:
+        from wattbench.signals import interrupt_exit_code
+
         typer.echo("interrupted: rerun the same command to run what is left", err=True)
-        return 130
+        return interrupt_exit_code()
     return 1 if failed else 0

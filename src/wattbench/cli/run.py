@@ -113,7 +113,9 @@ def _run(
     _echo_result(result)
     if result.interrupted:
         typer.echo("interrupted: rerun the same command to resume", err=True)
-        raise typer.Exit(130)
+        from wattbench.signals import interrupt_exit_code
+
+        raise typer.Exit(interrupt_exit_code())
     if result.failed:
         raise typer.Exit(1)
 

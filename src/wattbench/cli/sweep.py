@@ -76,7 +76,9 @@ def benchmark(
         ", ".join(f"{n} {status.replace('_', '-')}" for status, n in tally.items()) + f"; logs in {campaign.log_dir}"
     )
     if tally["interrupted"]:
-        return 130
+        from wattbench.signals import interrupt_exit_code
+
+        return interrupt_exit_code()
     return 1 if tally["failed"] or tally["timed_out"] else 0
 
 

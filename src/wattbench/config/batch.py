@@ -64,9 +64,14 @@ class BatchConfig(BaseModel):
     """A run stops after this many failed prompts in a row (a dead server), recording the rest as not run."""
     connect_timeout_s: float = Field(10.0, gt=0)
     """Server backends: seconds to wait for a connection."""
+    first_byte_timeout_s: float = Field(8.0, gt=0)
+    """Server backends, streamed replies: seconds from sending a prompt to the reply's first byte (a server that
+    accepts and never answers is given up here)."""
+    stall_timeout_s: float = Field(60.0, gt=0)
+    """Server backends: the longest silence between two bytes of a reply; a live stream is never cut."""
     request_timeout_s: float = Field(600.0, gt=0)
-    """Server backends: seconds one prompt may take to its whole reply. Longer than a WattBot run's minute: a
-    reasoning answer of thousands of tokens, unstreamed, takes minutes."""
+    """Server backends, unstreamed replies: seconds one prompt may take to its whole reply. Longer than a WattBot
+    run's minute: a reasoning answer of thousands of tokens, unstreamed, takes minutes."""
     max_attempts: int = Field(3, ge=1)
     """Server backends: attempts per prompt (429, 5xx, timeouts and dropped connections are retried)."""
     retry_after_cap_s: float = Field(30.0, ge=0)

@@ -146,9 +146,16 @@ class GenerationConfig(BaseModel):
     """Server backends: stream replies and time their tokens (TTFT, TPOT, inter-token gaps)."""
     connect_timeout_s: float = Field(10.0, gt=0)
     """Server backends: seconds to wait for a connection before the attempt counts as failed."""
+    first_byte_timeout_s: float = Field(8.0, gt=0)
+    """Server backends, streamed replies: seconds from sending a request to the reply's first byte (its status
+    line). A server that accepts the connection and never answers is given up here, not after the whole reply's
+    timeout; a streamed reply starts at once, however long the model then thinks."""
+    stall_timeout_s: float = Field(60.0, gt=0)
+    """Server backends: the longest silence between two bytes of a reply. A stream that is alive (tokens
+    arriving) is never cut, however long it runs; one that stops is given up after this."""
     request_timeout_s: float = Field(60.0, gt=0)
-    """Server backends: seconds one attempt may take from sending to the whole reply (a server that accepts and
-    never answers ends here)."""
+    """Server backends, unstreamed replies (`stream = false`): seconds one attempt may take from sending to the
+    whole reply, which such a server sends only when it has generated all of it."""
     max_attempts: int = Field(3, ge=1)
     """Server backends: attempts per request (429, 5xx, timeouts and dropped connections are retried)."""
     retry_after_cap_s: float = Field(30.0, ge=0)

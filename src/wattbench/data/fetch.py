@@ -85,16 +85,20 @@ def copy_from_folder(source: Path, dest: Path) -> FetchReport:
 
 def download(base_url: str, dest: Path, timeout_s: float = 60.0) -> FetchReport:
     """Download every manifest file from `base_url/<path>`; a checksum mismatch is an error and nothing is kept."""
-    base = base_url.rstrip("/")
-    report = FetchReport(source=base, dest=dest)
+    from wattbench.urls import parse_url
+
+    endpoint = parse_url(base_url.rstrip("/"))
+    base, auth = endpoint.url, endpoint.basic_auth()
+    report = FetchReport(source=endpoint.shown, dest=dest)
     for entry in load_manifest():
         target = dest / entry.path
         if target.is_file() and sha256_of(target) == entry.sha256:
             report.unchanged.append(entry.path)
             continue
-        url = f"{base}/{entry.path}"
+        url = f"{endpoint.shown}/{entry.path}"
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 — user-chosen mirror
+            request = urllib.request.Request(endpoint.join(entry.path), headers=auth)
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 — user-chosen mirror
                 payload = response.read()
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise DataError(f"{url}: download failed ({exc}); check the mirror URL or your network") from None

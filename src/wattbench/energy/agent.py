@@ -67,12 +67,63 @@ class Readings:
             return {"agent_clock_s": time.monotonic(), "gpus": gpus}
 
 
+IDLE_TIMEOUT_S = 10.0
+"""A connection that sends nothing for this long is closed (a reader polls once a window edge, never idles)."""
+MAX_CONNECTIONS = 16
+"""Connections served at once, one thread each; one more is answered 503 and closed at once."""
+MAX_REQUEST_LINE = 8192
+"""The longest request line read (the agent's paths are a few bytes); a longer one is answered 414."""
+
+
+def printable(text: str) -> str:
+    """`text` safe for a log line: control characters and non-ASCII written as escapes, so a crafted path cannot
+    move the cursor, forge a line or colour a terminal."""
+    return "".join(c if " " <= c < "\x7f" else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most MAX_CONNECTIONS of them: an idle or slow client cannot grow the agent
+    without bound."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog; socketserver's 5 would drop connections a burst brings
+
+    def __init__(self, *args: Any, max_connections: int = MAX_CONNECTIONS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanished mid-request is not the agent's failure: one line, no traceback.
+        error = sys.exc_info()[1]
+        sys.stderr.write(f"meter agent: connection from {client_address[0]} ended: {type(error).__name__}\n")
+
+
 def make_server(readings: Readings, host: str, port: int, token: str | None) -> ThreadingHTTPServer:
     if host not in LOOPBACK and not token:
         raise ConfigError(f"meter serve --host {host}: an agent reachable from other machines needs a token; put it "
                           f"in a file (--token-file) or in ${TOKEN_ENV}")  # fmt: skip
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_TIMEOUT_S  # socket timeout: an idle keep-alive connection is closed, its thread freed
+        protocol_version = "HTTP/1.1"
+        default_request_version = "HTTP/1.0"  # a malformed request line still gets a status line, not bare HTML
+
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
@@ -80,6 +131,32 @@ def make_server(readings: Readings, host: str, port: int, token: str | None) -> 
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def handle_one_request(self) -> None:
+            # http.server reads request lines of up to 64 KiB; the agent's own are tiny, so a longer one is refused
+            # before it is parsed.
+            try:
+                line = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            except TimeoutError:
+                self.close_connection = True
+                return
+            if len(line) > MAX_REQUEST_LINE:
+                self.requestline, self.request_version, self.command = "", self.default_request_version, ""
+                self.send_error(414)
+                self.close_connection = True
+                return
+            self.raw_requestline = line
+            if not line:
+                self.close_connection = True
+                return
+            if not self.parse_request():  # it has answered 400, 431 or 505 itself
+                return
+            method = getattr(self, f"do_{self.command}", None)
+            if method is None:
+                self.send_error(405 if self.command.isalpha() else 400)
+                return
+            method()
+            self.wfile.flush()
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             if token is not None:
@@ -95,12 +172,17 @@ def make_server(readings: Readings, host: str, port: int, token: str | None) -> 
                 self._send(404, {"error": "read-only agent: GET /v1/readings or /v1/health"})
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's name
-            # The request line and status only: headers (and so the token) are never written.
-            sys.stderr.write(
-                f"meter agent: {self.command} {self.path.split('?')[0]} {args[1] if len(args) > 1 else ''}\n"
-            )
+            # The method, path and status only: headers (and so the token) are never written. A malformed request
+            # may have no method or path yet.
+            command = printable(getattr(self, "command", None) or "-")
+            path = printable((getattr(self, "path", None) or "-").split("?")[0][:200])
+            status = printable(str(args[1])) if len(args) > 1 else "-"  # log_request's (requestline, code, size)
+            sys.stderr.write(f"meter agent: {command} {path} {status}\n")
 
-    return ThreadingHTTPServer((host, port), Handler)
+        def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # send_error logs the status through log_message; the reason text may echo the raw request
+
+    return BoundedServer((host, port), Handler)
 
 
 def serve(gpu_indices: list[int], host: str, port: int, token_file: Path | None, nvml: Any = None) -> None:

@@ -16,6 +16,7 @@ import urllib.request
 from typing import Any
 
 from wattbench.energy.base import SourceUnavailable, Verdict
+from wattbench.urls import parse_url
 
 TIMEOUT_S = 3.0
 
@@ -25,8 +26,11 @@ class AgentError(Exception):
 
 
 def fetch(url: str, token: str | None, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
-    """One reading from the agent at `url` (its /v1 base)."""
-    request = urllib.request.Request(f"{url.rstrip('/')}/readings")
+    """One reading from the agent at `url` (its /v1 base). User-info in the URL is sent as basic auth when there is
+    no token (a proxy's login), never resolved as a host name; messages show the URL redacted."""
+    endpoint = parse_url(url)
+    url = endpoint.shown
+    request = urllib.request.Request(endpoint.join("readings"), headers=endpoint.basic_auth())
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:

@@ -14,6 +14,7 @@ from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
 from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_one
 from wattbench.runs.textgen_prompts import under_protocol
+from wattbench.signals import install, interrupt_exit_code
 from wattbench.store.batch_dir import BatchDir
 
 
@@ -30,11 +31,12 @@ def main(argv: list[str]) -> int:
         row = run_one(chosen[0], job["prompts"], config, BatchDir(Path(config.output_dir)), batch_meter(config),
                       system_facts(), stop, say, dataset=job.get("dataset"))  # fmt: skip
     if stop.requested:
-        return 130
+        return interrupt_exit_code()
     return 0 if row.status == "completed" else 1
 
 
 if __name__ == "__main__":
+    install()  # the executor stops a job's group with SIGTERM: the row is then recorded as interrupted
     try:
         sys.exit(main(sys.argv[1:]))
     except WattbenchError as exc:

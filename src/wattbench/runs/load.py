@@ -10,7 +10,6 @@ percentiles over every completed request.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from wattbench.energy.base import Meter
 from wattbench.energy.devices import as_devices, scope_rule
 from wattbench.errors import ConfigError
 from wattbench.runs.steady import SteadyWindow
+from wattbench.store.rundir import write_json
 
 ANCHOR = ("ML.ENERGY v3: Llama-3.1-8B on one H100 with vLLM, 0.12 J per output token at batch 64 "
           "(a reference beside GPU results; not measured here)")  # fmt: skip
@@ -113,7 +113,7 @@ def write_results(out_dir: Path, points: list[LoadPoint], facts: dict[str, Any])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = [asdict(p) for p in points]
-    (out_dir / "load.json").write_text(json.dumps({**facts, "anchor": ANCHOR, "points": rows}, indent=2) + "\n")
+    write_json(out_dir / "load.json", {**facts, "anchor": ANCHOR, "points": rows})
     with open(out_dir / "load.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["batch_size"])
         writer.writeheader()

@@ -8,7 +8,6 @@ call finish, writes what the run has, and stops; a second Ctrl-C stops at once.
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -36,12 +35,17 @@ from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
 from wattbench.runs.textgen_row import log_prompt, log_totals, master_row
 from wattbench.store.batch_dir import BatchDir, close_logger
-from wattbench.store.rundir import append_jsonl, write_atomically
+from wattbench.store.rundir import append_jsonl, write_json
 from wattbench.store.schema import BatchRunSummary, MasterRow, PromptRecord
 from wattbench.tasks.textgen import Chunk, Evaluated, TextGenTask
 
 Notify = Callable[[str], None]
-INTERRUPTED = "interrupted by Ctrl-C; rerun to redo this run"
+
+
+def interrupted_reason() -> str:
+    from wattbench.signals import interrupted_by
+
+    return f"interrupted by {interrupted_by()}; rerun to redo this run"
 
 
 @dataclass
@@ -137,12 +141,12 @@ def run_one(
         if failed_run:
             run.status, run.error = "failed", failed_run
         elif stop.requested:
-            run.status, run.error = "interrupted", INTERRUPTED
+            run.status, run.error = "interrupted", interrupted_reason()
     except RunFailed as exc:
         run.status, run.error = "failed", str(exc)
         log.error(run.error)
     except KeyboardInterrupt:
-        run.status, run.error = "interrupted", INTERRUPTED
+        run.status, run.error = "interrupted", interrupted_reason()
         stop.requested = True
     except Exception as exc:  # an engine crash is this run's failure; the batch goes on to the next model
         run.status, run.error = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -231,7 +235,7 @@ def _finish(
         log=str(log_path),
         results=row,
     )
-    write_atomically(run.path / "summary.json", json.dumps(summary.dump(), indent=2) + "\n")
+    write_json(run.path / "summary.json", summary.dump())
     batch.upsert_master(row)
     log_totals(run.log, row, run.error, meter.unavailable())
     close_logger(run.log)

@@ -17,6 +17,7 @@ from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.errors import WattbenchError
 from wattbench.reasoning import ReasoningMode
+from wattbench.urls import parse_url
 
 
 class RunFailed(Exception):
@@ -24,9 +25,13 @@ class RunFailed(Exception):
 
 
 def check_endpoint(base_url: str, model: str, timeout_s: float = 5.0) -> None:
-    """Fail the run at once when the server is down or serves another model (not after every prompt's retries)."""
+    """Fail the run at once when the server is down or serves another model (not after every prompt's retries).
+    Credentials in the URL go as basic auth; messages show the URL redacted."""
+    endpoint = parse_url(base_url)
+    base_url = endpoint.shown
+    request = urllib.request.Request(endpoint.join("models"), headers=endpoint.basic_auth())
     try:
-        with urllib.request.urlopen(f"{base_url}/models", timeout=timeout_s) as response:  # noqa: S310 — user's URL
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 — user's URL
             body = response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         if exc.code < 500 or exc.code == 501:

@@ -31,7 +31,9 @@ from wattbench.retrieval.search import open_retriever
 from wattbench.runs.checks import check_run_config, open_meter
 from wattbench.runs.loop import drive, run_items
 from wattbench.runs.outputs import run_status, write_outputs
-from wattbench.store.paths import remove_run_dir, run_dir_path
+from wattbench.store.lock import LOCK_NAME, DirLock
+from wattbench.store.logs import file_logger
+from wattbench.store.paths import check_removable, linked_run_files, remove_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir
 from wattbench.store.schema import QuestionRecord, RunSummary
 from wattbench.tasks.wattbot_question import WattBotTask
@@ -56,14 +58,7 @@ def _now() -> str:
 
 
 def _logger(run: RunDir) -> logging.Logger:
-    logger = logging.getLogger(f"wattbench.run.{run.path}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    if not logger.handlers:
-        handler = logging.FileHandler(run.path / "run.log", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
-        logger.addHandler(handler)
-    return logger
+    return file_logger(f"wattbench.run.{run.path}", run.path / "run.log")
 
 
 def backend_options(config: ExperimentConfig) -> dict[str, Any]:
@@ -71,24 +66,49 @@ def backend_options(config: ExperimentConfig) -> dict[str, Any]:
     return backend_class(config.provider).run_options(config)  # type: ignore[attr-defined]
 
 
-def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, RunSummary | None]:
+def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, RunSummary | None, DirLock]:
+    """The run dir, locked for this process, ready to append to; the summary of its earlier sessions. Everything
+    that can refuse the run is checked here, before anything is written."""
     run = RunDir(run_dir_path(config.output_dir, config.name, config.where("name")))
-    if run.path.exists() and any(run.path.iterdir()):
-        if force:
-            remove_run_dir(run.path, config.output_dir)
-        elif not resume:
-            raise WattbenchError(f"{run.path} already holds a run; pass --resume to continue it or --force to redo it")
-    run.path.mkdir(parents=True, exist_ok=True)
-    previous = run.read_summary()
-    if previous:
-        before = previous.config
-        for key in ("provider", "model", "questions"):
-            if before.get(key) != getattr(config, key):
-                raise WattbenchError(
-                    f"{run.path} was run with {key}={before.get(key)!r}, not {getattr(config, key)!r}; "
-                    "use another --name, or --force to start over"
-                )
-    return run, previous
+    existing = run.path.exists() and any(e.name != LOCK_NAME for e in run.path.iterdir())
+    if existing and not force and not resume:
+        raise WattbenchError(f"{run.path} already holds a run; pass --resume to continue it or --force to redo it")
+    if existing and force:
+        check_removable(run.path, config.output_dir)
+    linked = linked_run_files(run.path) if run.path.is_dir() else []
+    if linked:
+        raise WattbenchError(f"{run.path / linked[0]} is a symbolic link; the store never reads or writes through "
+                             "one: replace it by the file itself, or use another --name")  # fmt: skip
+    lock = DirLock(run.path, "this run", "wait for it to finish, or use another --name").acquire()
+    try:
+        if existing and force:
+            remove_run_dir(run.path, config.output_dir, keep=LOCK_NAME)
+        previous = _previous_summary(run)
+        if previous:
+            before = previous.config
+            for key in ("provider", "model", "questions"):
+                if before.get(key) != getattr(config, key):
+                    raise WattbenchError(
+                        f"{run.path} was run with {key}={before.get(key)!r}, not {getattr(config, key)!r}; "
+                        "use another --name, or --force to start over"
+                    )
+    except BaseException:
+        lock.release()
+        raise
+    return run, previous, lock
+
+
+def _previous_summary(run: RunDir) -> RunSummary | None:
+    """The summary of earlier sessions; one that cannot be read is named with what resumes (its answers are in
+    results.jsonl, which --force would delete)."""
+    try:
+        return run.read_summary()
+    except WattbenchError as exc:
+        raise WattbenchError(
+            f"{run.summary_json}: cannot be read ({str(exc).split(': ', 1)[-1].split(';')[0]}); delete that one "
+            "file and rerun to resume (the answers in results.jsonl are kept and the summary is rebuilt from them); "
+            "--force would start over and lose them"
+        ) from None
 
 
 def run_experiment(
@@ -103,8 +123,24 @@ def run_experiment(
     root = wattbot_dir(resolve_data_dir(data_dir))
     questions_path, questions, metadata = _inputs(config, root)
     meter = meter or open_meter(config)
-    run, previous = _prepare_run_dir(config, resume, force)
+    run, previous, lock = _prepare_run_dir(config, resume, force)
+    try:
+        return _run_locked(config, run, previous, questions_path, questions, metadata, root, meter, notify,
+                           on_progress, on_index_progress)  # fmt: skip
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    config: ExperimentConfig, run: RunDir, previous: RunSummary | None, questions_path: Path,
+    questions: list[Question], metadata: Any, root: Path, meter: Meter, notify: Callable[[str], None],
+    on_progress: Progress | None, on_index_progress: Callable[[str, int, int], None] | None,
+) -> RunResult:  # fmt: skip
     log = _logger(run)
+    torn = run.set_aside_torn()
+    if torn:
+        notify(f"warning: {torn}")
+        log.warning(torn)
     records = run.read_results()
     pending = [q for q in questions if q.id not in records or records[q.id].get("error")]
     sessions: list[dict[str, Any]] = list(previous.sessions) if previous else []

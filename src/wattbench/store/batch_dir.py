@@ -18,17 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.errors import WattbenchError
+from wattbench.store.lock import DirLock
+from wattbench.store.logs import file_logger
 from wattbench.store.paths import inside
 from wattbench.store.rundir import write_atomically
+from wattbench.store.safe_io import guarded
 from wattbench.store.schema import BatchRunSummary, MasterRow
+from wattbench.urls import redact_text
 
 ALL_COLUMNS = MasterRow.columns()
 SEED_COLUMN_COUNT = 19
 MASTER_COLUMNS = ALL_COLUMNS[:SEED_COLUMN_COUNT]
 """The seed runner's columns, in its order; ours follow them."""
 EXTRA_COLUMNS = ALL_COLUMNS[SEED_COLUMN_COUNT:]
-LOG_FORMAT = "[%(asctime)s] %(levelname)s: %(message)s"
-LOG_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 class BatchDir:
@@ -93,22 +95,22 @@ class BatchDir:
     def start_run(self, key: str) -> Path:
         """A fresh run dir: a previous partial run of the same key is replaced, not appended to."""
         path = self.run_dir(key)
-        path.mkdir(parents=True, exist_ok=True)
-        for name in ("prompts.jsonl", "summary.json", "power.csv"):
-            (path / name).unlink(missing_ok=True)
+        with guarded(path, "start the run in"):
+            path.mkdir(parents=True, exist_ok=True)
+            for name in ("prompts.jsonl", "summary.json", "power.csv"):
+                (path / name).unlink(missing_ok=True)
         return path
+
+    def lock(self) -> DirLock:
+        """The batch folder's writer lock (held by the batch command; its rows' children write under it)."""
+        return DirLock(self.root, "this batch folder", "wait for that batch to finish, or use another --output-dir")
 
     def logger(self, key: str) -> tuple[logging.Logger, Path]:
         logs = self.root / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        with guarded(logs, "create"):
+            logs.mkdir(parents=True, exist_ok=True)
         path = logs / f"{key}_{time.strftime('%Y%m%d_%H%M%S')}.log"
-        log = logging.getLogger(f"wattbench.batch.{key}.{id(path)}")
-        log.setLevel(logging.INFO)
-        log.propagate = False
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT))
-        log.addHandler(handler)
-        return log, path
+        return file_logger(f"wattbench.batch.{key}.{id(path)}", path), path
 
 
 def close_logger(log: logging.Logger) -> None:
@@ -125,4 +127,4 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(round(value, 9))
-    return str(value)
+    return redact_text(str(value))

@@ -14,7 +14,17 @@ from wattbench.errors import WattbenchError
 from wattbench.names import check_name
 
 RUN_FILES = frozenset(
-    {"summary.json", "results.jsonl", "results.json", "submission.csv", "power.csv", "run.log", "prompts.jsonl"}
+    {
+        "summary.json",
+        "results.jsonl",
+        "results.json",
+        "submission.csv",
+        "power.csv",
+        "run.log",
+        "prompts.jsonl",
+        "results.jsonl.torn",
+        ".wattbench.lock",
+    }
 )
 """What a run dir (a WattBot run, an ensemble, a batch row) holds; temporary `.<file>.*` twins are allowed too."""
 MARKERS = ("summary.json", "results.jsonl", "run.log", "prompts.jsonl")
@@ -59,10 +69,26 @@ def not_a_run_dir(path: Path) -> str | None:
     return None
 
 
-def remove_run_dir(path: Path, root: Path | str) -> None:
-    """Delete the run dir `path` (for --force), after checking it is one and lies inside `root`."""
+def check_removable(path: Path, root: Path | str) -> None:
+    """Refuse --force on anything but a run dir inside `root`."""
     inside(Path(root), path, "--force")
     why = not_a_run_dir(Path(path))
     if why:
         raise WattbenchError(f"--force: {path} is not a wattbench run dir ({why}); remove it yourself if you mean to")
-    shutil.rmtree(path)
+
+
+def remove_run_dir(path: Path, root: Path | str, keep: str | None = None) -> None:
+    """Delete the run dir `path` (for --force), after checking it is one and lies inside `root`. `keep`: a file
+    left in place, the lock the caller holds (deleting a held lock file would let a second writer in)."""
+    check_removable(path, root)
+    if keep is None:
+        shutil.rmtree(path)
+        return
+    for entry in Path(path).iterdir():
+        if entry.name != keep:
+            entry.unlink()
+
+
+def linked_run_files(path: Path) -> list[str]:
+    """Run files in `path` that are symbolic links: the store would read or write outside itself through them."""
+    return sorted(name for name in RUN_FILES if (Path(path) / name).is_symlink())
