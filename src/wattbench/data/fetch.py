@@ -88,7 +88,7 @@ def download(base_url: str, dest: Path, timeout_s: float = 60.0) -> FetchReport:
     from wattbench.urls import parse_url
 
     endpoint = parse_url(base_url.rstrip("/"))
-    base, auth = endpoint.url, endpoint.basic_auth()
+    auth = endpoint.basic_auth()
     report = FetchReport(source=endpoint.shown, dest=dest)
     for entry in load_manifest():
         target = dest / entry.path
