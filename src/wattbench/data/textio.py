@@ -65,6 +65,12 @@ class CsvTable:
                 raise DataError(f"{self.path}: missing required column '{name}' (columns found: {have})")
 
 
+# csv's default cell limit is 128 KiB; pandas (which the kaggle mode reads with, as the official metric does) has
+# none, so a long explanation or raw output read by one mode and refused by the other would score differently.
+CELL_LIMIT = 1 << 30
+csv.field_size_limit(CELL_LIMIT)
+
+
 def read_csv_records(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """(column names, records): each record is (CSV row number with the header as 1, cells padded to the header's
     width). Blank rows are skipped; a malformed row is a one-line error naming it when the iterator reaches it."""

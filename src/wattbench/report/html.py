@@ -296,7 +296,10 @@ def build_report(
     loads = load_section(load_dir, plots_dir) if load_dir is not None else ""
     ratings = rate(rows) if rows else None
     page = render_report(runs, audits, plots, rows, ratings, source, _labels(batch_dir, rows), loads)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from wattbench.store.safe_io import guarded
+
+    with guarded(out.parent, "create"):
+        out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out, page)
     flagged = sum(1 for a in audits if not a.clean)
     return BuiltReport(out, len(runs), flagged, len(plots), len(rows) if rows else None)

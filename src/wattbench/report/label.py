@@ -99,11 +99,16 @@ def render_svg(facts: LabelFacts) -> str:
 
 def write_label(facts: LabelFacts, out_dir: Path, stem: str = "label") -> list[Path]:
     """label.svg and label.png in `out_dir`."""
+    from wattbench.store.safe_io import guarded
+
     plt = pyplot()
-    out_dir.mkdir(parents=True, exist_ok=True)
     svg, png = out_dir / f"{stem}.svg", out_dir / f"{stem}.png"
-    svg.write_text(render_svg(facts), encoding="utf-8")
-    fig = _figure(facts)
-    fig.savefig(png, dpi=200)
-    plt.close(fig)
+    with guarded(out_dir, "write the label into"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        svg.write_text(render_svg(facts), encoding="utf-8")
+        fig = _figure(facts)
+        try:
+            fig.savefig(png, dpi=200)
+        finally:
+            plt.close(fig)
     return [svg, png]

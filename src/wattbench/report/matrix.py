@@ -103,5 +103,8 @@ def write_matrix(path: Path, columns: list[str], rows: list[dict[str, str]]) -> 
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows({c: row.get(c, "") for c in columns} for row in rows)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    from wattbench.store.safe_io import guarded
+
+    with guarded(Path(path).parent, "create"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_atomically(Path(path), out.getvalue())

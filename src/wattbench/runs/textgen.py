@@ -34,7 +34,8 @@ from wattbench.runs.loop import drive, run_items
 from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
 from wattbench.runs.textgen_row import log_prompt, log_totals, master_row
-from wattbench.store.batch_dir import BatchDir, close_logger
+from wattbench.store.batch_dir import BatchDir
+from wattbench.store.logs import close_logger
 from wattbench.store.rundir import append_jsonl, write_json
 from wattbench.store.schema import BatchRunSummary, MasterRow, PromptRecord
 from wattbench.tasks.textgen import Chunk, Evaluated, TextGenTask

@@ -32,7 +32,7 @@ from wattbench.runs.checks import check_run_config, open_meter
 from wattbench.runs.loop import drive, run_items
 from wattbench.runs.outputs import run_status, write_outputs
 from wattbench.store.lock import LOCK_NAME, DirLock
-from wattbench.store.logs import file_logger
+from wattbench.store.logs import close_logger, file_logger
 from wattbench.store.paths import check_removable, linked_run_files, remove_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir
 from wattbench.store.schema import QuestionRecord, RunSummary
@@ -57,8 +57,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _log_name(run: RunDir) -> str:
+    return f"wattbench.run.{run.path}"
+
+
 def _logger(run: RunDir) -> logging.Logger:
-    return file_logger(f"wattbench.run.{run.path}", run.path / "run.log")
+    return file_logger(_log_name(run), run.path / "run.log")
 
 
 def backend_options(config: ExperimentConfig) -> dict[str, Any]:
@@ -128,6 +132,7 @@ def run_experiment(
         return _run_locked(config, run, previous, questions_path, questions, metadata, root, meter, notify,
                            on_progress, on_index_progress)  # fmt: skip
     finally:
+        close_logger(logging.getLogger(_log_name(run)))
         lock.release()
 
 

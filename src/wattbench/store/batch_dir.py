@@ -113,12 +113,6 @@ class BatchDir:
         return file_logger(f"wattbench.batch.{key}.{id(path)}", path), path
 
 
-def close_logger(log: logging.Logger) -> None:
-    for handler in list(log.handlers):
-        handler.close()
-        log.removeHandler(handler)
-
-
 def _cell(value: Any) -> str:
     """CSV text: unknown is empty (never 0), floats at full precision, booleans as true/false."""
     if value is None:

@@ -30,3 +30,10 @@ def file_logger(name: str, path: Path) -> logging.Logger:
         handler.addFilter(RedactingFilter())
         log.addHandler(handler)
     return log
+
+
+def close_logger(log: logging.Logger) -> None:
+    """Close the logger's files (a run that ended must not hold its log open: the folder may be unmounted)."""
+    for handler in list(log.handlers):
+        handler.close()
+        log.removeHandler(handler)

@@ -42,12 +42,17 @@ def pyplot():
 
 
 def save(fig, out: Path, plot: Plot) -> Plot:
-    out.mkdir(parents=True, exist_ok=True)
-    for suffix in ("png", "svg"):
-        path = out / f"{plot.name}.{suffix}"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plot.files.append(path)
-    pyplot().close(fig)
+    from wattbench.store.safe_io import guarded
+
+    try:
+        with guarded(out, "write plots into"):
+            out.mkdir(parents=True, exist_ok=True)
+            for suffix in ("png", "svg"):
+                path = out / f"{plot.name}.{suffix}"
+                fig.savefig(path, dpi=110, bbox_inches="tight")
+                plot.files.append(path)
+    finally:
+        pyplot().close(fig)
     return plot
 
 
