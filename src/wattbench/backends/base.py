@@ -99,6 +99,7 @@ class Completion:
     rendered_prompt: str | None = None  # the prompt text the engine ran, where this process rendered it
     attempts: int = 1  # how many times the request was sent (server backends retry 429, 5xx and timeouts)
     notes: list[str] = field(default_factory=list)  # what the run log should say (a capped Retry-After, say)
+    usage_warning: str | None = None  # token counts the engine reported that could not be true (backends/usage.py)
 
     @property
     def ok(self) -> bool:

@@ -71,6 +71,16 @@ def _check_tokens_latency_cost(run: RunInfo, audit: RunAudit, limits: Thresholds
         _flag(audit, "zero_cost", f"cost is {run.cost_usd} USD for {output_tokens} output tokens on {why}")
 
 
+def _check_usage(run: RunInfo, audit: RunAudit) -> None:
+    """Token counts the engine reported that could not be true (backends/usage.py): they were recorded as unknown,
+    so the run's tokens, cost and tokens/J leave those questions out."""
+    bad = [r for r in run.records if r.get("usage_unknown") or r.get("usage_warning")]
+    if bad:
+        first = next((n for n in bad[0].get("notes") or [] if "impossible usage" in n), bad[0].get("usage_warning"))
+        _flag(audit, "usage_unknown", f"{len(bad)} answers with impossible token counts from the engine, recorded "
+                                      f"as unknown (cost left unknown); first: {first}")  # fmt: skip
+
+
 def _check_errors_score(run: RunInfo, audit: RunAudit, limits: Thresholds) -> None:
     total = run.num_questions
     errors = int(run.summary.get("num_errors") or sum(1 for r in run.records if r.get("error")))
@@ -196,6 +206,7 @@ def audit_runs(runs: list[RunInfo], solution: Path | None, limits: Thresholds | 
             continue
         _check_tokens_latency_cost(run, audit, limits)
         _check_errors_score(run, audit, limits)
+        _check_usage(run, audit)
         _check_recomputed(run, audit, solution, limits)
         _check_energy(run, audit)
         _check_totals(run, audit)

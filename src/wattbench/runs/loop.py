@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from wattbench.backends.base import Backend
+from wattbench.backends.usage import check_usage
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.phases import PhaseMarks
 from wattbench.errors import WattbenchError
@@ -24,7 +25,8 @@ def drive(exchange: Exchange[Any], backend: Backend, marks: PhaseMarks | None = 
     try:
         requests = next(exchange)
         while True:
-            requests = exchange.send(generate(requests))
+            completions = [check_usage(r, c) for r, c in zip(requests, generate(requests), strict=True)]
+            requests = exchange.send(completions)
     except StopIteration as done:
         return done.value
 

@@ -104,6 +104,10 @@ def build_summary(
     total = _sum_of([m for m in phases.values() if m is not None])
     kaggle = scores["kaggle"] if scores else None
     cost = _cost(config, input_tokens, output_tokens)
+    usage_unknown = sum(1 for r in records if r.get("usage_unknown"))
+    if usage_unknown and (cost["price_input_per_1m"] or cost["price_output_per_1m"]):
+        # The known tokens' price would understate the cost: it is unknown, and the audit says why.
+        cost["usd"] = None
     return {
         "schema_version": RunSummary.VERSION,
         "name": config.name,
@@ -125,6 +129,7 @@ def build_summary(
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "tokens": {"input": input_tokens, "output": output_tokens},
+        "num_usage_unknown": usage_unknown,
         "estimated_cost_usd": cost["usd"],
         "cost": cost,
         "hardware": {

@@ -33,7 +33,7 @@ from wattbench.protocols.base import RowFacts, with_tokens
 from wattbench.runs.loop import drive, run_items
 from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
-from wattbench.runs.textgen_row import log_prompt, log_totals, master_row
+from wattbench.runs.textgen_row import log_prompt, log_totals, master_row, row_warnings
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.logs import close_logger
 from wattbench.store.rundir import append_jsonl, write_json
@@ -160,6 +160,8 @@ def run_one(
     row = _finish(run, len(prompts) * config.repeats, meter, facts, log_path, batch)
     meter.focus(None)  # the next row's engine may hold other devices
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {run.status}" + (f": {run.error}" if run.error else ""))
+    for warning in row_warnings(row):
+        notify(f"warning: {spec.model_id} ({spec.state_label or 'default'}): {warning}")
     return row
 
 

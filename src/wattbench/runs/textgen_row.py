@@ -50,10 +50,25 @@ def log_totals(log: Logger, row: MasterRow, error: str | None, unavailable: dict
             f"({row.energy_method}), {_fmt(row.tokens_per_joule, ' output tokens/J')}, "
             f"{_fmt(row.wh_per_1000_queries, ' Wh/1000 queries')}"
         )
+    for warning in row_warnings(row):
+        log.warning(warning)
     if error:
         log.error(f"Run {row.status}: {error}")
     else:
         log.info(f"Run {row.status}")
+
+
+def row_warnings(row: MasterRow) -> list[str]:
+    """What the row's figures cannot be trusted for: the run log and the batch command both say it."""
+    warnings = []
+    if row.fixed_length_held is False:
+        warnings.append(f"fixed length not held: asked for exactly {row.max_new_tokens} new tokens a prompt, got "
+                        f"{row.output_lengths_seen} (the engine ignores min_tokens?); the energy per query is not at "
+                        "the asked length")  # fmt: skip
+    if row.usage_unknown_prompts:
+        warnings.append(f"{row.usage_unknown_prompts} prompts with impossible token counts from the engine: token "
+                        "totals, throughput and tokens/J unknown (prompts.jsonl: usage_warning)")  # fmt: skip
+    return warnings
 
 
 def _sum(values: list[int | None]) -> int | None:
@@ -143,6 +158,11 @@ def master_row(
     gpus = facts.get("gpus") or []
     tokens = _token_figures(ok, measured.duration_s if measured else None)
     energy = _energy_figures(records, measured, config.energy.grid_intensity_g_per_kwh)
+    unknown = sum(1 for r in ok if r.usage_warning)
+    if unknown:  # a total over the known counts would be too small: every figure built on it is unknown
+        for key in ("total_tokens", "total_prompt_tokens", "total_completion_tokens", "throughput_tokens_per_second"):
+            tokens[key] = None
+        energy["tokens_per_joule"] = energy["decode_j_per_output_token"] = energy["prefill_j_per_input_token"] = None
     return MasterRow(
         model_name=spec.model_id,
         model_class=spec.row.model_class,
@@ -168,6 +188,19 @@ def master_row(
         repeats=config.repeats,
         rendered_prompts_sha256=sha256("".join(r.rendered_prompt_sha256 for r in records)) if records else None,
         run_id=run_id,
+        usage_unknown_prompts=unknown,
+        **fixed_length_check(spec.mode.fixed_length, spec.mode.max_new_tokens, ok),
         **tokens,
         **energy,
     )
+
+
+def fixed_length_check(fixed: bool, max_new_tokens: int, ok: list[PromptRecord]) -> dict[str, Any]:
+    """Whether a fixed-length run's answered prompts each got exactly `max_new_tokens` (a server that ignores
+    `min_tokens` stops early, and its row's J/query is then not at the published length)."""
+    lengths = [r.completion_tokens for r in ok]
+    if not fixed or not lengths or any(n is None for n in lengths):
+        return {"fixed_length_held": None, "output_lengths_seen": None}
+    low, high = min(lengths), max(lengths)  # type: ignore[type-var]
+    seen = str(low) if low == high else f"{low}-{high}"
+    return {"fixed_length_held": low == high == max_new_tokens, "output_lengths_seen": seen}

@@ -113,6 +113,9 @@ class QuestionRecord(Stored):
     retries_by_kind: dict[str, int] = Field(default_factory=dict)
     attempts: int = 1
     notes: list[str] = Field(default_factory=list)
+    usage_unknown: bool = False
+    """The engine reported impossible token counts for a request of this question (the note says which): the
+    question's token counts are then None, and the run's cost and tokens leave it out."""
     retrieved: list[str] = Field(default_factory=list)
     planner_queries: list[str] = Field(default_factory=list)
     raw_output: str | None = ""
@@ -176,6 +179,8 @@ class PromptRecord(Stored):
     """Gaps between consecutive deliveries of output (a server may send several tokens in one)."""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    usage_warning: str | None = None
+    """Set when the engine reported token counts that cannot be true; they are then None (backends/usage.py)."""
     reasoning_tokens: int | None = None
     answer_tokens: int | None = None
     reasoning_tokens_method: str | None = None
@@ -268,6 +273,15 @@ class MasterRow(Stored):
     """GPU prefill energy over the prompt tokens of the answered prompts whose call was split (batch size 1)."""
     decode_j_per_output_token: float | None = None
     """GPU decode energy over the output tokens after each prompt's first (those the decode produced)."""
+    fixed_length_held: bool | None = None
+    """A fixed-length run (every prompt asked for exactly max_new_tokens): whether every answered prompt got that
+    many. False: the engine ignored the request (a server without `min_tokens`); output_lengths_seen says what came
+    back, and the row's energy is not per the published length. None: not a fixed-length run, or counts unknown."""
+    output_lengths_seen: str | None = None
+    """The answered prompts' output lengths, `min-max` (or one number), for a fixed-length run."""
+    usage_unknown_prompts: Count = None
+    """Answered prompts whose token counts the engine reported impossibly (backends/usage.py): recorded as unknown,
+    so the row's token totals, throughput and tokens/J are unknown too."""
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:

@@ -70,8 +70,10 @@ class Tally:
     attempts: int = 0
     retries: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RETRY_KINDS, 0))
     notes: list[str] = field(default_factory=list)
+    usage_unknown: bool = False  # a request's token counts were impossible: the question's totals are unknown
 
     def add(self, completion: Completion) -> Completion:
+        self.usage_unknown = self.usage_unknown or completion.usage_warning is not None
         self.attempts += completion.attempts
         self.retries["transport"] += max(completion.attempts - 1, 0)
         self.notes += completion.notes
@@ -190,8 +192,9 @@ def question_record(
         "latency_s": tally.retrieval_s + tally.generation_s,
         "retrieval_s": tally.retrieval_s,
         "generation_s": tally.generation_s,
-        "prompt_tokens": tally.prompt_tokens,
-        "completion_tokens": tally.completion_tokens,
+        "prompt_tokens": None if tally.usage_unknown else tally.prompt_tokens,
+        "completion_tokens": None if tally.usage_unknown else tally.completion_tokens,
+        "usage_unknown": tally.usage_unknown,
         "finish_reason": last.finish_reason,
         "ttft_s": last.ttft_s,  # of the answering request (a planner's or a retry's are not the answer's)
         "tpot_s": last.tpot_s,
