@@ -21,7 +21,7 @@ class EngineOptions(BaseModel):
     """What an engine takes. Each engine subclasses it with its own fields; an unknown option is an error that
     names it, never silently dropped."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     model: str | None = None
     """Model id or path; None: the engine's default, where it has one."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattbench.config import BatchConfig, ConfigError
-from wattbench.data.models_csv import Filters, ModelSpec, check_strict, load_plan, select
+from wattbench.data.models_csv import Filters, ModelSpec, check_distinct, check_strict, load_plan, select
 from wattbench.energy.base import Meter
 from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
@@ -86,6 +86,7 @@ def plan_rows(config: BatchConfig, filters: Filters, strict: bool = False) -> tu
         )
     if strict:
         check_strict(specs, csv_path)
+    check_distinct(specs, csv_path)
     protocol = get_protocol(config.protocol)
     specs = under_protocol(specs, config)
     for spec in specs:

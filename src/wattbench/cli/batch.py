@@ -109,7 +109,7 @@ def batch(
     from wattbench.campaigns.batch import plan_rows, run_batch_campaign
     from wattbench.config import load_batch_config
     from wattbench.data.models_csv import Filters
-    from wattbench.runs.textgen_prompts import batch_prompts
+    from wattbench.runs.textgen_prompts import batch_prompts, prompt_shortfall
 
     config = load_batch_config(config_file, {
         "protocol": protocol, "models_csv": as_text(models_csv), "prompts_file": prompts_file,
@@ -124,7 +124,11 @@ def batch(
     if list_only:
         return _echo_plan([s.to_dict() for s in specs], as_json, config.protocol)
     _warn(specs)
-    outcome = run_batch_campaign(config, specs, batch_prompts(config), csv_path, force=force, notify=_say)
+    prompts = batch_prompts(config)
+    short = prompt_shortfall(config, prompts)
+    if short:
+        _say(f"warning: {short}")
+    outcome = run_batch_campaign(config, specs, prompts, csv_path, force=force, notify=_say)
     return _report_outcome(outcome, Path(config.output_dir))
 
 

@@ -17,7 +17,7 @@ from wattbench.protocols import get_protocol
 class BatchConfig(BaseModel):
     """One `wattbench batch`: every selected row of a models CSV on a text-generation prompt set."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     protocol: str = DEFAULT_PROTOCOL
     """wattbench (default: fixed-length answers on any prompt set, for per-token comparisons) or aienergyscore

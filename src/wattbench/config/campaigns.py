@@ -27,7 +27,7 @@ def _gpu_list(value: Any) -> Any:
 class ExecutorConfig(BaseModel):
     """Where a campaign's runs execute, and how long each may take."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = "inline"
     """inline (one run at a time, in this process), local (subprocesses packed onto GPU or CPU slots) or ray."""
@@ -62,7 +62,7 @@ EXECUTOR_FLAGS: dict[str, str] = {
 class CampaignConfig(BaseModel):
     """What every campaign has: an executor and a data dir."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     data_dir: str | None = None

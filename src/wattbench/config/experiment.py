@@ -24,7 +24,7 @@ def _valid_name(value: str) -> str:
 class ExperimentConfig(BaseModel):
     """One WattBot run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     _source: str | None = PrivateAttr(None)
     """The config file the settings came from (None: no file, defaults and flags only)."""
     _flags: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 class RetrievalConfig(BaseModel):
     """How the corpus is chunked, indexed and searched."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     chunk_words: int = Field(200, ge=20, le=2000)
     """Target passage length in words; passages end on sentence boundaries."""
@@ -95,7 +95,7 @@ class BedrockConfig(BaseModel):
     """Where Amazon Bedrock is called, for its models and its Titan embedder. Credentials are never set here:
     they come from the AWS chain (environment, profile, instance role)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     region: str | None = None
     """AWS region (None: AWS_REGION, then the profile's)."""
@@ -108,7 +108,7 @@ class BedrockConfig(BaseModel):
 class GenerationConfig(BaseModel):
     """How the model generates."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_tokens: int = Field(80, ge=1)
     """Output token cap per answer (the constrained JSON answer needs at most about 75)."""
@@ -165,7 +165,7 @@ class GenerationConfig(BaseModel):
 class TaskConfig(BaseModel):
     """The WattBot RAG task."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     context: Literal["passages", "sentences"] = "sentences"
     """What the model reads (wattbench.retrieval.context). sentences: the sentences of the top context_candidates
@@ -208,7 +208,7 @@ class TaskConfig(BaseModel):
 class EnergyConfig(BaseModel):
     """What is measured and how."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     meter: str = "auto"
     """Energy meter: auto (every source the machine supports, and a record of what it could not measure), one

@@ -153,6 +153,27 @@ def load_plan(path: Path, answer_tokens: int | None = None, reasoning_tokens: in
     return [resolve_row(row, answer_tokens, reasoning_tokens) for row in load_models_csv(path)]
 
 
+def check_distinct(specs: list[ModelSpec], path: Path) -> None:
+    """Two rows that would run the same (model, reasoning state) are an error: they would share one run dir and
+    one master row, the later silently replacing the earlier (its class too). Rows that differ in the model or
+    the state are distinct runs."""
+    seen: dict[str, ModelSpec] = {}
+    for spec in specs:
+        if not spec.supported:
+            continue
+        first = seen.setdefault(spec.run_key, spec)
+        if first is spec:
+            continue
+        differs = [f"{name} {a!r} vs {b!r}" for name, a, b in (
+            ("class", first.row.model_class, spec.row.model_class), ("task", first.row.task, spec.row.task),
+            ("priority", first.row.priority, spec.row.priority)) if a != b]  # fmt: skip
+        how = f"they differ only in {', '.join(differs)}, which does not make another run" if differs else "identical"
+        raise DataError(
+            f"{path}: rows {first.row.line} and {spec.row.line} are the same run ({spec.model_id}, "
+            f"'{spec.state_label or 'default'}'; {how}); delete one of them, or give one another reasoning state"
+        )
+
+
 @dataclass(frozen=True)
 class Filters:
     """AND of all given filters; None means no filter."""

@@ -36,6 +36,15 @@ def batch_prompts(config: BatchConfig) -> list[str]:
     return load_prompts(source, config.prompt_column, config.num_prompts)
 
 
+def prompt_shortfall(config: BatchConfig, prompts: list[str]) -> str | None:
+    """A warning when the set holds fewer prompts than --num-prompts asked for (the run uses what there is)."""
+    if config.num_prompts and len(prompts) < config.num_prompts:
+        source = config.prompts_file or "the prompt set"
+        return (f"--num-prompts {config.num_prompts}, but {source} holds {len(prompts)} prompts; running "
+                f"{len(prompts)}, and the rows' figures are over {len(prompts)}")  # fmt: skip
+    return None
+
+
 def dataset_record(config: BatchConfig, used: int) -> dict[str, Any]:
     """What a row's prompts were: the protocol's dataset (file, sha256, rows) or the prompt source."""
     if get_protocol(config.protocol).measures_official_dataset:

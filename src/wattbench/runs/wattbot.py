@@ -26,7 +26,7 @@ from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.devices import Devices, as_devices, scope_rule
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
 from wattbench.energy.phases import gpu_phase_j
-from wattbench.errors import WattbenchError
+from wattbench.errors import DataError, WattbenchError
 from wattbench.retrieval.search import open_retriever
 from wattbench.runs.checks import check_run_config, open_meter
 from wattbench.runs.loop import drive, run_items
@@ -194,7 +194,11 @@ def _run_locked(
 def _inputs(config: ExperimentConfig, root: Path) -> tuple[Path, list[Question], Any]:
     """(the question file, its questions up to the limit, the corpus metadata)."""
     questions_path = Path(config.questions) if config.questions else root / "train_QA.csv"
-    return questions_path, load_questions(questions_path)[: config.limit], load_metadata(root / "metadata.csv")
+    questions = load_questions(questions_path)
+    if not questions:
+        # A run of nothing would be "complete" and its audit clean: say so before anything is written.
+        raise DataError(f"{questions_path}: no questions (only a header row?); give a file with at least one row")
+    return questions_path, questions[: config.limit], load_metadata(root / "metadata.csv")
 
 
 def _start_metering(meter: Meter, timeline: Path) -> None:
