@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     else:
         code = result if isinstance(result, int) else 0
+    if code == signals.SIGINT_EXIT and signals.terminated():
+        code = signals.SIGTERM_EXIT  # typer turns any KeyboardInterrupt, SIGTERM's too, into exit 130
     if argv is None:
         sys.exit(code)
     return code
