@@ -121,3 +121,38 @@ def test_a_budget_below_one_sentence_gives_its_start(corpus):
     hits = _hits(index, [_find(index, "strubell2019", "V100").chunk_id])
     spans = _builder(index, mode="sentences", budget_words=20, neighbours=1).spans("V100 GPUs", hits)
     assert len(spans) == 1 and spans[0].n_words <= 20
+
+
+def test_retrieve_context_prints_exactly_what_the_model_read(wattbot, tmp_path, capsys):
+    """`retrieve --context` against a real run of the same config: the same span ids, the same word count, and
+    the text the server received in the prompt."""
+    import json
+
+    from fakes.servers import ScriptedServer
+    from fakes.workspace import make_workspace
+    from wattbench.cli import main
+    from wattbench.data.wattbot import load_questions
+
+    root = make_workspace(wattbot, tmp_path)
+    config = (root / "run.toml").read_text().replace("[retrieval]", 'provider = "openai"\nmodel = "m"\n[retrieval]')
+    (root / "server.toml").write_text(config + "[task]\ncontext_words = 120\n[generation]\nstream = false\n")
+    server = ScriptedServer([])
+    try:
+        assert main(["run", "--config", str(root / "server.toml"), "--data-dir", str(root / "data"), "--name", "c",
+                     "--base-url", server.url, "--quiet", "--limit", "1"]) == 0  # fmt: skip
+    finally:
+        server.close()
+    record = json.loads((root / "runs" / "c" / "results.jsonl").read_text().splitlines()[0])
+    question = load_questions(root / "questions.csv")[0]
+    capsys.readouterr()
+    assert main(["retrieve", question.question, "--context", "--json", "--config", str(root / "server.toml"),
+                 "--data-dir", str(root / "data")]) == 0  # fmt: skip
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["context"] == record["context"] and shown["context_words"] == record["context_words"] <= 120
+    assert shown["budget_words"] == 120 and shown["spans"][0]["span_id"] == record["context"][0]
+    prompt = server.seen[0][1]["messages"][-1]["content"]
+    assert shown["prompt_context"] in prompt
+    assert main(["retrieve", question.question, "--context", "--config", str(root / "server.toml"),
+                 "--data-dir", str(root / "data")]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "of 120 words" in text and record["context"][0] in text and "--- what the model reads:" in text

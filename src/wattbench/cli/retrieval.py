@@ -74,8 +74,12 @@ def retrieve(
     data_dir: Path = DATA_DIR,
     config: Path = typer.Option(None, "--config", help="TOML/YAML config with a [retrieval] table."),
     index_path: Path = typer.Option(None, "--index", help="Index file (default from config)."),
+    context: bool = typer.Option(
+        False, "--context", help="Print what the model would read (the config's [task] context), not the passages."
+    ),
 ) -> None:
-    """Print the passages retrieved for a question, or for every question of a CSV file."""
+    """Print the passages retrieved for a question, or for every question of a CSV file; with --context, the
+    spans the model would read, their ids and the word count under the configured budget."""
     from wattbench.data.wattbot import load_queries
     from wattbench.errors import WattbenchError
     from wattbench.retrieval.search import open_retriever
@@ -88,6 +92,9 @@ def retrieve(
     settings, corpus_dir = _setup(data_dir, config, index_path, method=method)
     with StageProgress() as progress:
         retriever, _ = open_retriever(settings, corpus_dir, notify=_stderr, progress=progress)
+    if context:
+        _print_context(retriever, queries, config, as_json, bool(questions))
+        return
     results = retriever.search_many([text for _, text in queries], k=k)
     for (qid, text), hits in zip(queries, results):
         if as_json and questions:
@@ -101,3 +108,33 @@ def retrieve(
                 snippet = h.chunk.text if len(h.chunk.text) <= 400 else h.chunk.text[:400] + " …"
                 typer.echo(f"{h.rank}. {h.chunk.doc_id} p.{h.chunk.page} ({h.chunk.chunk_id}) score {h.score:.4f}")
                 typer.echo(f"   {snippet}")
+
+
+def _print_context(retriever, queries: list[tuple[str, str]], config: Path | None, as_json: bool, many: bool) -> None:
+    """Each question's first context, exactly as the prompt holds it (tasks/wattbot.py `first_context`)."""
+    from wattbench.config import load_experiment_config
+    from wattbench.retrieval.context import ContextBuilder
+    from wattbench.tasks.wattbot import context_block, context_settings, first_context
+
+    task = load_experiment_config(config)[0].task
+    builder = ContextBuilder(retriever.index, context_settings(task))
+    for qid, text in queries:
+        _, spans = first_context(retriever, builder, task, text)
+        words = sum(s.n_words for s in spans)
+        if as_json:
+            typer.echo(json.dumps({"id": qid, "question": text, "mode": task.context, "budget_words": task.context_words,
+                                   "context_words": words, "context": [s.span_id for s in spans],
+                                   "spans": [_span_json(s) for s in spans], "prompt_context": context_block(spans)}))  # fmt: skip
+            continue
+        typer.echo(f"== {qid + ': ' if many else ''}{text}")
+        typer.echo(f"context ({task.context}): {len(spans)} spans, {words} of {task.context_words} words")
+        for n, span in enumerate(spans, 1):
+            cut = ", cut to the word limit" if span.truncated else ""
+            typer.echo(f"{n}. {span.span_id} ({span.n_words} words, score {span.score:.3f}{cut})")
+        typer.echo("--- what the model reads:")
+        typer.echo(context_block(spans))
+
+
+def _span_json(span) -> dict:
+    return {"span_id": span.span_id, "doc_id": span.doc_id, "page": span.page, "n_words": span.n_words,
+            "score": span.score, "truncated": span.truncated, "text": span.text}  # fmt: skip

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from wattbench.backends.base import GenerationRequest
 from wattbench.config import TaskConfig
 from wattbench.data.wattbot import FALLBACK_ANSWER, DocumentMeta, Question, is_blank_value
-from wattbench.retrieval.context import ContextSettings, ContextSpan
+from wattbench.retrieval.context import ContextBuilder, ContextSettings, ContextSpan
+from wattbench.retrieval.search import Hit, Retriever
 from wattbench.scoring.values import format_number, normalize_value
 
 SYSTEM_PROMPT = (
@@ -62,6 +63,16 @@ def context_settings(task: TaskConfig) -> ContextSettings:
         candidates=task.context_candidates,
         passage_weight=task.context_rank_weight,
     )
+
+
+def first_context(
+    retriever: Retriever, builder: ContextBuilder, task: TaskConfig, question: str
+) -> tuple[list[Hit], list[ContextSpan]]:
+    """(the hits, the spans) a question's first request reads: what `answer_question` builds before any planner
+    query or retry (`wattbench retrieve --context` prints it)."""
+    k = task.context_candidates if task.context == "sentences" else task.top_k
+    hits = retriever.search(question, k=k)
+    return hits, builder.spans(question, hits)
 
 
 def context_block(spans: list[ContextSpan]) -> str:

@@ -23,6 +23,7 @@ from wattbench.tasks.wattbot import (
     ParsedAnswer,
     build_request,
     context_settings,
+    first_context,
     normalize_answer_value,
     parse_answer,
     parse_queries,
@@ -131,8 +132,13 @@ def answer_question(
         return hits
 
     first_k = k = task.context_candidates if task.context == "sentences" else task.top_k
-    hits = retrieve(k)
-    spans = context.spans(question.question, hits)
+    if planned:
+        hits = retrieve(k)
+        spans = context.spans(question.question, hits)
+    else:  # the same first context `wattbench retrieve --context` shows
+        started = time.perf_counter()
+        hits, spans = first_context(retriever, context, task, question.question)
+        tally.retrieval_s += time.perf_counter() - started
     while True:
         request = build_request(question, spans, max_tokens=gen.max_tokens, temperature=gen.temperature,
                                 seed=gen.seed, constrained=gen.constrained)  # fmt: skip
