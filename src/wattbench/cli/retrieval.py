@@ -122,9 +122,10 @@ def _print_context(retriever, queries: list[tuple[str, str]], config: Path | Non
         _, spans = first_context(retriever, builder, task, text)
         words = sum(s.n_words for s in spans)
         if as_json:
-            typer.echo(json.dumps({"id": qid, "question": text, "mode": task.context, "budget_words": task.context_words,
-                                   "context_words": words, "context": [s.span_id for s in spans],
-                                   "spans": [_span_json(s) for s in spans], "prompt_context": context_block(spans)}))  # fmt: skip
+            shown = {"id": qid, "question": text, "mode": task.context, "budget_words": task.context_words,
+                     "context_words": words, "context": [s.span_id for s in spans],
+                     "spans": [_span_json(s) for s in spans], "prompt_context": context_block(spans)}  # fmt: skip
+            typer.echo(json.dumps(shown))
             continue
         typer.echo(f"== {qid + ': ' if many else ''}{text}")
         typer.echo(f"context ({task.context}): {len(spans)} spans, {words} of {task.context_words} words")
