@@ -1,9 +1,9 @@
 """What a failing server costs a run: time for one request to end against a server that accepts and never
-answers, a 429 with a huge Retry-After, a refused connection, and what that means for a whole run.
+sends a byte, one that streams slowly but steadily, a 429 with a huge Retry-After, a refused connection, and what
+that means for a whole run.
 
-Real HTTP servers on 127.0.0.1 (the tests' scripted server). The hung-server figure is measured with a short
-reply timeout and scaled to the defaults (the wait is the timeout itself, so it scales exactly); the rest run at
-the defaults. Run: `python benchmarks/failure_costs.py` (about 15 s).
+Real servers on 127.0.0.1 (the tests' fakes), every case at the default settings. Run:
+`python benchmarks/failure_costs.py` (about 80 s: the silent server is waited out at the defaults).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fakes.servers import ScriptedServer  # noqa: E402
+from fakes.servers import ScriptedServer, SilentServer, StreamingServer  # noqa: E402
 from wattbench.backends.base import GenerationRequest  # noqa: E402
 from wattbench.backends.registry import create_backend  # noqa: E402
 from wattbench.config import ExperimentConfig  # noqa: E402
 
 
-def _timed(backend, deadline_s: float | None = None) -> tuple[float, str, int]:
-    request = GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=8)
+def _timed(backend, deadline_s: float | None = None, max_tokens: int = 8) -> tuple[float, str, int]:
+    request = GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=max_tokens)
     if deadline_s is not None:
         request.deadline = time.monotonic() + deadline_s
     started = time.monotonic()
@@ -34,15 +34,20 @@ def main() -> None:
     gen, task = defaults.generation, defaults.task
     rows = []
 
-    hung = ScriptedServer([], default=(200, "{}", {}, 120.0))
+    silent = SilentServer()
     try:
-        backend = create_backend("openai", model="m", base_url=hung.url, request_timeout_s=1.0, backoff_s=0.1)
-        took, error, attempts = _timed(backend)
-        rows.append(("hung server, request_timeout_s=1, 3 attempts", took, attempts, error))
-        took, error, attempts = _timed(backend, deadline_s=1.5)
-        rows.append(("hung server, question budget 1.5 s", took, attempts, error))
+        took, error, attempts = _timed(create_backend("openai", model="m", base_url=silent.url))
+        rows.append(("accepts, never sends a byte (defaults)", took, attempts, error))
+        took, error, attempts = _timed(create_backend("openai", model="m", base_url=silent.url), deadline_s=12.0)
+        rows.append(("the same, question budget 12 s", took, attempts, error))
     finally:
-        hung.close()
+        silent.close()
+    steady = StreamingServer(ttft_s=0.5, itl_s=1.0, tokens=20)
+    try:
+        took, error, attempts = _timed(create_backend("openai", model="m", base_url=steady.url), max_tokens=40)
+        rows.append(("streams 1 token/s for 20 s (defaults)", took, attempts, error))
+    finally:
+        steady.close()
 
     throttled = ScriptedServer([(429, "slow down", {"Retry-After": "3600"}, 0)])
     try:
@@ -60,15 +65,14 @@ def main() -> None:
     print("|---|---:|---:|---|")
     for case, seconds, attempts, outcome in rows:
         print(f"| {case} | {seconds:.2f} s | {attempts} | {outcome[:70]} |")
-    # With the defaults, a hung server: attempts of request_timeout_s with backoff 1 s, 2 s between them, cut at
-    # the question's budget; the run stops after max_consecutive_failures such questions.
-    per_question = min(task.question_timeout_s, gen.max_attempts * gen.request_timeout_s + 1 + 2)
-    run = per_question * task.max_consecutive_failures
+    # With the defaults, a silent server: attempts of first_byte_timeout_s with backoff 1 s, 2 s between them, cut
+    # at the question's budget; the run stops after max_consecutive_failures such questions, after the preflight.
+    per_question = min(task.question_timeout_s, gen.max_attempts * gen.first_byte_timeout_s + 1 + 2)
+    run = gen.first_byte_timeout_s + per_question * task.max_consecutive_failures
     print(
-        f"\nDefaults (request {gen.request_timeout_s:g} s, {gen.max_attempts} attempts, question budget "
-        f"{task.question_timeout_s:g} s, stop after {task.max_consecutive_failures}): a hung server costs at most "
-        f"{per_question:.0f} s per question and {run / 60:.1f} min before the run stops "
-        f"(was 626 s per question and about 7 h for 41 questions)."
+        f"\nDefaults (first byte {gen.first_byte_timeout_s:g} s, {gen.max_attempts} attempts, question budget "
+        f"{task.question_timeout_s:g} s, stop after {task.max_consecutive_failures}): a silent server costs at most "
+        f"{per_question:.0f} s per question and {run:.0f} s before the run stops (the preflight included)."
     )
 
 

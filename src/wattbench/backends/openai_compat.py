@@ -268,7 +268,9 @@ class OpenAICompatBackend:
         # A streamed reply's status line comes at once (the tokens follow); an unstreamed one's only with the
         # whole reply, so its first byte may take as long as the reply.
         first = self.first_byte_timeout_s if self.stream else self.request_timeout_s
-        return Limits(self.connect_timeout_s, first, self.stall_timeout_s, whole_s)
+        by_request = not self.stream and whole_s == self.request_timeout_s
+        name = "generation.request_timeout_s" if by_request else "what was left of the question's time budget"
+        return Limits(self.connect_timeout_s, first, self.stall_timeout_s, whole_s, name)
 
     async def _send(self, client: Any, request: GenerationRequest, whole_s: float | None) -> Reply:
         return await post(client, self._endpoint.join(self._route(request)), self._payload(request), self._headers(),

@@ -55,6 +55,8 @@ class Limits:
     """The longest silence between two bytes of the reply."""
     whole_s: float | None
     """The whole attempt, sending to the reply's last byte; None: unbounded while bytes keep coming."""
+    whole_name: str = "generation.request_timeout_s"
+    """What sets `whole_s` (the request timeout, or what is left of the question's time budget)."""
 
 
 class ReplyTimeout(Exception):
@@ -92,7 +94,7 @@ async def _headers(client: Any, url: str, payload: dict[str, Any], headers: dict
                 raise ReplyTimeout(f"no reply within {limits.first_byte_s:.3g} s of sending "
                                    "(generation.first_byte_timeout_s)")  # fmt: skip
             if deadline is not None and now >= deadline:
-                raise ReplyTimeout(f"no whole reply within {limits.whole_s:.3g} s (generation.request_timeout_s)")
+                raise ReplyTimeout(f"no whole reply within {limits.whole_s:.3g} s ({limits.whole_name})")
     finally:
         if not task.done():
             task.cancel()
