@@ -141,3 +141,26 @@ def test_redaction_rules():
     line = f"error: http://x:{SECRET}@127.0.0.1/v1 and 'https://tok{TOKEN}@127.0.0.2/a?sig={TOKEN}&b=1'"
     assert SECRET not in redact_text(line) and TOKEN not in redact_text(line)
     assert redact_text("plain text, a=b, https://127.0.0.1/v1") == "plain text, a=b, https://127.0.0.1/v1"
+
+
+def test_a_parallel_batch_keeps_credentials_out_of_its_job_files(tmp_path: Path, resolver, monkeypatch, capfd):
+    from wattbench.urls import SECRETS_ENV
+
+    monkeypatch.delenv(SECRETS_ENV, raising=False)
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen2.5-7B-Instruct", "A", "Off (N/A)")])
+    prompts = prompts_jsonl(tmp_path / "p.jsonl", ["q 1", "q 2"])
+    server = ScriptedServer([], models=(200, '{"data": [{"id": "Qwen/Qwen2.5-7B-Instruct"}]}'))
+    endpoint = server.url.replace("http://", f"http://dave:{SECRET}@")
+    out = tmp_path / "out"
+    try:
+        code = main(["batch", "--models-csv", str(models), "--prompts-file", str(prompts), "--backend", "openai",
+                     "--endpoint", endpoint, "--output-dir", str(out), "--idle-seconds", "0", "--max-new-tokens",
+                     "4", "--executor", "local", "--slots", "1"])  # fmt: skip
+    finally:
+        server.close()
+    assert code == 0, capfd.readouterr()
+    expected = "Basic " + base64.b64encode(f"dave:{SECRET}".encode()).decode()
+    assert server.seen and all(_auth(headers) == expected for headers, _ in server.seen)  # the child had them
+    assert list((out / "jobs").glob("*.json")) and not _files_holding(out, SECRET)
+    output, err = capfd.readouterr()
+    assert SECRET not in output + err

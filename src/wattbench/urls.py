@@ -113,3 +113,61 @@ class RedactingFilter:
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+SECRETS_ENV = "WATTBENCH_URL_SECRETS"
+"""Where a campaign keeps the real URLs of the job files it writes: in its children's environment, never on disk."""
+_MARK = "#wattbench-secret-"
+
+
+def stash_secrets(value: Any) -> Any:
+    """`value` (a config about to be written as a job file) with each URL that holds a credential replaced by its
+    redacted form plus a unique mark; the real URL goes into this process's environment (SECRETS_ENV), which the
+    job's subprocess inherits and `restore_secrets` reads back. Nothing secret reaches the file."""
+    import json
+    import os
+
+    table: dict[str, str] = json.loads(os.environ.get(SECRETS_ENV) or "{}")
+    known = {real: mark for mark, real in table.items()}
+
+    def stash(item: Any) -> Any:
+        if isinstance(item, str):
+            shown = redact_text(item)
+            if shown == item:
+                return item
+            mark = known.get(item) or f"{shown}{_MARK}{len(table)}"
+            table[mark], known[item] = item, mark
+            return mark
+        if isinstance(item, dict):
+            return {k: stash(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [stash(v) for v in item]
+        return item
+
+    stashed = stash(value)
+    if table:
+        os.environ[SECRETS_ENV] = json.dumps(table)
+    return stashed
+
+
+def restore_secrets(value: Any) -> Any:
+    """The real URLs back in a job file's settings (see stash_secrets); a mark with no secret in the environment
+    is left as it is, and the URL then fails with its redacted form in the message."""
+    import json
+    import os
+
+    raw = os.environ.get(SECRETS_ENV)
+    if not raw:
+        return value
+    table: dict[str, str] = json.loads(raw)
+
+    def restore(item: Any) -> Any:
+        if isinstance(item, str):
+            return table.get(item, item)
+        if isinstance(item, dict):
+            return {k: restore(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [restore(v) for v in item]
+        return item
+
+    return restore(value)

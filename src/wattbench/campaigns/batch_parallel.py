@@ -31,6 +31,7 @@ from wattbench.runs.textgen_row import master_row
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.rundir import write_atomically
 from wattbench.store.schema import BatchRunSummary, MasterRow
+from wattbench.urls import stash_secrets
 
 CHILD = ["-m", "wattbench.runs.child"]
 
@@ -57,8 +58,9 @@ def row_job(
     job_path = jobs_dir / f"{spec.run_key}.json"
     job_path.parent.mkdir(parents=True, exist_ok=True)
     # The child measures the GPUs it is given, whatever the batch's --gpus said.
-    write_atomically(job_path, json.dumps(_payload(config.model_copy(update={"gpus": None}), models_csv.resolve(),
-                                                   spec, prompts)) + "\n")  # fmt: skip
+    payload = _payload(config.model_copy(update={"gpus": None}), models_csv.resolve(), spec, prompts)
+    payload["config"] = stash_secrets(payload["config"])  # the child gets the real URLs through its environment
+    write_atomically(job_path, json.dumps(payload) + "\n")
     # The engine says whether it holds a GPU here (a server reached over HTTP does not).
     gpus, memory_gb = gpu_request(engine_name(config), None, config.tensor_parallel, spec.model_id, config.dtype,
                                   sizes)  # fmt: skip

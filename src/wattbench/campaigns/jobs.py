@@ -21,6 +21,7 @@ from wattbench.executors.job import Job, Notify, Outcome, Say, Shipment
 from wattbench.executors.ray import PYTHON, SCRATCH, read_tree, write_tree
 from wattbench.executors.registry import ExecutorChoice, check_executor, run_jobs
 from wattbench.store.rundir import write_atomically
+from wattbench.urls import stash_secrets
 
 
 @dataclass
@@ -81,7 +82,8 @@ def write_config(config: ExperimentConfig, folder: Path) -> Path:
     """A derived config (a seed, a size) as a file a subprocess loads like any other: JSON is YAML."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{config.name}.yaml"
-    write_atomically(path, json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+    # Credentials in its URLs stay out of the file: the subprocess gets them through its environment.
+    write_atomically(path, json.dumps(stash_secrets(config.model_dump(mode="json")), indent=2) + "\n")
     return path
 
 

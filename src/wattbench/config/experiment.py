@@ -12,6 +12,7 @@ from wattbench.config.sections import BedrockConfig, EnergyConfig, GenerationCon
 from wattbench.config.seed import read_seed_python_config
 from wattbench.errors import ConfigError
 from wattbench.names import name_problem
+from wattbench.urls import restore_secrets
 
 
 def _valid_name(value: str) -> str:
@@ -109,7 +110,7 @@ def load_experiment_config(
         if Path(path).suffix == ".py":
             data, warnings = read_seed_python_config(Path(path))
         else:
-            data = read_config_file(Path(path))
+            data = restore_secrets(read_config_file(Path(path)))  # a campaign's job file: its URLs' credentials
         # A config that does not name its run (the seed's .py configs never do) runs under its file's stem.
         data.setdefault("name", Path(path).stem)
     given_paths = set_dotted(data, overrides)

@@ -16,11 +16,12 @@ from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_
 from wattbench.runs.textgen_prompts import under_protocol
 from wattbench.signals import install, interrupt_exit_code
 from wattbench.store.batch_dir import BatchDir
+from wattbench.urls import restore_secrets
 
 
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    config = BatchConfig(**job["config"])
+    config = BatchConfig(**restore_secrets(job["config"]))
     plan = load_plan(Path(job["models_csv"]), config.max_new_tokens, config.reasoning_max_new_tokens)
     specs = under_protocol(plan, config)  # the same modes the parent planned
     chosen = [s for s in specs if s.supported and s.run_key == job["run_key"]]
