@@ -96,6 +96,7 @@ def test_a_second_writer_is_refused_and_a_dead_holders_lock_is_taken_over(wattbo
         holder.wait()
     assert _run(ws, server) == 0  # the holder died: its lock is taken over
     assert len(_lines(ws / "runs" / "r" / "results.jsonl")) == 4
+    assert f"took over the lock of pid {holder.pid}" in (ws / "runs" / "r" / "run.log").read_text()
 
 
 def test_two_runs_of_one_name_at_once_do_not_double_the_answers(wattbot, tmp_path, server):

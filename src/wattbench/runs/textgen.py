@@ -37,6 +37,7 @@ from wattbench.runs.textgen_row import log_prompt, log_totals, master_row, row_w
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.logs import close_logger
 from wattbench.store.rundir import append_jsonl, write_json
+from wattbench.store.safe_io import StoreError
 from wattbench.store.schema import BatchRunSummary, MasterRow, PromptRecord
 from wattbench.tasks.textgen import Chunk, Evaluated, TextGenTask
 
@@ -146,6 +147,8 @@ def run_one(
     except RunFailed as exc:
         run.status, run.error = "failed", str(exc)
         log.error(run.error)
+    except StoreError:
+        raise  # a full or read-only disk is the batch's to report (one line, exit 2), not this row's failure
     except KeyboardInterrupt:
         run.status, run.error = "interrupted", interrupted_reason()
         stop.requested = True

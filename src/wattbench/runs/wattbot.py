@@ -129,6 +129,9 @@ def run_experiment(
     meter = meter or open_meter(config)
     run, previous, lock = _prepare_run_dir(config, resume, force)
     try:
+        if lock.took_over:
+            _logger(run).info(f"took over the lock of pid {lock.took_over.get('pid')} on "
+                              f"{lock.took_over.get('host')}, which died holding it")  # fmt: skip
         return _run_locked(config, run, previous, questions_path, questions, metadata, root, meter, notify,
                            on_progress, on_index_progress)  # fmt: skip
     finally:
