@@ -123,7 +123,7 @@ async def post(
         try:
             return await asyncio.wait_for(body, timeout=max(deadline - time.perf_counter(), 0.0))
         except TimeoutError:
-            raise ReplyTimeout(f"no whole reply within {limits.whole_s:.3g} s (generation.request_timeout_s)") from None
+            raise ReplyTimeout(f"no whole reply within {limits.whole_s:.3g} s ({limits.whole_name})") from None
     except (httpx.ReadTimeout, Stalled):
         raise ReplyTimeout(
             f"the reply stalled: no byte for {limits.stall_s:.3g} s (generation.stall_timeout_s)"
@@ -133,7 +133,7 @@ async def post(
 
 
 class Stalled(Exception):
-    pass
+    """No byte came for the stall timeout (raised by `_guarded`, reported as a ReplyTimeout)."""
 
 
 async def _guarded(chunks: AsyncIterator[Any], stall_s: float) -> AsyncIterator[Any]:
