@@ -13,7 +13,7 @@ import pytest
 from fakes.servers import ScriptedServer
 from fakes.workspace import make_workspace
 from wattbench.backends.base import GenerationRequest
-from wattbench.backends.registry import backend_class, create_backend, engines, resolve_backend
+from wattbench.backends.registry import ENGINES, backend_class, create_backend, resolve_backend
 from wattbench.campaigns.jobs import Campaign, run_job
 from wattbench.cli import main
 from wattbench.config import ExperimentConfig
@@ -159,7 +159,7 @@ def test_a_third_party_engine_registers_through_an_entry_point(wattbot: Path, tm
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-engine\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[wattbench.backends]\necho = echo_engine:EchoBackend\n")
     monkeypatch.syspath_prepend(str(site))
-    engines.cache_clear()
+    ENGINES.refresh()
     try:
         assert resolve_backend("echo") == "echo" and backend_class("echo").__name__ == "EchoBackend"
         root = make_workspace(wattbot, tmp_path / "ws")
@@ -170,7 +170,7 @@ def test_a_third_party_engine_registers_through_an_entry_point(wattbot: Path, tm
         assert summary["llm_provider"] == "echo" and summary["num_answered"] == 4
         assert summary["cost"]["usd"] == 0.0  # it says it is not priced
     finally:
-        engines.cache_clear()
+        ENGINES.refresh()
         sys.modules.pop("echo_engine", None)
 
 

@@ -58,7 +58,8 @@ def test_bad_campaign_values_name_the_file_field_or_flag(tmp_path: Path, wattbot
     assert f"{campaign}: smoke_tset: unknown setting" in capsys.readouterr().err
     campaign.write_text(f'configs = "{configs}"\n[executor]\nname = "locl"\n')
     assert main(["benchmark", "--config", str(campaign), "--dry-run"]) == 2
-    assert "unknown executor (did you mean 'local'?)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown executor 'locl'" in err and "did you mean 'local'?" in err
     campaign.write_text(f'configs = "{configs}"\n[executor]\ntimeout_min = 0\n')
     assert main(["benchmark", "--config", str(campaign), "--dry-run"]) == 2
     assert f"{campaign}: executor.timeout_min: Input should be greater than 0" in capsys.readouterr().err
@@ -116,7 +117,8 @@ def test_batch_reads_its_executor_from_the_file(tmp_path: Path, data_dir: Path, 
     csv_path = data_dir / "energy_score" / "oct_2025_models.csv"
     args = ["batch", "--config", str(path), "--models-csv", str(csv_path), "--class", "A", "--num-prompts", "1"]
     assert main([*args, "--backend", "openai", "--endpoint", "http://127.0.0.1:9/v1"]) == 2
-    assert "unknown executor (did you mean 'local'?)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown executor 'locl'" in err and "did you mean 'local'?" in err
     assert not (tmp_path / "batch_results").exists()
     assert BatchConfig(executor=ExecutorConfig(name="ray")).executor.timeout_min == 60
 
@@ -138,5 +140,5 @@ def test_an_unknown_meter_fails_at_load_before_the_index(tmp_path: Path, wattbot
     config.write_text(config.read_text().replace("[energy]\n", '[energy]\nmeter = "nvlm"\n'))
     assert main(["run", "--config", str(config), "--data-dir", str(root / "data"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"{config}: energy.meter: meter: unknown kind 'nvlm' (did you mean 'nvml'?)" in err
+    assert f"{config}: energy.meter: unknown meter 'nvlm' (known: auto, nvml, rapl, none); did you mean 'nvml'?" in err
     assert not (root / "index.sqlite").exists() and not (root / "runs").exists()

@@ -207,7 +207,7 @@ def test_meter_kinds_and_their_errors(tmp_path: Path, monkeypatch):
         make_meter("nvml")
     with pytest.raises(WattbenchError, match="meter = rapl: no RAPL zones"):
         make_meter("rapl", powercap_root=tmp_path)
-    with pytest.raises(WattbenchError, match="unknown kind 'watts'"):
+    with pytest.raises(WattbenchError, match="unknown meter 'watts'"):
         make_meter("watts")  # type: ignore[arg-type]
     off = make_meter("none")
     with off.window("w") as w:
@@ -221,8 +221,9 @@ def test_a_source_is_one_module_and_one_registry_line(monkeypatch):
 
     from fakes import scripted_source
     from wattbench.energy.meters import SOURCES, check_meter
+    from wattbench.registry import Entry
 
-    monkeypatch.setitem(SOURCES, "wall", "fakes.scripted_source:open_source")
+    monkeypatch.setitem(SOURCES.entries, "wall", Entry("wall", "fakes.scripted_source:open_source", builtin=False))
     check_meter("wall")
     meter = make_meter("wall", sampler_hz=None)
     with meter.window("work") as w:
@@ -231,7 +232,7 @@ def test_a_source_is_one_module_and_one_registry_line(monkeypatch):
     # 40 W for the real duration of the window, not a plausible constant.
     assert joules == pytest.approx(scripted_source.WATTS * w.result.duration_s, rel=0.05)
     assert 0.3 * scripted_source.WATTS * 0.95 <= joules <= 1.0 * scripted_source.WATTS
-    with pytest.raises(WattbenchError, match="unknown kind 'wal' \\(did you mean 'wall'\\?\\)"):
+    with pytest.raises(WattbenchError, match="unknown meter 'wal' .*; did you mean 'wall'\\?"):
         check_meter("wal")
 
 

@@ -8,75 +8,38 @@ follows `Backend` (backends/base.py): an `Options` model, `priced`, `needs_model
 
 from __future__ import annotations
 
-import difflib
-import importlib
-from dataclasses import dataclass
-from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from wattbench.backends.base import Backend, options_of
 from wattbench.errors import WattbenchError
+from wattbench.registry import Entry, Registry
 
 ENTRY_POINT_GROUP = "wattbench.backends"
 
-
-@dataclass(frozen=True)
-class Engine:
-    name: str
-    target: str
-    """`module:Class`."""
-    extra: str = ""
-    """The pip extra that installs what it imports."""
-    aliases: tuple[str, ...] = ()
-
-
-BUILTIN = (
-    Engine("llamacpp", "wattbench.backends.llamacpp:LlamaCppBackend", "llamacpp", ("llama_cpp", "llama.cpp")),
-    Engine("hf", "wattbench.backends.hf:HfBackend", "hf", ("hf_local", "transformers", "pytorch")),
-    Engine(
-        "openai", "wattbench.backends.openai_compat:OpenAICompatBackend", "openai", ("openrouter", "vllm_endpoint")
-    ),  # fmt: skip
-    Engine("vllm", "wattbench.backends.vllm_server:VllmServerBackend", "vllm"),
-    Engine("bedrock", "wattbench.backends.bedrock:BedrockBackend", "bedrock", ("aws_bedrock",)),
-)
+ENGINES = Registry("backend", [
+    Entry("llamacpp", "wattbench.backends.llamacpp:LlamaCppBackend", "llamacpp", ("llama_cpp", "llama.cpp")),
+    Entry("hf", "wattbench.backends.hf:HfBackend", "hf", ("hf_local", "transformers", "pytorch")),
+    Entry("openai", "wattbench.backends.openai_compat:OpenAICompatBackend", "openai", ("openrouter", "vllm_endpoint")),
+    Entry("vllm", "wattbench.backends.vllm_server:VllmServerBackend", "vllm"),
+    Entry("bedrock", "wattbench.backends.bedrock:BedrockBackend", "bedrock", ("aws_bedrock",)),
+], group=ENTRY_POINT_GROUP)  # fmt: skip
+"""Every engine: the built-in ones and those other packages register."""
 
 
-@cache
-def engines() -> dict[str, Engine]:
+def engines() -> dict[str, Entry]:
     """The built-in engines and those other packages register (a built-in name cannot be taken over)."""
-    table = {e.name: e for e in BUILTIN}
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        table.setdefault(point.name, Engine(point.name, point.value, point.dist.name if point.dist else ""))
-    return table
-
-
-def _aliases() -> dict[str, str]:
-    return {alias: e.name for e in engines().values() for alias in e.aliases}
+    return ENGINES.entries
 
 
 def resolve_backend(name: str) -> str:
     """The registry name of `name` (an alias or a name); an unknown one is an error with the near miss."""
-    key = _aliases().get(name, name)
-    if key not in engines():
-        close = difflib.get_close_matches(key, [*engines(), *_aliases()], n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise WattbenchError(f"unknown backend '{name}' (known: {', '.join(engines())}){hint}")
-    return key
+    return ENGINES.resolve(name)
 
 
 def backend_class(name: str) -> type[Backend]:
     """The engine's class, imported now (its engine library is imported only when it is created)."""
-    engine = engines()[resolve_backend(name)]
-    module_name, _, class_name = engine.target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        install = f"pip install 'wattbench[{engine.extra}]'" if engine.name in {e.name for e in BUILTIN} else ""
-        raise WattbenchError(
-            f"backend '{engine.name}' needs {exc.name or 'an engine'}{': ' + install if install else ''}"
-        ) from None
-    return getattr(module, class_name)
+    cls: type[Backend] = ENGINES.load(name)
+    return cls
 
 
 def create_backend(name: str, **options: Any) -> Backend:

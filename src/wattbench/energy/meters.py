@@ -7,8 +7,6 @@ Source class and an `open_source`, and its line in SOURCES.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +16,20 @@ from wattbench.energy.base import Clock, Meter, Source, SourceUnavailable, null_
 from wattbench.energy.rapl import POWERCAP_ROOT
 from wattbench.energy.sampler import PowerSampler
 from wattbench.errors import WattbenchError
+from wattbench.registry import Entry, Registry
 
-SOURCES: dict[str, str] = {
-    "nvml": "wattbench.energy.nvml:open_source",
-    "rapl": "wattbench.energy.rapl:open_source",
-}
+SOURCES = Registry("meter", [
+    Entry("nvml", "wattbench.energy.nvml:open_source"),
+    Entry("rapl", "wattbench.energy.rapl:open_source"),
+], group="wattbench.meters")  # fmt: skip
 """Energy sources by name, in the order `auto` tries them."""
+KINDS = ("auto", "none")
+"""The meter kinds that are not one source: every source the machine supports, and none."""
 
 
 def meter_kinds() -> tuple[str, ...]:
     """Every valid `energy.meter`: auto, each source by name, none."""
-    return ("auto", *SOURCES, "none")
+    return (KINDS[0], *SOURCES.names(), KINDS[1])
 
 
 @dataclass
@@ -45,16 +46,11 @@ class SourceContext:
 
 def check_meter(kind: str) -> None:
     """Refuse an unknown meter name (with the near miss) before anything is loaded or measured."""
-    kinds = meter_kinds()
-    if kind not in kinds:
-        near = difflib.get_close_matches(kind, kinds, n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
-        raise WattbenchError(f"meter: unknown kind '{kind}'{hint}; use one of: {', '.join(kinds)}")
+    SOURCES.resolve(kind, also=KINDS)
 
 
 def _open(name: str, context: SourceContext) -> Source:
-    module, _, attr = SOURCES[name].partition(":")
-    source: Source = getattr(importlib.import_module(module), attr)(context)
+    source: Source = SOURCES.load(name)(context)
     return source
 
 
@@ -82,7 +78,7 @@ def make_meter(
     context = SourceContext(gpu_indices, powercap_root, nvml)
     sources: list[Source] = []
     unavailable: dict[str, str] = {}
-    for name in SOURCES if kind == "auto" else [kind]:
+    for name in SOURCES.names() if kind == "auto" else [kind]:
         try:
             source = _open(name, context)
         except SourceUnavailable as exc:

@@ -2,24 +2,22 @@
 
 An executor takes Jobs and gives back one Outcome per job, in the order they finished, calling `notify` as each
 one ends; Ctrl-C stops what runs and is reported as `interrupted`. Adding one is a module with a class that has
-`run` and a line in EXECUTORS.
+`run` and a line in EXECUTORS (or an entry point in the `wattbench.executors` group).
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from dataclasses import dataclass
 from typing import Protocol
 
-from wattbench.errors import ConfigError
 from wattbench.executors.job import Job, Notify, Outcome, Say
+from wattbench.registry import Entry, Registry
 
-EXECUTORS = {
-    "inline": "wattbench.executors.inline:InlineExecutor",
-    "local": "wattbench.executors.local:LocalExecutor",
-    "ray": "wattbench.executors.ray:RayExecutor",
-}
+EXECUTORS = Registry("executor", [
+    Entry("inline", "wattbench.executors.inline:InlineExecutor"),
+    Entry("local", "wattbench.executors.local:LocalExecutor"),
+    Entry("ray", "wattbench.executors.ray:RayExecutor", "ray"),
+], group="wattbench.executors")  # fmt: skip
 
 
 @dataclass
@@ -38,16 +36,11 @@ class Executor(Protocol):
 
 def check_executor(name: str) -> None:
     """Refuse an unknown executor before anything runs (it comes from `--executor` or a file's executor.name)."""
-    if name not in EXECUTORS:
-        near = difflib.get_close_matches(name, list(EXECUTORS), n=1)
-        hint = f" (did you mean '{near[0]}'?)" if near else ""
-        raise ConfigError(f"--executor {name}: unknown executor{hint}; use one of: {', '.join(EXECUTORS)}")
+    EXECUTORS.resolve(name, "--executor")
 
 
 def make_executor(choice: ExecutorChoice, say: Say = lambda line: None) -> Executor:
-    check_executor(choice.name)
-    module, _, attr = EXECUTORS[choice.name].partition(":")
-    executor: Executor = getattr(importlib.import_module(module), attr)(choice, say)
+    executor: Executor = EXECUTORS.load(choice.name, "--executor")(choice, say)
     return executor
 
 

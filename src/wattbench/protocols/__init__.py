@@ -5,32 +5,30 @@ A protocol fixes what a batch row measures: prompts, answer lengths, warm-up, wh
   for per-token comparisons between models on your own hardware.
 - `aienergyscore`: the official AI Energy Score text-generation method, exactly, so a figure can stand beside the
   published board (protocols/aienergyscore.py says what that is and where each choice comes from).
-This module is a leaf of the config package: it imports nothing of wattbench's but the protocol modules.
+This module is a leaf of the config package: it imports nothing of wattbench's but the protocol modules and the
+registry.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from wattbench.protocols.base import Protocol
+from wattbench.registry import Entry, Registry
 
 DEFAULT = "wattbench"
-_MODULES = {"wattbench": "wattbench.protocols.base", "aienergyscore": "wattbench.protocols.aienergyscore"}
+PROTOCOLS = Registry("protocol", [
+    Entry("wattbench", "wattbench.protocols.base:PROTOCOL"),
+    Entry("aienergyscore", "wattbench.protocols.aienergyscore:PROTOCOL"),
+], group="wattbench.protocols")  # fmt: skip
 
 
 def names() -> tuple[str, ...]:
-    return tuple(_MODULES)
+    return PROTOCOLS.names()
 
 
 def get_protocol(name: str) -> Protocol:
-    """The protocol called `name`; an unknown name is a ValueError naming the known ones."""
-    import importlib
-
-    if name not in _MODULES:
-        raise ValueError(f"unknown protocol '{name}'; choose one of: {', '.join(_MODULES)}")
-    module: Any = importlib.import_module(_MODULES[name])
-    protocol: Protocol = module.PROTOCOL
+    """The protocol called `name`; an unknown name is UnknownName (a ValueError too) naming the known ones."""
+    protocol: Protocol = PROTOCOLS.load(name)
     return protocol
 
 
-__all__ = ["DEFAULT", "Protocol", "get_protocol", "names"]
+__all__ = ["DEFAULT", "PROTOCOLS", "Protocol", "get_protocol", "names"]

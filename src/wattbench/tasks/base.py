@@ -10,21 +10,20 @@ is one module and one line in TASKS.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Generator
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from wattbench.backends.base import Completion, GenerationRequest
-from wattbench.errors import ConfigError
+from wattbench.registry import Entry, Registry
 
 R = TypeVar("R")
 Exchange = Generator[list[GenerationRequest], list[Completion], R]
 """Yields the requests of one generate call, is sent their completions, returns the item's result."""
 
-TASKS = {
-    "wattbot": "wattbench.tasks.wattbot_question:WattBotTask",
-    "textgen": "wattbench.tasks.textgen:TextGenTask",
-}
+TASKS = Registry("task", [
+    Entry("wattbot", "wattbench.tasks.wattbot_question:WattBotTask"),
+    Entry("textgen", "wattbench.tasks.textgen:TextGenTask"),
+], group="wattbench.tasks")  # fmt: skip
 
 
 class Task(Protocol):
@@ -49,8 +48,5 @@ class Task(Protocol):
 
 
 def task_class(name: str) -> type:
-    if name not in TASKS:
-        raise ConfigError(f"task {name!r}: unknown; use one of: {', '.join(TASKS)}")
-    module, _, attr = TASKS[name].partition(":")
-    found: type = getattr(importlib.import_module(module), attr)
+    found: type = TASKS.load(name, "task")
     return found

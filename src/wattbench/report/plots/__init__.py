@@ -5,48 +5,40 @@ sizes known, no energy measured) is still written, saying what is missing and ho
 never has a hole and never draws an unmeasured figure as zero.
 
 Adding a figure: a function `(runs, out) -> Plot` (or `(scores, out) -> Plot`) in a module of this package, and
-its line in RUN_PLOTS (or QUESTION_PLOTS) below, in the place the report should show it.
+its name in RUN_PLOTS (or QUESTION_PLOTS) below, in the place the report should show it; another package adds one
+through the `wattbench.run_plots` (or `wattbench.question_plots`) entry-point group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from wattbench.report.plots import questions as question_plots
-from wattbench.report.plots import runs as run_plots
+from wattbench.registry import Entry, Registry
 from wattbench.report.plots.base import Plot
 from wattbench.report.question_stats import QuestionScores
 from wattbench.report.runs import RunInfo
 
-RUN_PLOTS: list[Callable[[list[RunInfo], Path], Plot]] = [
-    run_plots.plot_score_vs_size,
-    run_plots.plot_size_vs_latency,
-    run_plots.plot_size_vs_cost,
-    run_plots.plot_bubble,
-    run_plots.plot_ranking,
-    run_plots.plot_cost_vs_score,
-    run_plots.plot_breakdown,
-    run_plots.plot_energy,
-    run_plots.plot_pareto,
-]
-"""Figures over the runs, in the order the report shows them."""
 
-QUESTION_PLOTS: list[Callable[[QuestionScores, Path], Plot]] = [
-    question_plots.plot_wilson,
-    question_plots.plot_evidence,
-    question_plots.plot_agreement,
-    question_plots.plot_unique_wins,
-    question_plots.plot_refusals,
-]
-"""Figures over the per-question scores, shown after the run figures."""
+def _figures(module: str, names: list[str], group: str) -> Registry:
+    return Registry("plot", [Entry(name.removeprefix("plot_"), f"wattbench.report.plots.{module}:{name}")
+                             for name in names], group=group)  # fmt: skip
+
+
+RUN_PLOTS = _figures("runs", ["plot_score_vs_size", "plot_size_vs_latency", "plot_size_vs_cost", "plot_bubble",
+                              "plot_ranking", "plot_cost_vs_score", "plot_breakdown", "plot_energy", "plot_pareto"],
+                     "wattbench.run_plots")  # fmt: skip
+"""Figures over the runs, `(runs, out) -> Plot`, in the order the report shows them."""
+
+QUESTION_PLOTS = _figures("questions", ["plot_wilson", "plot_evidence", "plot_agreement", "plot_unique_wins",
+                                        "plot_refusals"], "wattbench.question_plots")  # fmt: skip
+"""Figures over the per-question scores, `(scores, out) -> Plot`, shown after the run figures."""
 
 
 def all_plots(runs: list[RunInfo], scores: QuestionScores | None, out: Path) -> list[Plot]:
     """Every figure, in the order the report shows them (the per-question ones only when there are scores)."""
-    plots = [plot(runs, out) for plot in RUN_PLOTS]
+    plots = [RUN_PLOTS.load(name)(runs, out) for name in RUN_PLOTS.names()]
     if scores is not None:
-        plots += [plot(scores, out) for plot in QUESTION_PLOTS]
+        plots += [QUESTION_PLOTS.load(name)(scores, out) for name in QUESTION_PLOTS.names()]
     return plots
 
 
