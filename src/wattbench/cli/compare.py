@@ -95,7 +95,7 @@ def ensemble(
     })  # fmt: skip
     summary, runs_dir = run_ensemble_campaign(settings, say=lambda m: print(m, file=sys.stderr))
     stats = summary["ensemble"]
-    score = summary["overall_score"]
+    score = ((summary.get("scores") or {}).get("kaggle") or {}).get("overall")  # null when unscored (seed key: 0)
     typer.echo(
         f"ensemble {settings.name} ({settings.strategy}) of {', '.join(summary['members'])}: {stats['questions']} "
         f"questions, {stats['unanimous']} unanimous; score {'n/a' if score is None else f'{score:.4f}'} (kaggle); "

@@ -13,7 +13,7 @@ from wattbench.errors import DataError
 from wattbench.report.ensemble import ensemble, summary_of
 from wattbench.report.ensemble_summary import ensemble_record, ensemble_run_summary
 from wattbench.scoring.wattbot import MODES, score_files
-from wattbench.store.compat import results_json
+from wattbench.store.compat import results_json, seed_view
 from wattbench.store.paths import not_a_run_dir, run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
 from wattbench.store.schema import QuestionRecord, RunSummary
@@ -83,7 +83,7 @@ def run_ensemble(
         calibration=str(calibration or solution) if strategy == "confidence" else None,
         ensemble=summary_of(decisions, len(names)),
     )
-    summary = RunSummary.of(summary, str(out.summary_json)).dump()
+    summary = RunSummary.of(seed_view(summary), str(out.summary_json)).dump()
     out.write_json("summary.json", summary)
     out.write_json("results.json", results_json(records))
     _write_log(out, summary, list(zip(names, paths)))
@@ -112,7 +112,7 @@ def _summary_of(run: RunDir) -> dict[str, Any]:
 
 def _write_log(out: RunDir, summary: dict[str, Any], members: list[tuple[str, Path]]) -> None:
     """A run.log like a run's: what was combined, how, and the score."""
-    at, score = summary["created_at"], summary["overall_score"]
+    at, score = summary["created_at"], ((summary.get("scores") or {}).get("kaggle") or {}).get("overall")
     blank = ", ignore blank" if summary["ignore_blank"] else ""
     write_atomically(
         out.path / "run.log",

@@ -177,7 +177,9 @@ def ensemble_run_summary(
     question_j = _sum([r["energy_j"] for r in records])
     usd = _members_sum(member_summaries, "cost.usd", "estimated_cost_usd")
     total_time = _members_sum(member_summaries, "total_time_seconds", "timing.total_time_s")
-    gpu_wh = _members_sum(member_summaries, "hardware.gpu_energy_wh")
+    # The members' own GPU figure (null when one did not measure it), not the seed's view of it (0 then).
+    gpu_j = _members_sum(member_summaries, "energy.questions_by_scope.gpu.energy_j")
+    gpu_wh = None if gpu_j is None else gpu_j / 3600.0
     model = "+".join(members)
     return {
         "schema_version": 1,
@@ -197,6 +199,7 @@ def ensemble_run_summary(
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "tokens": {"input": input_tokens, "output": output_tokens},
+        "num_usage_unknown": sum(1 for r in records if r.get("usage_unknown")),
         "estimated_cost_usd": usd,
         "cost": {"usd": usd, "price_input_per_1m": None, "price_output_per_1m": None},
         "hardware": {"gpu_energy_wh": gpu_wh, "gpu_avg_power_watts": None, "gpu_vram_allocated_gb": None},

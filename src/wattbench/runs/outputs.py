@@ -26,7 +26,7 @@ from wattbench.scoring.wattbot import (
     read_cells,
     score_tables,
 )
-from wattbench.store.compat import results_json
+from wattbench.store.compat import results_json, seed_view
 from wattbench.store.records import question_counts
 from wattbench.store.rundir import RunDir
 from wattbench.store.schema import RunSummary
@@ -259,8 +259,8 @@ def write_outputs(
     ordered = [records[q.id] for q in questions if q.id in records]
     submission = run.write_submission([r["submission"] for r in ordered], QUESTION_COLUMNS)
     scores = score_run(questions_path, [q for q in questions if q.id in records], submission) if ordered else None
-    summary = RunSummary.of(build_summary(config, questions, ordered, sessions, scores, backend_info, hardware),
-                            str(run.summary_json)).dump()  # fmt: skip
+    built = seed_view(build_summary(config, questions, ordered, sessions, scores, backend_info, hardware))
+    summary = RunSummary.of(built, str(run.summary_json)).dump()
     run.write_json("summary.json", summary)
     run.write_json("results.json", results_json(ordered))
     return summary

@@ -30,3 +30,30 @@ def results_json(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for r in records
     ]
+
+
+SEED_NUMBERS = ("overall_score", "value_accuracy", "ref_overlap", "na_accuracy", "avg_latency_seconds",
+                "estimated_cost_usd")  # fmt: skip
+SEED_COUNTS = ("input_tokens", "output_tokens", "num_questions", "error_count")
+SEED_HARDWARE = ("gpu_energy_wh", "gpu_avg_power_watts", "gpu_vram_allocated_gb", "model_disk_size_gb",
+                 "model_load_time_seconds")  # fmt: skip
+"""The top-level and `hardware` keys KohakuRAG_UI's scripts read from summary.json (audit_experiments,
+plot_model_size, generate_results_matrix, run_ensemble)."""
+
+
+def seed_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """`summary` with the seed's keys in the seed's types and its convention: a number always, 0 for what was not
+    measured or priced ("for API models, VRAM and power metrics will be zero"). Its scripts format and compare
+    them (`f"{cost:.4f}"`, `gpu_energy_wh > 0`) and stop on a null. wattbench's own fields (`scores`, `cost.usd`,
+    `energy`, ...) keep null with the reason, and wattbench's readers read those, never these."""
+    out = dict(summary)
+    out.setdefault("error_count", out.get("num_errors", 0))
+    for key in SEED_NUMBERS:
+        out[key] = 0.0 if out.get(key) is None else out[key]
+    for key in SEED_COUNTS:
+        out[key] = 0 if out.get(key) is None else out[key]
+    hardware = dict(out.get("hardware") or {})
+    for key in SEED_HARDWARE:
+        hardware[key] = 0.0 if hardware.get(key) is None else hardware[key]
+    out["hardware"] = hardware
+    return out
