@@ -7,6 +7,8 @@ from pathlib import Path
 
 # Tests never reach a model hub: a model that is not on disk must fail at once, not after network retries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# A local ray.init() would otherwise turn token auth on and leave ~/.ray/auth_token in the user's home.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import pytest
 

@@ -172,7 +172,8 @@ def test_a_batch_rows_prompts_share_its_energy_by_output_tokens(tmp_path: Path):
                          gpus=[0], output_dir=str(tmp_path / "out"), energy=energy)  # fmt: skip
     prompts = ["say 10", "say 10", "say 10", "say 400", "please fail"]
     try:
-        outcome = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 8, 16), prompts, meter=meter)
+        plan = load_plan(_models_csv(tmp_path / "m.csv", model), 512, 16)  # room for 400 tokens
+        outcome = run_batch(config, plan, prompts, meter=meter)
     finally:
         server.close()
     row = outcome.rows[0]
@@ -281,7 +282,8 @@ def test_the_default_cpu_run_reports_no_gpu_energy_or_vram(wattbot: Path, tmp_pa
     config, _ = load_run_config(root / "run.toml", {"limit": 1})
     summary = run_experiment(config, data_dir=root / "data", meter=meter).summary
     assert summary["num_answered"] == 1
-    assert summary["hardware"]["gpu_energy_wh"] is None and summary["hardware"]["gpu_vram_allocated_gb"] is None
+    assert summary["resources"]["gpu_energy_wh"] is None and summary["resources"]["gpu_vram_allocated_gb"] is None
+    assert summary["hardware"]["gpu_energy_wh"] == 0 == summary["hardware"]["gpu_vram_allocated_gb"]  # the seed's view
     assert summary["backend"]["measured_devices"]["gpus"] == []
     for phase in summary["energy"]["phases"].values():
         assert not [s for s in (phase or {}).get("energy_j", {}) if s.startswith("gpu")]

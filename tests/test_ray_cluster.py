@@ -36,14 +36,18 @@ def _port() -> int:
 
 def _ray(*args: str, env: dict[str, str]) -> None:
     ray = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
-    subprocess.run([ray, *args], env=env, check=True, capture_output=True, timeout=120)
+    done = subprocess.run([ray, *args], env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode:  # say why: ray's own last lines, not just the exit status
+        raise RuntimeError(f"ray {args[0]} failed ({done.returncode}): {(done.stderr or done.stdout)[-2000:]}")
 
 
 @pytest.fixture
 def cluster(tmp_path: Path):
     """(address, the second node's raylet process); both nodes are stopped afterwards."""
+    # Token auth off on both nodes, said explicitly: with a ~/.ray/auth_token left by any earlier local
+    # ray.init(), `ray start --head` turns token auth on while a joining node does not send the token.
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "500",
-           "RAY_health_check_failure_threshold": "4"}  # fmt: skip
+           "RAY_health_check_failure_threshold": "4", "RAY_AUTH_MODE": "disabled"}  # fmt: skip
     port = _port()
     before = {p.pid for p in psutil.process_iter(["name"]) if "raylet" in (p.info["name"] or "")}
     _ray("start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=1", "--num-gpus=0",
@@ -88,7 +92,7 @@ def test_a_campaign_survives_losing_a_node(cluster, wattbot: Path, tmp_path: Pat
             f'name = "{name}"\nprovider = "openai"\nmodel = "m"\n' + base + f'[generation]\nbase_url = "{server.url}"'
             "\nstream = false\n")  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "HF_HUB_OFFLINE": "1",
-           "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+           "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}  # fmt: skip
     driver = subprocess.Popen(
         [sys.executable, "-m", "wattbench", "benchmark", "--configs", str(configs), "--log-dir", str(root / "logs"),
          "--executor", "ray", "--ray-address", address, "--data-dir", str(root / "data")],

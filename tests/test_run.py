@@ -61,7 +61,8 @@ def test_run_writes_a_complete_run_dir(workspace: Path, capsys):
     assert set(summary["scores"]["lenient"]) >= JSON_KEYS  # the keys of `wattbench score --json`
     assert summary["schema_version"] == 1 and summary["num_questions"] == 4 and summary["complete"]
     assert set(summary["energy"]["phases"]) == {"index_load", "model_load", "questions"}
-    assert summary["hardware"]["model_disk_size_gb"] > 0.09 and summary["hardware"]["gpu_energy_wh"] is None
+    assert summary["hardware"]["model_disk_size_gb"] > 0.09 and summary["resources"]["gpu_energy_wh"] is None
+    assert summary["resources"]["model_disk_size_gb"] == summary["hardware"]["model_disk_size_gb"]
     records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert summary["input_tokens"] == sum(r["prompt_tokens"] for r in records) > 0
     assert all(r["latency_s"] == pytest.approx(r["retrieval_s"] + r["generation_s"]) for r in records)

@@ -78,8 +78,8 @@ def _serve(server: Served, handler: type[BaseHTTPRequestHandler]) -> None:
 
 
 class TokenServer(ScriptedServer):
-    """Answers as many tokens as the last message's last word says ('say 400'), after `delay_s`; a message with
-    'fail' in it gets a 500. GET /models lists `model`."""
+    """Answers as many tokens as the last message's last word says ('say 400'), at most `max_tokens` as a real
+    server does, after `delay_s`; a message with 'fail' in it gets a 500. GET /models lists `model`."""
 
     def __init__(self, model: str, delay_s: float = 0.0) -> None:
         class Handler(BaseHTTPRequestHandler):
@@ -99,7 +99,7 @@ class TokenServer(ScriptedServer):
                 if "fail" in text:
                     self._send(500, {"error": "boom"})
                     return
-                tokens = int(text.split()[-1])
+                tokens = min(int(text.split()[-1]), int(payload.get("max_tokens") or 10**9))
                 time.sleep(delay_s)
                 usage = {"prompt_tokens": 5, "completion_tokens": tokens}
                 message = {"content": "x " * tokens}

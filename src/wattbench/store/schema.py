@@ -154,6 +154,10 @@ class RunSummary(Stored):
     timing: dict[str, Any] = Field(default_factory=dict)
     cost: dict[str, Any] = Field(default_factory=dict)
     hardware: dict[str, Any] = Field(default_factory=dict)
+    """The machine; its seed keys (gpu_energy_wh, gpu_vram_allocated_gb, ...) hold 0 for unmeasured, the seed's way."""
+    resources: dict[str, Any] = Field(default_factory=dict)
+    """wattbench's own GPU energy, power, VRAM, disk and load time: null for unmeasured, the reason in
+    `unavailable`."""
     energy: dict[str, Any] = Field(default_factory=dict)
     backend: dict[str, Any] = Field(default_factory=dict)
     sessions: list[dict[str, Any]] = Field(default_factory=list)
