@@ -16,7 +16,9 @@ from wattbench.energy.base import CONCURRENT_RUNS, Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g
 from wattbench.energy.phases import phase_figures
 from wattbench.energy.shares import PerQuery, by_scope, complete_total_j, headline_kind
+from wattbench.runs.checkpoint import Checkpoints
 from wattbench.runs.costs import cost_usd, price_per_1m
+from wattbench.scoring.tally import ScoreTally
 from wattbench.scoring.wattbot import (
     MODES,
     SOLUTION_COLUMNS,
@@ -34,7 +36,7 @@ from wattbench.store.schema import RunSummary
 
 @lru_cache(maxsize=4)
 def _solution_cells(path: str, modified_ns: int, mode: Mode) -> CellTable:
-    # Outputs are rewritten after every question: read the solution file once per run, not once per question.
+    # A resumed run in the same process (tests, campaigns inline) reads the solution once.
     return read_cells(Path(path), mode, SOLUTION_COLUMNS + ("Quote", "Table", "Figure", "Math", "is_NA"))
 
 
@@ -255,12 +257,47 @@ def write_outputs(
     sessions: list[dict[str, Any]],
     backend_info: dict[str, Any],
     hardware: dict[str, Any],
+    tally: ScoreTally | None = None,
 ) -> dict[str, Any]:
+    """Rewrite the derived files from the records. With `tally` (a checkpoint while the run goes) the scores are
+    the tally's, kept as each record was stored; without (the run's end) they are read from submission.csv as
+    the official metric reads it."""
     ordered = [records[q.id] for q in questions if q.id in records]
     submission = run.write_submission([r["submission"] for r in ordered], QUESTION_COLUMNS)
-    scores = score_run(questions_path, [q for q in questions if q.id in records], submission) if ordered else None
+    if not ordered:
+        scores = None
+    elif tally is not None:
+        scores = tally.reports()
+    else:
+        scores = score_run(questions_path, [q for q in questions if q.id in records], submission)
     built = seed_view(build_summary(config, questions, ordered, sessions, scores, backend_info, hardware))
     summary = RunSummary.of(built, str(run.summary_json)).dump()
     run.write_json("summary.json", summary)
     run.write_json("results.json", results_json(ordered))
     return summary
+
+
+class Recorder:
+    """What a run does with each record it stores: score it once (the tally), and rewrite the derived files on
+    the checkpoint schedule (runs/checkpoint.py); `recorder(None)` takes a checkpoint now (a stop)."""
+
+    def __init__(
+        self, run: RunDir, config: ExperimentConfig, questions: list[Question], questions_path: Path,
+        records: dict[str, dict[str, Any]], sessions: list[dict[str, Any]], backend_info: dict[str, Any],
+        hardware: dict[str, Any],
+    ) -> None:  # fmt: skip
+        self.tally = ScoreTally.for_questions(questions_path, [q.id for q in questions])
+        for record in records.values():  # a resumed run's earlier answers
+            self.tally.add(record["id"], record["submission"])
+        self.checkpoints = Checkpoints()
+        self._args = (run, config, questions, questions_path, records, sessions, backend_info, hardware)
+
+    def _write(self) -> dict[str, Any]:
+        return write_outputs(*self._args, tally=self.tally)
+
+    def __call__(self, record: dict[str, Any] | None) -> None:
+        if record is None:
+            self.checkpoints.take(self._write)
+            return
+        self.tally.add(record["id"], record["submission"])
+        self.checkpoints.maybe(self._write)

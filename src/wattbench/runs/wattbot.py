@@ -30,7 +30,7 @@ from wattbench.errors import DataError, WattbenchError
 from wattbench.retrieval.search import open_retriever
 from wattbench.runs.checks import check_run_config, open_meter
 from wattbench.runs.loop import drive, run_items
-from wattbench.runs.outputs import run_status, write_outputs
+from wattbench.runs.outputs import Recorder, run_status, write_outputs
 from wattbench.store.lock import LOCK_NAME, DirLock
 from wattbench.store.logs import close_logger, file_logger
 from wattbench.store.paths import check_removable, linked_run_files, remove_run_dir, run_dir_path
@@ -172,9 +172,9 @@ def _run_locked(
             for note in preflight(backend):
                 log.info(note)
             _warm_up_and_idle(task, backend, pending, config, meter, session, log)
+        recorded = Recorder(run, config, questions, questions_path, records, sessions, backend_info, hardware)
         _answer_all(pending, run, records, session, sessions, log, wall_start, task, backend, meter, on_progress,
-                    lambda: write_outputs(run, config, questions, questions_path, records, sessions, backend_info,
-                                          hardware))  # fmt: skip
+                    recorded)  # fmt: skip
     except KeyboardInterrupt:
         interrupted = True
         log.info("interrupted: finished questions are saved; rerun the same command to resume")
@@ -307,7 +307,7 @@ def _answer_all(
     backend: Backend,
     meter: Meter,
     on_progress: Progress | None,
-    rewrite: Callable[[], Any],
+    recorded: Callable[[dict[str, Any] | None], Any],
 ) -> None:
     """Answer the pending questions in order (runs/loop.py), each record forced to disk as it finishes; stop after
     task.max_consecutive_failures failed questions in a row (a dead or refusing server), saying why in the
@@ -326,7 +326,7 @@ def _answer_all(
         session["questions"] += 1
         session["wall_s"] = time.perf_counter() - wall_start
         _log_question(log, record)
-        rewrite()
+        recorded(records[question.id])
         if on_progress:
             on_progress(done, len(pending), records[question.id])
 
@@ -336,7 +336,7 @@ def _answer_all(
     if stopped:
         session["stopped"] = stopped
         log.error(f"{stopped}; {len(pending) - done} questions not asked; rerun to resume")
-        rewrite()
+        recorded(None)  # a checkpoint now: the stop is in the summary
 
 
 def _log_question(log: logging.Logger, record: QuestionRecord) -> None:

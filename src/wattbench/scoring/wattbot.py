@@ -310,9 +310,16 @@ def score_tables(solution: CellTable, submission: CellTable, mode: Mode = "kaggl
         raise DataError(
             f"no id of {submission.path} is in {solution.path}; pass the solution file first, then the submission"
         )
-
     rows, positions = _score_rows(solution, submission, solution_ids, submission_ids, mode)
+    return report_of(mode, solution, rows, positions, missing_ids, extra_ids)
 
+
+def report_of(
+    mode: Mode, solution: CellTable, rows: list[RowScore], positions: list[int],
+    missing_ids: list[str] | None = None, extra_ids: list[str] | None = None,
+) -> ScoreReport:  # fmt: skip
+    """The aggregate of scored rows (each with its position in `solution`, in solution order)."""
+    missing_ids, extra_ids = missing_ids or [], extra_ids or []
     value_accuracy = _mean([float(r.value_correct) for r in rows])
     unit_accuracy = _mean([float(r.unit_correct) for r in rows])
     ref_mean = _mean([r.ref_score for r in rows])
