@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import statistics
 import sys
 import tempfile
@@ -49,12 +50,13 @@ def _questions_file(folder: Path, n: int) -> Path:
 
 def _record(q, i: int) -> dict:
     value = q.answer_value if i % 3 else "42"
-    submission = {c: "" for c in QUESTION_COLUMNS} | {"id": q.id, "question": q.question, "answer": value,
-                  "answer_value": value, "answer_unit": q.answer_unit, "ref_id": q.ref_id, "explanation": "scripted"}  # fmt: skip
+    answer = {"id": q.id, "question": q.question, "answer": value, "answer_value": value,
+              "answer_unit": q.answer_unit, "ref_id": q.ref_id, "explanation": "scripted"}  # fmt: skip
+    submission = {c: "" for c in QUESTION_COLUMNS} | answer
     return QuestionRecord.model_validate({
         "id": q.id, "question": q.question, "gt_value": q.answer_value, "pred_value": value, "latency_s": 0.5,
         "retrieval_s": 0.1, "generation_s": 0.4, "prompt_tokens": 900, "completion_tokens": 60,
-        "raw_output": '{"answer_value": "%s", "ref_id": ["x"], "explanation": "scripted"}' % value,
+        "raw_output": json.dumps({"answer_value": value, "ref_id": ["x"], "explanation": "scripted"}),
         "retrieved": [f"doc:p{j}:0" for j in range(10)], "submission": submission,
         "energy": {"label": "question", "energy_j": {"gpu:0": 50.0}, "method": {"gpu:0": "nvml"},
                    "duration_s": 0.5},
