@@ -99,8 +99,10 @@ def _before_rebuild_s(folder: Path, questions_path: Path, n: int) -> list[float]
 
 
 def _ms(values: list[float]) -> str:
-    return (f"{1e3 * statistics.fmean(values):.2f} ± {1e3 * statistics.stdev(values):.2f} ms "
-            f"(median {1e3 * statistics.median(values):.2f} ms)")
+    return (
+        f"{1e3 * statistics.fmean(values):.2f} ± {1e3 * statistics.stdev(values):.2f} ms "
+        f"(median {1e3 * statistics.median(values):.2f} ms)"
+    )
 
 
 def main() -> None:
