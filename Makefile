@@ -10,7 +10,7 @@ DATA_DIR ?= data
 
 # torch first, pinned to the CPU wheel: left to sentence-transformers, pip would fetch a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
-EXTRAS ?= dev,rag,llamacpp,hf,plots,ray,parquet,bedrock
+EXTRAS ?= dev,docs,rag,llamacpp,hf,plots,ray,parquet,bedrock
 LLAMA_CPP ?= llama-cpp-python==0.3.36
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
@@ -38,11 +38,13 @@ run: data
 	$(BIN)/wattbench data check --data-dir $(DATA_DIR) > /dev/null
 	HF_HUB_OFFLINE=1 $(BIN)/wattbench run --data-dir $(DATA_DIR) $(RUN_ARGS)
 
-# Lint and type-check first (zero findings), then the tests. Tests never touch a model hub: HF_HUB_OFFLINE makes a
+# Lint and type-check first (zero findings), build the docs site strictly (a broken link or a page missing from the
+# nav fails), then the tests. Tests never touch a model hub: HF_HUB_OFFLINE makes a
 # missing model fail at once instead of after retries.
 test: data
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 	WATTBENCH_DATA=$(DATA_DIR) HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: data

@@ -165,7 +165,7 @@ def test_an_ensemble_dir_has_every_file_and_summary_key_of_a_run_dir(tmp_path: P
     assert summary["timing"]["latency_s"]["mean"] == pytest.approx(3.0)
     assert summary["total_time_seconds"] == pytest.approx((41 * 1.0 + 5) + (41 * 2.0 + 5))
     assert summary["overall_score"] is not None
-    # The README's post-processing snippet works on it as on a run.
+    # The migration guide's post-processing snippet works on it as on a run.
     frame = pd.DataFrame(json.loads((ens / "results.json").read_text()))
     picked = frame[["id", "pred_value", "gt_value", "value_correct", "latency_seconds"]]
     assert len(picked) == 41 and picked["latency_seconds"].iloc[0] == pytest.approx(3.0)

@@ -1,4 +1,4 @@
-"""Users coming from the KohakuRAG_UI guide and the AI Energy Score runner: every row of the README's
+"""Users coming from the KohakuRAG_UI guide and the AI Energy Score runner: every row of the migration guide's
 equivalence table runs as written (smoke-sized: a 3-paper corpus, 4 questions, a tiny random transformers model
 behind a seed-style .py config), and the guide's post-processing reads the files wattbench writes."""
 
@@ -19,8 +19,8 @@ from wattbench.cli import main
 
 pytestmark = pytest.mark.slow
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-SECTION = "## Coming from KohakuRAG_UI or AIEnergyScore"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "migrating.md"
+SECTION = "# Coming from KohakuRAG_UI or AIEnergyScore"
 
 # The guide's config, with the keys it uses, pointed at what exists offline: a tiny transformers model and the
 # all-MiniLM embedder. Values are sized for a 2-core machine; the keys are the seed's own.
@@ -37,8 +37,8 @@ embedding_model_id = "{embedder}"
 
 
 def equivalence_rows() -> list[tuple[str, str]]:
-    text = README.read_text(encoding="utf-8")
-    assert SECTION in text, f"README lost its section '{SECTION}'"
+    text = GUIDE.read_text(encoding="utf-8")
+    assert SECTION in text, f"{GUIDE.name} lost its heading '{SECTION}'"
     section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| `(.+?)` \| `(wattbench .+?)` \|$", section, re.M)
 
@@ -87,7 +87,7 @@ def test_the_table_covers_every_command_of_both_tools():
                    "run_ensemble.py", "audit_experiments.py", "plot_model_size.py", "plot_from_matrix.py",
                    "plot_score_breakdown.py", "run_qwen_scaling.py --sizes 1.5 3 7 --skip-existing --dry-run",
                    "batch_runner.py --model-name gpt-oss"):  # fmt: skip
-        assert script in seeds, f"README table lacks {script}"
+        assert script in seeds, f"the migration guide's table lacks {script}"
 
 
 def test_every_wattbench_command_of_the_table_runs(in_project: Path, capsys):

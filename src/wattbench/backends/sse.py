@@ -45,7 +45,7 @@ def _delta_text(event: dict[str, Any]) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Limits:
-    """How long one attempt may wait, and for what (the README's "Timeouts" says which does which)."""
+    """How long one attempt may wait, and for what (docs/guides/running.md says which does which)."""
 
     connect_s: float
     """The TCP (and TLS) connection."""

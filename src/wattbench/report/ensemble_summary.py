@@ -1,4 +1,4 @@
-"""An ensemble's records and summary in the same schema as a run's, so every reader (the README's
+"""An ensemble's records and summary in the same schema as a run's, so every reader (the migration guide's
 post-processing snippet, the matrix, the audit, the plots) treats an ensemble dir like any run dir.
 
 What an ensemble costs is what its members cost: its latency, tokens, money and energy per question are the
