@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from fakes.plugin import install_plugin
 from fakes.servers import ScriptedServer
 from fakes.workspace import make_workspace
 from wattbench.backends.base import GenerationRequest
@@ -151,14 +151,8 @@ class EchoBackend:
 
 
 def test_a_third_party_engine_registers_through_an_entry_point(wattbot: Path, tmp_path: Path, capsys, monkeypatch):
-    site = tmp_path / "site"
-    (site / "echo_engine").mkdir(parents=True)
-    (site / "echo_engine" / "__init__.py").write_text(textwrap.dedent(ECHO_ENGINE))
-    dist = site / "echo_engine-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-engine\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[wattbench.backends]\necho = echo_engine:EchoBackend\n")
-    monkeypatch.syspath_prepend(str(site))
+    points = "[wattbench.backends]\necho = echo_engine:EchoBackend\n"
+    monkeypatch.syspath_prepend(str(install_plugin(tmp_path / "site", "echo_engine", ECHO_ENGINE, points)))
     ENGINES.refresh()
     try:
         assert resolve_backend("echo") == "echo" and backend_class("echo").__name__ == "EchoBackend"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from fakes.plugin import install_plugin
 from wattbench.errors import WattbenchError
 from wattbench.registry import Entry, Registry, UnknownName
 
@@ -42,19 +42,12 @@ def test_every_kind_goes_through_it():
 
 
 def test_a_package_adds_an_entry_through_its_group(tmp_path: Path, monkeypatch):
-    site = tmp_path / "site"
-    (site / "extra_meter").mkdir(parents=True)
-    (site / "extra_meter" / "__init__.py").write_text(
-        textwrap.dedent("""
+    source = """
         def open_source(context):
             raise RuntimeError("not called here")
-    """)
-    )
-    dist = site / "extra_meter-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: extra-meter\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[wattbench.meters]\nwatts = extra_meter:open_source\nnvml = x:y\n")
-    monkeypatch.syspath_prepend(str(site))
+    """
+    points = "[wattbench.meters]\nwatts = extra_meter:open_source\nnvml = x:y\n"
+    monkeypatch.syspath_prepend(str(install_plugin(tmp_path / "site", "extra_meter", source, points)))
     from wattbench.energy.meters import SOURCES, check_meter
 
     SOURCES.refresh()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes.fake_pynvml import Clock
 from wattbench.data.wattbot import QUESTION_COLUMNS, load_questions
 from wattbench.runs.checkpoint import Checkpoints
 from wattbench.scoring.tally import ScoreTally, official_cell
@@ -87,16 +88,8 @@ def test_official_cells_are_the_pandas_missing_texts():
     assert official_cell("is_blank") == "is_blank" and official_cell(" NA") == " NA"
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_checkpoints_keep_the_rebuilds_under_their_share_of_the_time():
-    clock = _Clock()
+    clock = Clock(start=0.0)
     checkpoints = Checkpoints(min_interval_s=1.0, max_share=0.05, clock=clock)
     written = []
 
