@@ -115,3 +115,11 @@ def test_checkpoints_keep_the_rebuilds_under_their_share_of_the_time():
     assert len(written) == 3
     checkpoints.take(write(0.2))  # the end of the run: always
     assert len(written) == 4 and checkpoints.taken == 4
+
+
+def test_a_questions_file_without_answer_columns_is_not_scored(tmp_path: Path):
+    path = tmp_path / "test.csv"
+    path.write_text("id,question\nq1,What?\n")
+    tally = ScoreTally.for_questions(path, ["q1"])
+    tally.add("q1", {"answer_value": "3", "answer_unit": "", "ref_id": ""})
+    assert tally.reports() is None

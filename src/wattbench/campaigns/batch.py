@@ -15,7 +15,7 @@ from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
 from wattbench.protocols import get_protocol
 from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_one
-from wattbench.runs.textgen_prompts import energy_score_file, under_protocol
+from wattbench.runs.textgen_prompts import energy_score_file, limit_prompts, under_protocol
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.schema import MasterRow
 
@@ -57,10 +57,11 @@ def run_batch(
     meter: Meter | None = None,
     stop: StopRequest | None = None,
 ) -> BatchOutcome:
-    """Run every supported spec not already completed (all of them with `force`); returns the master rows."""
+    """Run every supported spec not already completed (all of them with `force`), in this process; returns the
+    master rows."""
     batch = BatchDir(Path(config.output_dir))
     outcome = BatchOutcome()
-    prompts = prompts[: config.num_prompts] if config.num_prompts else prompts
+    prompts = limit_prompts(config, prompts)
     if not prompts:
         raise WattbenchError("no prompts to run; check --prompts-file and --num-prompts")
     stop = stop or StopRequest()

@@ -26,7 +26,7 @@ from wattbench.executors.job import Job, Outcome, Shipment
 from wattbench.executors.ray import PYTHON, SCRATCH, write_tree
 from wattbench.executors.registry import ExecutorChoice, run_jobs
 from wattbench.runs.textgen_backend import engine_name
-from wattbench.runs.textgen_prompts import dataset_record
+from wattbench.runs.textgen_prompts import dataset_record, limit_prompts
 from wattbench.runs.textgen_row import master_row
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.rundir import write_atomically
@@ -38,12 +38,12 @@ CHILD = ["-m", "wattbench.runs.child"]
 
 def _payload(config: BatchConfig, models_csv: Path, spec: ModelSpec, prompts: list[str]) -> dict[str, Any]:
     # The dataset's record (path, sha256, rows) is taken here, where the file is: a Ray node gets the prompts in
-    # the job and may not have the file at all.
+    # the job and may not have the file at all. The row goes as planned here (runs/child.py plans nothing).
     try:
         dataset = dataset_record(config, len(prompts))
     except Exception as exc:  # recorded, never a reason to fail the row
         dataset = {"error": str(exc)}
-    return {"config": config.model_dump(mode="json"), "models_csv": str(models_csv), "run_key": spec.run_key,
+    return {"config": config.model_dump(mode="json"), "models_csv": str(models_csv), "spec": spec.to_plan(),
             "prompts": prompts, "dataset": dataset}  # fmt: skip
 
 
@@ -72,8 +72,7 @@ def row_job(
 def _row_shipment(
     config: BatchConfig, spec: ModelSpec, prompts: list[str], models_csv: Path, batch: BatchDir
 ) -> Shipment:
-    remote = config.model_copy(update={"gpus": None, "output_dir": f"{SCRATCH}/out",
-                                       "models_csv": f"{SCRATCH}/models.csv"})  # fmt: skip
+    remote = config.model_copy(update={"gpus": None, "output_dir": f"{SCRATCH}/out"})
 
     def land(files: dict[str, bytes]) -> None:
         # The run dir and log; the node's master table holds only this run: the row goes into ours instead.
@@ -82,9 +81,8 @@ def _row_shipment(
             if key.startswith("individual_runs/") and key.endswith("/summary.json"):
                 batch.upsert_master(BatchRunSummary.of(json.loads(files[key]), f"Ray result {key}").results)
 
-    job = json.dumps(_payload(remote, Path(f"{SCRATCH}/models.csv"), spec, prompts)).encode()
-    return Shipment([PYTHON, *CHILD, f"{SCRATCH}/job.json"], {"job.json": job, "models.csv": models_csv.read_bytes()},
-                    land)  # fmt: skip
+    job = json.dumps(_payload(remote, models_csv, spec, prompts)).encode()  # the node needs no models CSV
+    return Shipment([PYTHON, *CHILD, f"{SCRATCH}/job.json"], {"job.json": job}, land)
 
 
 def run_batch_parallel(
@@ -101,7 +99,7 @@ def run_batch_parallel(
 ) -> BatchOutcome:
     batch = BatchDir(Path(config.output_dir))
     outcome = BatchOutcome()
-    prompts = prompts[: config.num_prompts] if config.num_prompts else prompts
+    prompts = limit_prompts(config, prompts)
     todo = to_run(specs, batch, force, outcome, notify)
     jobs = [row_job(config, spec, prompts, models_csv, timeout_s, sizes or {}) for spec in todo]
     results: dict[str, Outcome] = {}

@@ -7,12 +7,12 @@ two disagree on, or whatever a model cannot do, is a warning that names the row.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wattbench.config import BatchConfig
-from wattbench.data.energy_score import TEXT_TASKS, ModelRow, load_models_csv
+from wattbench.data.energy_score import TEXT_TASKS, ModelRow, ReasoningState, TemplateClaim, load_models_csv
 from wattbench.errors import DataError
 from wattbench.reasoning import ReasoningMode, family_for, resolve_mode
 
@@ -72,6 +72,18 @@ class ModelSpec:
             "source": mode.get("source"),
             "sent": describe_sent(self.mode, with_budget=False) if self.mode else None,
         }
+
+    def to_plan(self) -> dict[str, Any]:
+        """Everything the spec holds, as JSON: a batch job carries it, so a child never plans the row again."""
+        return asdict(self)
+
+    @classmethod
+    def from_plan(cls, data: dict[str, Any]) -> ModelSpec:
+        """The spec `to_plan` wrote (read by the child that runs it)."""
+        row = dict(data["row"])
+        row["state"], row["claim"] = ReasoningState(**row["state"]), TemplateClaim(**row["claim"])
+        mode = ReasoningMode(**data["mode"]) if data.get("mode") else None
+        return cls(ModelRow(**row), mode, list(data.get("warnings") or []), data.get("unsupported_reason"))
 
 
 def _confirm(row: ModelRow, mode: ReasoningMode) -> list[str]:

@@ -1,6 +1,7 @@
 """One batch run in its own process, for the local and Ray executors: `python -m wattbench.runs.child
-JOB.json`, where the job holds the batch config, the models CSV, the run key and the prompts (already loaded,
-so a node needs neither the prompt file nor the dataset hub). Exit 0: completed; 1: failed; 130: interrupted."""
+JOB.json`, where the job holds the batch config, the row as the parent planned it (its reasoning mode under the
+protocol, its token budget) and the prompts already limited: the child reads neither the models CSV, nor the
+prompt file, nor the dataset hub, and plans nothing again. Exit 0: completed; 1: failed; 130: interrupted."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import sys
 from pathlib import Path
 
 from wattbench.config import BatchConfig
-from wattbench.data.models_csv import load_plan
+from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.hardware import system_facts
 from wattbench.errors import WattbenchError
 from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_one
-from wattbench.runs.textgen_prompts import under_protocol
 from wattbench.signals import install, interrupt_exit_code
 from wattbench.store.batch_dir import BatchDir
 from wattbench.urls import restore_secrets
@@ -22,14 +22,10 @@ from wattbench.urls import restore_secrets
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     config = BatchConfig(**restore_secrets(job["config"]))
-    plan = load_plan(Path(job["models_csv"]), config.max_new_tokens, config.reasoning_max_new_tokens)
-    specs = under_protocol(plan, config)  # the same modes the parent planned
-    chosen = [s for s in specs if s.supported and s.run_key == job["run_key"]]
-    if not chosen:
-        raise WattbenchError(f"{job['models_csv']}: no supported row is run {job['run_key']} any more")
+    spec = ModelSpec.from_plan(job["spec"])
     stop, say = StopRequest(), lambda m: print(m, file=sys.stderr)
     with graceful_stop(stop, say):
-        row = run_one(chosen[0], job["prompts"], config, BatchDir(Path(config.output_dir)), batch_meter(config),
+        row = run_one(spec, job["prompts"], config, BatchDir(Path(config.output_dir)), batch_meter(config),
                       system_facts(), stop, say, dataset=job.get("dataset"))  # fmt: skip
     if stop.requested:
         return interrupt_exit_code()

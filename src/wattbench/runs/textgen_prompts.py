@@ -36,6 +36,11 @@ def batch_prompts(config: BatchConfig) -> list[str]:
     return load_prompts(source, config.prompt_column, config.num_prompts)
 
 
+def limit_prompts(config: BatchConfig, prompts: list[str]) -> list[str]:
+    """The measured prompts: the first `num_prompts` of the set (all of them when it is None)."""
+    return prompts[: config.num_prompts] if config.num_prompts else prompts
+
+
 def prompt_shortfall(config: BatchConfig, prompts: list[str]) -> str | None:
     """A warning when the set holds fewer prompts than --num-prompts asked for (the run uses what there is)."""
     if config.num_prompts and len(prompts) < config.num_prompts:

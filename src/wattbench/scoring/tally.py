@@ -43,6 +43,8 @@ class ScoreTally:
     """The scored rows of one run, by question id, in both modes."""
 
     def __init__(self, solutions: dict[Mode, CellTable]) -> None:
+        # A question file without the answer columns (a test set) is not scored, as by the file scorer.
+        solutions = {m: t for m, t in solutions.items() if all(c in t.cells for c in SOLUTION_COLUMNS)}
         self._solutions = solutions
         self._index = {mode: {qid: i for i, qid in enumerate(t.cells["id"])} for mode, t in solutions.items()}
         self._rows: dict[Mode, dict[str, tuple[int, RowScore]]] = {mode: {} for mode in solutions}
