@@ -7,7 +7,7 @@ from pathlib import Path
 
 from wattbench.cli import main
 from wattbench.config import BatchConfig, load_batch_config
-from wattbench.data.models_csv import load_plan
+from wattbench.data.models_csv import ModelSpec, load_plan
 from wattbench.runs.textgen_backend import backend_plan
 
 
@@ -50,3 +50,12 @@ def test_bad_values_name_the_file_field_or_flag(tmp_path: Path, capsys):
     path.write_text("dtypo = 1\n")
     assert main(["batch", "--config", str(path), "--list"]) == 2
     assert "dtypo: unknown setting" in capsys.readouterr().err
+
+
+def test_a_planned_row_travels_in_a_job_unchanged(data_dir):
+    """A batch job carries its row as the parent planned it: the child rebuilds the same spec from JSON alone."""
+    specs = load_plan(data_dir / "energy_score" / "oct_2025_models.csv", 256, 1024)
+    assert specs
+    for spec in specs:
+        again = ModelSpec.from_plan(json.loads(json.dumps(spec.to_plan())))
+        assert again == spec and again.run_key == spec.run_key and again.to_dict() == spec.to_dict()
