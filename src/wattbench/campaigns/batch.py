@@ -4,10 +4,9 @@ instead (batch_parallel.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from wattbench.campaigns.batch_rows import BatchOutcome, Notify, to_run
 from wattbench.config import BatchConfig, ConfigError
 from wattbench.data.models_csv import Filters, ModelSpec, check_distinct, check_strict, load_plan, select
 from wattbench.energy.base import Meter
@@ -17,34 +16,6 @@ from wattbench.protocols import get_protocol
 from wattbench.runs.textgen import StopRequest, batch_meter, graceful_stop, run_one
 from wattbench.runs.textgen_prompts import energy_score_file, limit_prompts, under_protocol
 from wattbench.store.batch_dir import BatchDir
-from wattbench.store.schema import MasterRow
-
-Notify = Callable[[str], None]
-
-
-@dataclass
-class BatchOutcome:
-    rows: list[MasterRow] = field(default_factory=list)
-    skipped: list[ModelSpec] = field(default_factory=list)
-    unsupported: list[ModelSpec] = field(default_factory=list)
-    interrupted: bool = False
-
-
-def to_run(
-    specs: list[ModelSpec], batch: BatchDir, force: bool, outcome: BatchOutcome, notify: Notify
-) -> list[ModelSpec]:
-    """The specs to run; the others go into `outcome` (unsupported, or complete already), each said once."""
-    todo = []
-    for spec in specs:
-        if not spec.supported:
-            outcome.unsupported.append(spec)
-            notify(f"row {spec.row.line} {spec.model_id}: skipped, {spec.unsupported_reason}")
-        elif not force and batch.completed(spec.run_key):
-            outcome.skipped.append(spec)
-            notify(f"{spec.model_id} ({spec.state_label}): already completed; --force to run it again")
-        else:
-            todo.append(spec)
-    return todo
 
 
 def run_batch(
@@ -112,8 +83,7 @@ def run_batch_campaign(
     with BatchDir(Path(config.output_dir)).lock():  # a second batch into this folder is refused at once
         if choice.name == "inline":
             return run_batch(config, specs, prompts, force=force, notify=notify)
-        # Imported here: batch_parallel builds on this module's BatchOutcome and to_run.
-        from wattbench.campaigns.batch_parallel import run_batch_parallel
+        from wattbench.campaigns.batch_parallel import run_batch_parallel  # executors and Ray: only when used
         from wattbench.data.model_sizes import load_sizes
 
         return run_batch_parallel(config, specs, prompts, models_csv, choice, timeout_s=config.executor.timeout_s,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wattbench.campaigns.batch import BatchOutcome, to_run
+from wattbench.campaigns.batch_rows import BatchOutcome, to_run
 from wattbench.campaigns.jobs import gpu_request
 from wattbench.config import BatchConfig
 from wattbench.data.model_sizes import ModelSize

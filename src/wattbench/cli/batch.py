@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from wattbench.campaigns.batch import BatchOutcome
+    from wattbench.campaigns.batch_rows import BatchOutcome
 
 from wattbench.cli import app
 from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, METER_URL, RAY_ADDRESS, SLOTS, as_text, executor_overrides
