@@ -45,6 +45,7 @@ def _register() -> None:
         retrieval,
         run,
         score,
+        settings,
         sweep,
     )
 

@@ -49,11 +49,3 @@ def hw(
         typer.echo(f"energy unavailable: {scope}: {reason}")
     for warning in meters["warnings"]:
         typer.echo(f"warning: {warning}")
-
-
-@app.command()
-def settings() -> None:
-    """Print every config key of run, batch and campaign files: type, default and meaning (Markdown)."""
-    from wattbench.config.reference import settings_markdown
-
-    typer.echo(settings_markdown())
