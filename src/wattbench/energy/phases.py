@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from wattbench.energy.base import Measurement, Meter, Reading
-
-if TYPE_CHECKING:  # the energy package is imported by the backends, never the other way round
-    from wattbench.backends.base import Backend, Completion, GenerationRequest
 
 PREFILL, DECODE = "prefill", "decode"
 
@@ -53,7 +50,20 @@ class PhaseMarks:
         with self._lock:
             self._readings.setdefault(edge, reading)
 
-    def _hook(self, previous: Callable[[str], None] | None) -> Callable[[str], None]:
+    def begin(self, requests: int) -> bool:
+        """A generate call of `requests` requests starts: each call starts afresh, so an item's last call is the
+        one split. True when it is split (one request); the counters are read at the call now."""
+        with self._lock:
+            self._readings, self.void, self._tokens = {}, None, {}
+        if requests != 1:
+            self.void = "several requests share the call's prefill and decode steps"
+            return False
+        self.mark("call")
+        return True
+
+    def on_output(self, previous: Callable[[str], None] | None) -> Callable[[str], None]:
+        """The request's output callback, reading the counters at its edges before calling `previous`."""
+
         def on_output(event: str) -> None:
             if event in ("sent", "token"):  # "sent": a server engine's request left (after its client set-up)
                 self.mark("first_token" if event == "token" else "sent")
@@ -62,24 +72,13 @@ class PhaseMarks:
 
         return on_output
 
-    def generate(self, backend: Backend, requests: list[GenerationRequest]) -> list[Completion]:
-        """`backend.generate(requests)`, with the edges read when the call is one request (each call starts
-        afresh, so the item's last call is the one split)."""
-        with self._lock:
-            self._readings, self.void, self._tokens = {}, None, {}
-        if len(requests) != 1:
-            self.void = "several requests share the call's prefill and decode steps"
-            return backend.generate(requests)
-        request = replace(requests[0], on_output=self._hook(requests[0].on_output))
-        self.mark("call")
-        completions = backend.generate([request])
+    def end(self, *, retried: bool, input_tokens: int | None, output_tokens: int | None) -> None:
+        """The split call returned: `retried` (the prefill was made more than once), and its request's tokens."""
         self.mark("done")
-        if any(c.attempts > 1 for c in completions):
+        if retried:
             self.void = "the request was retried (the prefill was made more than once)"
-        done = completions[0] if completions else None
-        if done is not None and done.prompt_tokens is not None and done.completion_tokens is not None:
-            self._tokens = {"input": done.prompt_tokens, "output": done.completion_tokens}
-        return completions
+        if input_tokens is not None and output_tokens is not None:
+            self._tokens = {"input": input_tokens, "output": output_tokens}
 
     def phases(self) -> dict[str, Measurement]:
         """{prefill, decode} of the item's last call when it was split; empty otherwise (a batch of requests, a
@@ -105,6 +104,15 @@ class PhaseTotals:
     input_tokens: int = 0
     decoded_tokens: int = 0
     """Output tokens after each item's first, which the prefill produced: what the decode stretch generated."""
+
+    def add(self, prefill_j: float, decode_j: float, input_tokens: int, output_tokens: int) -> None:
+        """One split item: its two stretches' energy and its request's tokens (the first output token is the
+        prefill's, so the decode is charged with the others only)."""
+        self.items += 1
+        self.prefill_j += prefill_j
+        self.decode_j += decode_j
+        self.input_tokens += input_tokens
+        self.decoded_tokens += max(output_tokens - 1, 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,20 +140,16 @@ def phase_figures(items: list[tuple[dict[str, Any] | None, int | None, int | Non
         pre, dec = Measurement.from_dict(p[PREFILL]), Measurement.from_dict(p[DECODE])
         prompt = pre.tokens.get("input", prompt)
         completion = pre.tokens.get("output", completion)
-        parts.append((pre, dec, prompt or 0, max((completion or 0) - 1, 0)))
+        parts.append((pre, dec, prompt or 0, completion or 0))
     kinds = set.intersection(*({*pre.totals_j(), *dec.totals_j()} for pre, dec, _, _ in parts))
     by_kind: dict[str, Any] = {}
     for kind in sorted(kinds):
         totals = PhaseTotals()
-        for pre, dec, prompt_tokens, decoded in parts:
+        for pre, dec, prompt_tokens, output_tokens in parts:
             pre_j, dec_j = pre.total_j(kind), dec.total_j(kind)
             if pre_j is None or dec_j is None:
                 break
-            totals.items += 1
-            totals.prefill_j += pre_j
-            totals.decode_j += dec_j
-            totals.input_tokens += prompt_tokens
-            totals.decoded_tokens += decoded
+            totals.add(pre_j, dec_j, prompt_tokens, output_tokens)
         else:
             by_kind[kind] = totals.to_dict()
     return {"split_items": len(split), "unsplit_items": len(items) - len(split), "by_kind": by_kind}

@@ -14,10 +14,9 @@ from wattbench.backends.base import options_of
 from wattbench.backends.registry import backend_class, resolve_backend
 from wattbench.config import ConfigError, ExperimentConfig, load_experiment_config
 from wattbench.energy.base import Meter
-from wattbench.energy.devices import slot_gpus
-from wattbench.energy.meters import check_meter, make_meter
-from wattbench.energy.remote import remote_settings
+from wattbench.energy.meters import check_meter
 from wattbench.errors import WattbenchError
+from wattbench.runs.lifecycle import open_meter as lifecycle_meter
 
 
 def load_run_config(
@@ -58,10 +57,6 @@ def check_run_config(config: ExperimentConfig) -> str:
 def open_meter(config: ExperimentConfig) -> Meter:
     """The run's meter; a meter the machine cannot provide (meter = "nvml" without NVML) is a config error."""
     try:
-        # A managed server runs on the GPUs the config gives it, except inside an executor slot, whose GPUs it
-        # starts on; the run then keeps the scopes of the devices its engine reports (Meter.focus).
-        gpus = config.generation.gpus if slot_gpus() is None else None
-        remote = remote_settings(config.energy.meter_url, config.energy.meter_token_file)
-        return make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus, **remote)
+        return lifecycle_meter(config.energy, config.generation.gpus)
     except WattbenchError as exc:
         raise ConfigError(f"{config.where('energy.meter')}: {str(exc).removeprefix('meter = ')}") from None

@@ -5,9 +5,10 @@ stopped after too many failures in a row (a dead or refusing server)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
-from wattbench.backends.base import Backend
+from wattbench.backends.base import Backend, Completion, GenerationRequest
 from wattbench.backends.usage import check_usage
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.phases import PhaseMarks
@@ -18,10 +19,25 @@ OnResult = Callable[[Any, Any, Measurement | None], None]
 """(item, result, the item's meter window) → stores the result."""
 
 
+def marked_generate(backend: Backend, requests: list[GenerationRequest], marks: PhaseMarks) -> list[Completion]:
+    """`backend.generate(requests)` with the counters read at the request's edges (sent, first token, done) when
+    the call is one request: the prefill and decode of energy/phases.py. The loop takes the marks; the meter
+    never drives the engine."""
+    if not marks.begin(len(requests)):
+        return backend.generate(requests)
+    request = replace(requests[0], on_output=marks.on_output(requests[0].on_output))
+    completions = backend.generate([request])
+    done = completions[0] if completions else None
+    marks.end(retried=any(c.attempts > 1 for c in completions),
+              input_tokens=done.prompt_tokens if done else None,
+              output_tokens=done.completion_tokens if done else None)  # fmt: skip
+    return completions
+
+
 def drive(exchange: Exchange[Any], backend: Backend, marks: PhaseMarks | None = None) -> Any:
     """Carry one item's exchange to its end: each batch of requests to the backend, the completions back;
     with `marks`, the counters are read at the request's edges (prefill and decode, energy/phases.py)."""
-    generate = backend.generate if marks is None else (lambda requests: marks.generate(backend, requests))
+    generate = backend.generate if marks is None else (lambda requests: marked_generate(backend, requests, marks))
     try:
         requests = next(exchange)
         while True:

@@ -23,14 +23,14 @@ from wattbench.backends.base import Backend
 from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
-from wattbench.energy.devices import Devices, as_devices, scope_rule, slot_gpus
-from wattbench.energy.meters import make_meter
+from wattbench.energy.devices import Devices
+from wattbench.energy.hardware import model_disk_bytes
 from wattbench.energy.phases import gpu_phase_j
-from wattbench.energy.remote import remote_settings
 from wattbench.energy.shares import split_j
 from wattbench.protocols import get_protocol
 from wattbench.protocols.base import RowFacts, with_tokens
-from wattbench.runs.loop import drive, run_items
+from wattbench.runs.lifecycle import Lifecycle, open_meter
+from wattbench.runs.loop import drive
 from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
 from wattbench.runs.textgen_row import log_prompt, log_totals, master_row, row_warnings
@@ -78,11 +78,7 @@ def graceful_stop(stop: StopRequest, notify: Notify) -> Iterator[None]:
 
 def batch_meter(config: BatchConfig) -> Meter:
     """The meter of a batch's runs (each row measures its own idle baseline, after its model is warm)."""
-    # The sampler runs in every row: a GPU without an energy counter is integrated from its readings, and
-    # every window's counter is checked against power (energy/nvml.py).
-    gpus = config.gpus if slot_gpus() is None else None  # inside a slot: its GPUs, which the server starts on
-    remote = remote_settings(config.energy.meter_url, config.energy.meter_token_file)
-    return make_meter(config.energy.meter, sampler_hz=config.energy.sampler_hz, gpu_indices=gpus, **remote)
+    return open_meter(config.energy, config.gpus)
 
 
 @dataclass
@@ -104,6 +100,7 @@ class RowRun:
     devices: Devices | None = None
     idle: Measurement | None = None
     engine: dict[str, Any] = field(default_factory=dict)
+    hardware: dict[str, Any] = field(default_factory=dict)
     num_prompts: int = 0
     dataset: dict[str, Any] | None = None  # the prompts' record when taken elsewhere (a job's parent)
 
@@ -124,26 +121,24 @@ def run_one(
     run = RowRun(spec, config, batch.start_run(spec.run_key), log, num_prompts=len(prompts), dataset=dataset)
     _log_start(run, len(prompts))
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {len(prompts) * config.repeats} prompts")
-    backend: Backend | None = None
-    if meter.sampler is not None and any(s.scopes() for s in meter.sources):
-        meter.sampler.start(run.path / "power.csv")
+    life = Lifecycle(meter, run.path / "power.csv")
     try:
-        backend, name, run.load_s = load_backend(spec, config, log)
-        run.devices = as_devices(backend.devices())
-        meter.focus(*scope_rule(run.devices))  # this row's energy is its engine's devices only
-        log.info(f"Measured devices: {run.devices.to_dict()}")
-        run.engine = _engine_info(backend)
-        harmony = spec.mode.harmony and name in ("llamacpp", "hf") and harmony_usable()
-        task = TextGenTask(spec.mode, config.seed, harmony)
-        _warmup(spec, harmony, backend, prompts, config, log)
-        run.idle = _idle(meter, config, log)
-        with meter.window("measured") as window:
-            failed_run = _measured_passes(task, backend, prompts, meter, run, stop)
-        run.measured = window.result
-        if failed_run:
-            run.status, run.error = "failed", failed_run
-        elif stop.requested:
-            run.status, run.error = "interrupted", interrupted_reason()
+        with life:
+            backend, name = load_backend(spec, config, log, life)
+            run.load_s, run.devices = life.load_s, life.devices  # this row's energy is its engine's devices only
+            log.info(f"Measured devices: {life.devices.to_dict() if life.devices else None}")
+            run.engine = _engine_info(backend)
+            harmony = spec.mode.harmony and name in ("llamacpp", "hf") and harmony_usable()
+            task = TextGenTask(spec.mode, config.seed, harmony)
+            _warmup(life, spec, harmony, prompts, config, log)
+            run.idle = _idle(life, config, log)
+            with meter.window("measured") as window:
+                failed_run = _measured_passes(life, task, prompts, run, stop)
+            run.measured = window.result
+            if failed_run:
+                run.status, run.error = "failed", failed_run
+            elif stop.requested:
+                run.status, run.error = "interrupted", interrupted_reason()
     except RunFailed as exc:
         run.status, run.error = "failed", str(exc)
         log.error(run.error)
@@ -156,10 +151,7 @@ def run_one(
         run.status, run.error = "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         log.exception(f"Run failed: {run.error}")
     finally:
-        if meter.sampler is not None and meter.sampler.running:
-            meter.sampler.stop()
-        if backend is not None:
-            backend.close()
+        run.hardware = life.hardware(model_disk_bytes(run.engine.get("model_path") or spec.model_id), facts)
     row = _finish(run, len(prompts) * config.repeats, meter, facts, log_path, batch)
     meter.focus(None)  # the next row's engine may hold other devices
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {run.status}" + (f": {run.error}" if run.error else ""))
@@ -229,13 +221,7 @@ def _finish(
         energy_unavailable=meter.unavailable(),
         measured_devices=run.devices.to_dict() if run.devices else None,
         energy_sharing=shared_package_note(run.measured),
-        hardware={
-            "gpus": facts.get("gpus"),
-            "cpu": facts.get("cpu"),
-            "hostname": facts.get("hostname"),
-            "driver_version": facts.get("driver_version"),
-            "cuda_driver_version": facts.get("cuda_driver_version"),
-        },
+        hardware=run.hardware,
         protocol=record,
         comparability=notes,
         log=str(log_path),
@@ -248,18 +234,17 @@ def _finish(
     return row
 
 
-def _idle(meter: Meter, config: BatchConfig, log: Logger) -> Measurement | None:
+def _idle(life: Lifecycle, config: BatchConfig, log: Logger) -> Measurement | None:
     """This row's idle baseline: its engine loaded and warm, its devices only (the meter is focused on them)."""
-    if config.energy.idle_seconds <= 0 or not any(s.scopes() for s in meter.sources):
-        return None
-    idle = meter.measure_idle(config.energy.idle_seconds)
-    spread = {s: round(w, 2) for s, w in idle.power_stdev_w.items()}
-    log.info(f"Idle baseline: {idle.avg_power_w} W over {idle.duration_s:.1f} s (spread {spread or 'n/a'})")
+    idle = life.idle(config.energy.idle_seconds)
+    if idle is not None:
+        spread = {s: round(w, 2) for s, w in idle.power_stdev_w.items()}
+        log.info(f"Idle baseline: {idle.avg_power_w} W over {idle.duration_s:.1f} s (spread {spread or 'n/a'})")
     return idle
 
 
 def _warmup(
-    spec: ModelSpec, harmony: bool, backend: Backend, prompts: list[str], config: BatchConfig, log: Logger
+    life: Lifecycle, spec: ModelSpec, harmony: bool, prompts: list[str], config: BatchConfig, log: Logger
 ) -> None:
     """The protocol's warm-up calls, outside every measured window (wattbench: `warmup_prompts` prompts in one
     call; aienergyscore: one full-length and 10 two-token calls on the first prompt)."""
@@ -267,14 +252,23 @@ def _warmup(
     calls = get_protocol(config.protocol).warmup_calls(len(prompts), config.warmup_prompts)
     if not calls:
         return
-    started, results, errors = time.perf_counter(), 0, []
-    for indices, tokens in calls:
-        mode = spec.mode if tokens is None else with_tokens(spec.mode, tokens)
-        task = TextGenTask(mode, config.seed, harmony)
-        outcome = drive(task.start(Chunk(-1, [(i, prompts[i]) for i in indices])), backend)
-        results += len(outcome)
-        errors += [e for e in task.errors(outcome) if e]
-    log.info(f"Warmup: {len(calls)} calls, {results} prompts in {time.perf_counter() - started:.2f} s (not measured)")
+    outcomes: list[list[Evaluated]] = []
+    errors: list[str] = []
+
+    def call(indices: list[int], tokens: int | None) -> Callable[[Backend], None]:
+        assert spec.mode is not None
+        task = TextGenTask(spec.mode if tokens is None else with_tokens(spec.mode, tokens), config.seed, harmony)
+
+        def run(backend: Backend) -> None:
+            outcome = drive(task.start(Chunk(-1, [(i, prompts[i]) for i in indices])), backend)
+            outcomes.append(outcome)
+            errors.extend(e for e in task.errors(outcome) if e)
+
+        return run
+
+    seconds = life.warm_up([call(list(indices), tokens) for indices, tokens in calls])
+    results = sum(len(o) for o in outcomes)
+    log.info(f"Warmup: {len(calls)} calls, {results} prompts in {seconds:.2f} s (not measured)")
     if errors and len(errors) == results:
         raise RunFailed(f"every warmup prompt failed; first error: {errors[0]}")
 
@@ -328,7 +322,7 @@ def _shares(total_j: float | None, weights: list[float]) -> list[float | None]:
 
 
 def _measured_passes(
-    task: TextGenTask, backend: Backend, prompts: list[str], meter: Meter, run: RowRun, stop: StopRequest
+    life: Lifecycle, task: TextGenTask, prompts: list[str], run: RowRun, stop: StopRequest
 ) -> str | None:
     """Run the measured prompts through the runs loop, appending records; returns why the run gave up."""
     size, total = run.config.batch_size, len(prompts) * run.config.repeats
@@ -356,8 +350,8 @@ def _measured_passes(
             log_prompt(run.log, record, len(run.records), total)
 
     limit = run.config.max_consecutive_failures
-    reason = run_items(task, chunks, backend, meter, store, max_consecutive_failures=limit,
-                       limit_name="max_consecutive_failures", stop=lambda: stop.requested, judge_last=True)  # fmt: skip
+    reason = life.items(task, chunks, store, max_consecutive_failures=limit, limit_name="max_consecutive_failures",
+                        stop=lambda: stop.requested, judge_last=True)  # fmt: skip
     if reason:
         run.log.error(reason)
     elif stop.requested:

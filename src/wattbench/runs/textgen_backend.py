@@ -4,7 +4,6 @@ before the first prompt, a refused key failing the row once."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from logging import Logger
@@ -17,6 +16,7 @@ from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.errors import WattbenchError
 from wattbench.reasoning import ReasoningMode
+from wattbench.runs.lifecycle import Lifecycle
 from wattbench.urls import parse_url
 
 
@@ -81,14 +81,13 @@ def backend_plan(spec: ModelSpec, config: BatchConfig) -> tuple[str, dict[str, A
     return name, backend_class(name).batch_options(model, config)  # type: ignore[attr-defined]
 
 
-def load_backend(spec: ModelSpec, config: BatchConfig, log: Logger) -> tuple[Backend, str, float]:
-    """(the loaded backend, its registry name, load seconds); RunFailed when it cannot run this row."""
+def load_backend(spec: ModelSpec, config: BatchConfig, log: Logger, life: Lifecycle) -> tuple[Backend, str]:
+    """(the backend, loaded in the row's lifecycle; its registry name); RunFailed when it cannot run this row."""
     name, options = backend_plan(spec, config)
     if config.endpoint and name == "openai":
         check_endpoint(options["base_url"], spec.model_id)
-    load_started = time.perf_counter()
     try:
-        backend = create_backend(name, **options)
+        backend = life.load(lambda: create_backend(name, **options))
     except WattbenchError as exc:
         hint = (
             " (pass --gguf-dir with its .gguf, or run it with --backend hf or vllm)"
@@ -96,15 +95,13 @@ def load_backend(spec: ModelSpec, config: BatchConfig, log: Logger) -> tuple[Bac
             else ""
         )
         raise RunFailed(f"model could not be loaded: {exc}{hint}") from None
-    load_s = time.perf_counter() - load_started
-    log.info(f"Model loaded in {load_s:.2f} s: {backend.info()}")
+    log.info(f"Model loaded in {life.load_s or 0.0:.2f} s: {backend.info()}")
     try:
         for note in preflight(backend):  # a refused key fails the row once, not once per prompt
             log.info(note)
     except AuthError as exc:
-        backend.close()
-        raise RunFailed(str(exc)) from None
-    return backend, name, load_s
+        raise RunFailed(str(exc)) from None  # the lifecycle closes the engine
+    return backend, name
 
 
 def harmony_usable() -> bool:

@@ -11,6 +11,7 @@ from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g
+from wattbench.energy.phases import PhaseTotals
 from wattbench.energy.shares import of_window
 from wattbench.store.schema import MasterRow, PromptRecord
 from wattbench.tasks.textgen import sha256
@@ -126,17 +127,12 @@ def _energy_figures(
 def _phase_figures(records: list[PromptRecord]) -> dict[str, float | None]:
     """GPU J per input token in the prefill and per decoded output token (those after the first), over the
     answered prompts whose call was split at its first token (batch size 1, energy/phases.py)."""
-    split = [
-        r for r in records if r.status == "ok" and r.prefill_energy_j is not None and r.decode_energy_j is not None
-    ]
-    prompt_tokens = sum(r.prompt_tokens or 0 for r in split)
-    decoded = sum(max((r.completion_tokens or 0) - 1, 0) for r in split)
-    return {
-        "prefill_j_per_input_token": sum(r.prefill_energy_j or 0.0 for r in split) / prompt_tokens
-        if prompt_tokens
-        else None,
-        "decode_j_per_output_token": sum(r.decode_energy_j or 0.0 for r in split) / decoded if decoded else None,
-    }
+    totals = PhaseTotals()
+    for r in records:
+        if r.status == "ok" and r.prefill_energy_j is not None and r.decode_energy_j is not None:
+            totals.add(r.prefill_energy_j, r.decode_energy_j, r.prompt_tokens or 0, r.completion_tokens or 0)
+    figures = totals.to_dict()
+    return {key: figures[key] for key in ("prefill_j_per_input_token", "decode_j_per_output_token")}
 
 
 def master_row(

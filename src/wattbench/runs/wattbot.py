@@ -23,13 +23,13 @@ from wattbench.config import ExperimentConfig
 from wattbench.data.paths import resolve_data_dir, wattbot_dir
 from wattbench.data.wattbot import Question, load_metadata, load_questions
 from wattbench.energy.base import Measurement, Meter
-from wattbench.energy.devices import Devices, as_devices, scope_rule
-from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes, system_facts, torch_peak_vram_bytes
+from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes
 from wattbench.energy.phases import gpu_phase_j
 from wattbench.errors import DataError, WattbenchError
 from wattbench.retrieval.search import open_retriever
 from wattbench.runs.checks import check_run_config, open_meter
-from wattbench.runs.loop import drive, run_items
+from wattbench.runs.lifecycle import Lifecycle
+from wattbench.runs.loop import drive
 from wattbench.runs.outputs import Recorder, run_status, write_outputs
 from wattbench.store.lock import LOCK_NAME, DirLock
 from wattbench.store.logs import close_logger, file_logger
@@ -157,24 +157,23 @@ def _run_locked(
     log.info(f"session {len(sessions)}: {len(questions)} questions, {len(pending)} to answer; provider "
              f"{config.provider}, model {config.model or 'default'}")  # fmt: skip
     wall_start = time.perf_counter()
-    backend: Backend | None = None
     backend_info: dict[str, Any] = dict(previous.backend) if previous else {}
     hardware: dict[str, Any] = {}
     interrupted = False
     refused: AuthError | None = None
     try:
-        _start_metering(meter, run.path / "power.csv")
-        retriever = _load_index(config, root, meter, session, notify, log, on_index_progress)
-        backend = _load_model(config, meter, session)
-        backend_info, hardware = _describe(backend, config, session, meter, log)
-        task = WattBotTask(retriever, config, metadata)
-        if pending:
-            for note in preflight(backend):
-                log.info(note)
-            _warm_up_and_idle(task, backend, pending, config, meter, session, log)
-        recorded = Recorder(run, config, questions, questions_path, records, sessions, backend_info, hardware)
-        _answer_all(pending, run, records, session, sessions, log, wall_start, task, backend, meter, on_progress,
-                    recorded)  # fmt: skip
+        with Lifecycle(meter, run.path / "power.csv") as life:
+            retriever = _load_index(config, root, meter, session, notify, log, on_index_progress)
+            backend = _load_model(life, config, session)
+            backend_info, hardware = _describe(life, backend, config, session, log)
+            task = WattBotTask(retriever, config, metadata)
+            if pending:
+                for note in preflight(backend):
+                    log.info(note)
+                _warm_up_and_idle(life, task, pending, config, session, log)
+            recorded = Recorder(run, config, questions, questions_path, records, sessions, backend_info, hardware)
+            _answer_all(pending, run, records, session, sessions, log, wall_start, task, life, on_progress,
+                        recorded)  # fmt: skip
     except KeyboardInterrupt:
         interrupted = True
         log.info("interrupted: finished questions are saved; rerun the same command to resume")
@@ -183,7 +182,7 @@ def _run_locked(
         session["stopped"] = str(exc)
         log.error(f"stopped: {exc}")
     finally:
-        _end_session(meter, backend, session, wall_start, hardware, interrupted)
+        _end_session(session, wall_start, hardware, interrupted)
     summary = write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware)
     if refused is not None:
         raise refused
@@ -204,35 +203,34 @@ def _inputs(config: ExperimentConfig, root: Path) -> tuple[Path, list[Question],
     return questions_path, questions[: config.limit], load_metadata(root / "metadata.csv")
 
 
-def _start_metering(meter: Meter, timeline: Path) -> None:
-    """The power timeline, streamed to `timeline`, when anything can be measured."""
-    if meter.sampler is not None and any(s.scopes() for s in meter.sources):
-        meter.sampler.start(timeline)
-
-
 def _warm_up_and_idle(
-    task: WattBotTask, backend: Backend, questions: list[Question], config: ExperimentConfig, meter: Meter,
+    life: Lifecycle, task: WattBotTask, questions: list[Question], config: ExperimentConfig,
     session: dict[str, Any], log: logging.Logger,
 ) -> None:  # fmt: skip
     """The protocol before the measured questions: warm-up questions outside every window (their answers are
     thrown away), then the idle baseline of the loaded, warm engine. Both only where the engine's energy is
     measured: elsewhere (an API, a machine without NVML or RAPL) a warm-up would only cost a question."""
-    if not meter.measures_anything():
+    if not life.meter.measures_anything():
         return
-    started = time.perf_counter()
-    for question in questions[: config.task.warmup_questions]:
-        try:
-            drive(task.start(question), backend)
-        except (KeyboardInterrupt, WattbenchError):
-            raise
-        except Exception as exc:  # a warm-up failure is the measured question's to report, not the run's
-            log.info(f"warm-up question {question.id} failed ({exc}); going on")
-    if config.task.warmup_questions and questions:
-        session["warmup_s"] = time.perf_counter() - started
-        log.info(f"warm-up: {min(len(questions), config.task.warmup_questions)} question(s) in "
-                 f"{session['warmup_s']:.2f} s, not measured")  # fmt: skip
-    if config.energy.idle_seconds > 0:
-        session["energy"]["idle"] = meter.measure_idle(config.energy.idle_seconds).to_dict()
+    warmup = questions[: config.task.warmup_questions]
+
+    def ask(question: Question) -> Callable[[Backend], None]:
+        def call(backend: Backend) -> None:
+            try:
+                drive(task.start(question), backend)
+            except (KeyboardInterrupt, WattbenchError):
+                raise
+            except Exception as exc:  # a warm-up failure is the measured question's to report, not the run's
+                log.info(f"warm-up question {question.id} failed ({exc}); going on")
+
+        return call
+
+    if warmup:
+        session["warmup_s"] = life.warm_up([ask(q) for q in warmup])
+        log.info(f"warm-up: {len(warmup)} question(s) in {session['warmup_s']:.2f} s, not measured")
+    idle = life.idle(config.energy.idle_seconds)
+    if idle is not None:
+        session["energy"]["idle"] = idle.to_dict()
 
 
 def _load_index(
@@ -246,48 +244,33 @@ def _load_index(
     return retriever
 
 
-def _load_model(config: ExperimentConfig, meter: Meter, session: dict[str, Any]) -> Backend:
-    load_started = time.perf_counter()
-    with meter.window("model_load") as model_window:
-        backend = create_backend(config.provider, **backend_options(config))
-    session["model_load_s"] = time.perf_counter() - load_started
-    session["energy"]["model_load"] = model_window.record()
+def _load_model(life: Lifecycle, config: ExperimentConfig, session: dict[str, Any]) -> Backend:
+    backend = life.load(lambda: create_backend(config.provider, **backend_options(config)))
+    assert life.load_window is not None
+    session["model_load_s"] = life.load_s
+    session["energy"]["model_load"] = life.load_window.to_dict()
     return backend
 
 
 def _describe(
-    backend: Backend, config: ExperimentConfig, session: dict[str, Any], meter: Meter, log: logging.Logger
+    life: Lifecycle, backend: Backend, config: ExperimentConfig, session: dict[str, Any], log: logging.Logger
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the backend's info, the hardware facts) as the summary keeps them."""
     # What the report needs to know of the engine without importing it: does the model run on hardware the
     # run holds (in process or a managed server), or behind someone's API.
-    devices = as_devices(backend.devices())
-    backend_info = {**backend.info(), "takes_slot": bool(getattr(backend, "takes_slot", True)),
-                    "measured_devices": devices.to_dict()}  # fmt: skip
-    _focus(meter, devices, session)
-    disk = model_disk_bytes(backend_info.get("model_path") or config.model or "")
-    hardware = _hardware(disk, session["model_load_s"], meter, devices)
+    assert life.devices is not None
+    backend_info = {**backend.info(), "takes_slot": backend.takes_slot, "measured_devices": life.devices.to_dict()}
+    # What this session measured before the engine said where it runs (the index and model loads) is kept to
+    # the scopes of the devices it holds, as everything after is (Lifecycle.load focused the meter).
+    for phase, record in session["energy"].items():
+        session["energy"][phase] = life.meter.scoped(Measurement.from_dict(record)).to_dict()
+    hardware = life.hardware(model_disk_bytes(backend_info.get("model_path") or config.model or ""))
     log.info(f"model: {backend_info} loaded in {session['model_load_s']:.2f} s")
     return backend_info, hardware
 
 
-def _focus(meter: Meter, devices: Devices, session: dict[str, Any]) -> None:
-    """Keep exactly the scopes of the devices the engine holds, from now on and in what this session measured
-    before the engine said where it runs (the idle baseline, the index and model loads)."""
-    meter.focus(*scope_rule(devices))
-    for phase, record in session["energy"].items():
-        session["energy"][phase] = meter.scoped(Measurement.from_dict(record)).to_dict()
-
-
-def _end_session(
-    meter: Meter, backend: Backend | None, session: dict[str, Any], wall_start: float, hardware: dict[str, Any],
-    interrupted: bool,
-) -> None:  # fmt: skip
-    """Whatever ended the session: the power timeline saved, the engine closed, the session's times recorded."""
-    if meter.sampler is not None and meter.sampler.running:
-        meter.sampler.stop()  # the rest of the timeline goes to power.csv
-    if backend is not None:
-        backend.close()
+def _end_session(session: dict[str, Any], wall_start: float, hardware: dict[str, Any], interrupted: bool) -> None:
+    """Whatever ended the session (the Lifecycle saved the timeline and closed the engine): its times recorded."""
     session["ended_at"] = _now()
     session["wall_s"] = time.perf_counter() - wall_start
     if hardware:
@@ -304,8 +287,7 @@ def _answer_all(
     log: logging.Logger,
     wall_start: float,
     task: WattBotTask,
-    backend: Backend,
-    meter: Meter,
+    life: Lifecycle,
     on_progress: Progress | None,
     recorded: Callable[[dict[str, Any] | None], Any],
 ) -> None:
@@ -331,8 +313,8 @@ def _answer_all(
             on_progress(done, len(pending), records[question.id])
 
     limit = task.config.task.max_consecutive_failures
-    stopped = run_items(task, pending, backend, meter, store, max_consecutive_failures=limit,
-                        limit_name="task.max_consecutive_failures")  # fmt: skip
+    stopped = life.items(task, pending, store, max_consecutive_failures=limit,
+                         limit_name="task.max_consecutive_failures")  # fmt: skip
     if stopped:
         session["stopped"] = stopped
         log.error(f"{stopped}; {len(pending) - done} questions not asked; rerun to resume")
@@ -348,30 +330,3 @@ def _log_question(log: logging.Logger, record: QuestionRecord) -> None:
         + (f" attempts {record.attempts}" if record.attempts > 1 else "")
         + (f" error {record.error}" if record.error else "")
     )
-
-
-def _hardware(disk_bytes: int | None, load_s: float, meter: Meter, devices: Devices) -> dict[str, Any]:
-    """The machine, and the VRAM of the GPUs the engine holds only (none for a CPU or remote engine)."""
-    facts = system_facts()
-    vram = torch_peak_vram_bytes() if devices.gpus else {}
-    own = {f"gpu:{g}" for g in devices.gpus}
-    sampled = meter.sampler.max_memory_used_mib if meter.sampler is not None else {}
-    sampled = {scope: mib for scope, mib in sampled.items() if scope in own}
-    gpus = facts.get("gpus") or []
-    return {
-        "gpu_name": gpus[0]["name"] if gpus else None,
-        "gpu_count": len(gpus),
-        "gpus_used": list(devices.gpus),
-        "gpu_vram_total_gb": sum(g["memory_total_gib"] or 0 for g in gpus) * 2**30 / 1e9 if gpus else None,
-        "gpu_vram_allocated_gb": sum(vram.values()) / 1e9
-        if vram
-        else (sum(sampled.values()) * 2**20 / 1e9 if sampled else None),
-        "model_disk_size_gb": None if disk_bytes is None else disk_bytes / 1e9,
-        "model_load_time_seconds": load_s,
-        "peak_rss_gb": peak_rss_bytes() / 1e9,
-        "cpu": facts["cpu"],
-        "hostname": facts["hostname"],
-        "os": facts["os"],
-        "driver_version": facts["driver_version"],
-        "cuda_driver_version": facts["cuda_driver_version"],
-    }
