@@ -156,6 +156,11 @@ def test_a_third_party_engine_registers_through_an_entry_point(wattbot: Path, tm
     ENGINES.refresh()
     try:
         assert resolve_backend("echo") == "echo" and backend_class("echo").__name__ == "EchoBackend"
+        # Written to an earlier contract (no BackendBase), it gets the defaults of what it leaves out.
+        echo = backend_class("echo")
+        assert echo.endpoint_client is None and echo.renders_prompt is False and echo.name == "echo"
+        with pytest.raises(WattbenchError, match="provider 'echo' has no load mode"):
+            echo.at_load({}, 4)
         root = make_workspace(wattbot, tmp_path / "ws")
         code = main(["run", "--config", str(root / "run.toml"), "--data-dir", str(root / "data"),
                      "--provider", "echo", "--name", "echo-run", "--quiet"])  # fmt: skip

@@ -121,3 +121,31 @@ def test_the_readmes_run_config_is_a_valid_run_config(tmp_path: Path):
     (tmp_path / "run.toml").write_text(block)
     config, _ = load_run_config(tmp_path / "run.toml", {})
     assert config.provider == "hf" and config.generation.dtype == "bf16"
+
+
+def _toml_blocks(page: Path) -> list[str]:
+    return [part.split("```", 1)[0] for part in page.read_text().split("```toml\n")[1:]]
+
+
+def test_every_settings_file_in_the_guides_loads_as_its_command_reads_it(tmp_path: Path):
+    """A TOML block in a guide is a file its command takes: it loads with that command's loader, as written."""
+    import tomllib
+
+    from wattbench.config import load_batch_config, load_benchmark_config
+    from wattbench.runs.checks import load_run_config
+
+    loaders = {
+        "batch.md": lambda path: load_batch_config(path),
+        "bedrock.md": lambda path: load_run_config(path, {})[0],
+        "many-runs.md": lambda path: load_benchmark_config(path, {}),
+        "comparing.md": lambda path: tomllib.loads(path.read_text())["models"],  # a model_sizes.toml table
+    }
+    pages = {page.name: page for page in (ROOT / "docs" / "guides").glob("*.md") if _toml_blocks(page)}
+    assert set(pages) == set(loaders), "a guide with a TOML block needs its loader here"
+    for name, page in pages.items():
+        for number, block in enumerate(_toml_blocks(page)):
+            path = tmp_path / f"{page.stem}-{number}.toml"
+            path.write_text(block)
+            assert loaders[name](path), f"{page}: block {number}"
+    batch = load_batch_config(tmp_path / "batch-0.toml")
+    assert batch.backend == "hf" and batch.generation.dtype == "bf16" and batch.energy.idle_seconds == 10

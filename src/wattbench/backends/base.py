@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wattbench.energy.devices import Devices
-from wattbench.errors import WattbenchError
+from wattbench.errors import ConfigError, WattbenchError
+
+if TYPE_CHECKING:  # the configs import nothing of the backends; an engine reads them only in its class methods
+    from wattbench.config import BatchConfig, ExperimentConfig
 
 
 class EngineOptions(BaseModel):
@@ -107,16 +110,50 @@ class Completion:
 
 
 class Backend(Protocol):
-    """An engine. Besides generating, it says what it is, so that no other module keeps a list of engines:
-    `priced` (tokens cost money: the price table applies; otherwise they cost 0), `needs_model` (it has no
-    default model), `takes_slot` (it runs a model on the executor's GPU or CPU slot; an API client takes none),
-    `run_options` / `batch_options` (its options from a WattBot run config or a batch config), and `devices()`
-    (the GPUs it holds, for the meter)."""
+    """An engine: what the runs rely on. Besides generating, it says what it is, so that no other module keeps a
+    list of engines. `BackendBase` gives the optional members their defaults; the built-in engines subclass it,
+    and the registry gives them to an engine class of another package that does not (backends/registry.py)."""
 
     name: str
+    Options: ClassVar[type[EngineOptions]]
+    """Its options model: every option it takes, with a docstring; an unknown one is refused."""
     priced: ClassVar[bool]
+    """Its tokens cost money (the price table applies); otherwise they cost 0."""
     needs_model: ClassVar[bool]
+    """It has no default model: a run must name one."""
     takes_slot: ClassVar[bool]
+    """It runs a model on the executor's GPU or CPU slot; an API client takes none."""
+    renders_prompt: ClassVar[bool]
+    """It renders the chat template in this process (so openai-harmony can render gpt-oss prompts for it)."""
+    native_weights: ClassVar[bool]
+    """It runs a checkpoint's own weights at their precision, as the AI Energy Score board's engines do."""
+    gpu_only: ClassVar[bool]
+    """It always runs on GPUs (a managed vLLM server): a run dir of it without named devices still used one."""
+    endpoint_client: ClassVar[str | None]
+    """The engine that talks to an already-running server of this one (a batch's `endpoint`); None: none."""
+
+    def __init__(self, options: Any = None, **kwargs: Any) -> None: ...
+
+    @classmethod
+    def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
+        """Its options from a WattBot run's config."""
+
+    @classmethod
+    def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
+        """Its options for one model of a batch."""
+
+    @classmethod
+    def at_load(cls, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
+        """Its options for a load run with `in_flight` requests at once; ConfigError where it has no load mode."""
+
+    @classmethod
+    def find_model(cls, model: str, folder: str) -> str:
+        """The model a batch's model id names in `folder` (llama.cpp: the .gguf matched by name); WattbenchError
+        when there is none. Engines that load by id return it unchanged."""
+
+    def preflight(self) -> list[str]:
+        """Check, once, what would fail every request (a refused or missing API key): AuthError. Returns what the
+        run log should say."""
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         """Answer every request; a failed request is a Completion with `error` set, never an exception."""
@@ -132,15 +169,36 @@ class Backend(Protocol):
         machine; the meter keeps exactly those scopes (energy/devices.py)."""
 
 
+class BackendBase:
+    """The defaults of an engine's optional members (`Backend` documents each): an engine that serves one request
+    at a time, renders no prompt itself, loads by model id and has nothing to check before its first request."""
+
+    name: str
+    renders_prompt: ClassVar[bool] = False
+    native_weights: ClassVar[bool] = False
+    gpu_only: ClassVar[bool] = False
+    endpoint_client: ClassVar[str | None] = None
+
+    @classmethod
+    def at_load(cls, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
+        raise ConfigError(f"provider '{cls.name}' has no load mode (it serves one request at a time); serve the model "
+                          "with an OpenAI-compatible server (llama_cpp.server, vllm) and load that")  # fmt: skip
+
+    @classmethod
+    def find_model(cls, model: str, folder: str) -> str:
+        return model
+
+    def preflight(self) -> list[str]:
+        return []
+
+
 class AuthError(WattbenchError):
     """The server refused the credentials: no request can succeed, so the run ends before its first question."""
 
 
 def preflight(backend: Backend) -> list[str]:
-    """Ask the backend to check, once, what would fail every request (a refused or missing API key); returns
-    what the run log should say. Raises AuthError. Engines without such a check pass."""
-    check = getattr(backend, "preflight", None)
-    return list(check() or []) if callable(check) else []
+    """The backend's check of what would fail every request (Backend.preflight); raises AuthError."""
+    return list(backend.preflight() or [])
 
 
 def marker_end(ids: list[int], marker: list[int]) -> int | None:

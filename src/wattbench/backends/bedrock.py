@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from wattbench.aws import AwsAuthError, AwsRequestError, Connection, call, region_of, runtime_client
-from wattbench.backends.base import AuthError, Completion, EngineOptions, GenerationRequest, options_of
+from wattbench.backends.base import AuthError, BackendBase, Completion, EngineOptions, GenerationRequest, options_of
 from wattbench.energy.devices import REMOTE_API, Devices, remote
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def read_reply(reply: dict[str, Any], latency_s: float) -> Completion:
     )
 
 
-class BedrockBackend:
+class BedrockBackend(BackendBase):
     name = "bedrock"
     Options = BedrockOptions
     priced: ClassVar[bool] = True
@@ -98,8 +98,9 @@ class BedrockBackend:
 
     @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
-        return {"model": model, "max_concurrent": config.batch_size, "connect_timeout_s": config.connect_timeout_s,
-                "request_timeout_s": config.request_timeout_s, "max_attempts": config.max_attempts}  # fmt: skip
+        gen = config.generation
+        return {"model": model, "max_concurrent": config.batch_size, "connect_timeout_s": gen.connect_timeout_s,
+                "request_timeout_s": gen.request_timeout_s, "max_attempts": gen.max_attempts}  # fmt: skip
 
     def __init__(self, options: BedrockOptions | None = None, **kwargs: Any) -> None:
         opts = options_of(self.name, BedrockOptions, options, kwargs)

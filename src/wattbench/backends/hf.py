@@ -16,6 +16,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from wattbench.backends.base import (
+    BackendBase,
     Completion,
     EngineOptions,
     GenerationRequest,
@@ -52,12 +53,14 @@ class HfOptions(EngineOptions):
     """Run the model repository's own code (only for models you trust)."""
 
 
-class HfBackend:
+class HfBackend(BackendBase):
     name = "hf"
     Options = HfOptions
     priced: ClassVar[bool] = False
     needs_model: ClassVar[bool] = True
     takes_slot: ClassVar[bool] = True
+    renders_prompt: ClassVar[bool] = True
+    native_weights: ClassVar[bool] = True
 
     @classmethod
     def at_load(cls, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
@@ -71,7 +74,8 @@ class HfBackend:
 
     @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
-        return {"model": model, "dtype": config.dtype, "max_batch_size": config.batch_size, "seed": config.seed}
+        gen = config.generation
+        return {"model": model, "dtype": gen.dtype, "max_batch_size": config.batch_size, "seed": gen.seed}
 
     def __init__(self, options: HfOptions | None = None, **kwargs: Any) -> None:
         import torch

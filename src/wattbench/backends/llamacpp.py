@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from wattbench.backends.base import (
+    BackendBase,
     Completion,
     EngineOptions,
     GenerationRequest,
@@ -47,7 +48,8 @@ def resolve_gguf(model: str | None) -> Path:
         return default_gguf()
     path = Path(model).expanduser()
     if not path.is_file():
-        raise WattbenchError(f"model '{model}': no such GGUF file; the llamacpp backend takes a local .gguf path")
+        raise WattbenchError(f"model '{model}': no such GGUF file; the llamacpp backend takes a local .gguf path "
+                             "(a batch: --gguf-dir, a folder of them), or run the model with --backend hf or vllm")
     return path
 
 
@@ -66,12 +68,14 @@ class LlamaCppOptions(EngineOptions):
     """llama.cpp's fused attention: on two CPU cores it reads prompts about 12% faster (benchmarks/RESULTS.md)."""
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(BackendBase):
     name = "llamacpp"
     Options = LlamaCppOptions
     priced: ClassVar[bool] = False
     needs_model: ClassVar[bool] = False
     takes_slot: ClassVar[bool] = True
+    renders_prompt: ClassVar[bool] = True
+    endpoint_client: ClassVar[str | None] = "openai"
 
     @classmethod
     def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
@@ -81,7 +85,18 @@ class LlamaCppBackend:
 
     @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
-        return {"model": model, "n_ctx": config.n_ctx, "seed": config.seed or 0}
+        gen = config.generation
+        return {"model": model, "n_ctx": gen.n_ctx, "n_threads": gen.n_threads, "seed": gen.seed or 0,
+                "flash_attn": gen.flash_attn}  # fmt: skip
+
+    @classmethod
+    def find_model(cls, model: str, folder: str) -> str:
+        """The .gguf in `folder` whose file name contains the model's name (case-insensitive), shortest first."""
+        name = model.split("/")[-1].lower()
+        matches = sorted((p for p in Path(folder).glob("*.gguf") if name in p.name.lower()), key=lambda p: len(p.name))
+        if not matches:
+            raise WattbenchError(f"no .gguf for {model} in {folder} (matched by name '{model.split('/')[-1]}')")
+        return str(matches[0])
 
     def __init__(self, options: LlamaCppOptions | None = None, **kwargs: Any) -> None:
         from llama_cpp import Llama

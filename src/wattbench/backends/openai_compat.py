@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from wattbench.backends.base import (
     AuthError,
+    BackendBase,
     Completion,
     EngineOptions,
     GenerationRequest,
@@ -110,12 +111,13 @@ class OpenAIOptions(NetworkOptions):
     its GPU energy is unavailable. A server elsewhere is never measured here."""
 
 
-class OpenAICompatBackend:
+class OpenAICompatBackend(BackendBase):
     name = "openai"
     Options = OpenAIOptions
     priced: ClassVar[bool] = True
     needs_model: ClassVar[bool] = True
     takes_slot: ClassVar[bool] = False
+    endpoint_client: ClassVar[str | None] = "openai"
 
     @classmethod
     def run_options(cls, config: ExperimentConfig) -> dict[str, Any]:
@@ -142,8 +144,10 @@ class OpenAICompatBackend:
     @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
         base_url = endpoint_base_url(config.endpoint) if config.endpoint else None
-        return {"model": model, "base_url": base_url, "max_concurrent": config.batch_size, "json_mode": "none",
-                "gpus": config.gpus, **network_options(config)}  # fmt: skip
+        gen = config.generation
+        return {"model": model, "base_url": base_url, "api_key_env": gen.api_key_env,
+                "max_concurrent": config.batch_size, "json_mode": "none", "stream": gen.stream, "gpus": gen.gpus,
+                **network_options(gen)}  # fmt: skip
 
     def __init__(self, options: OpenAIOptions | None = None, **kwargs: Any) -> None:
         opts = options_of(self.name, OpenAIOptions, options, kwargs)

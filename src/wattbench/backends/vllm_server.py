@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from wattbench.backends.base import Completion, GenerationRequest, options_of
+from wattbench.backends.base import BackendBase, Completion, GenerationRequest, options_of
 from wattbench.backends.openai_compat import NetworkOptions, OpenAICompatBackend, OpenAIOptions, network_options
 from wattbench.backends.ports import release_port, reserve_port
 from wattbench.children import die_with_parent
@@ -66,12 +66,15 @@ class VllmOptions(NetworkOptions):
     """Where the server log goes (None: a temp dir)."""
 
 
-class VllmServerBackend:
+class VllmServerBackend(BackendBase):
     name = "vllm"
     Options = VllmOptions
     priced: ClassVar[bool] = False
     needs_model: ClassVar[bool] = True
     takes_slot: ClassVar[bool] = True
+    native_weights: ClassVar[bool] = True
+    gpu_only: ClassVar[bool] = True
+    endpoint_client: ClassVar[str | None] = "openai"
 
     @classmethod
     def at_load(cls, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
@@ -93,8 +96,10 @@ class VllmServerBackend:
 
     @classmethod
     def batch_options(cls, model: str, config: BatchConfig) -> dict[str, Any]:
-        return {"model": model, "gpus": config.gpus, "tensor_parallel": config.tensor_parallel,
-                "max_concurrent": config.batch_size, "json_mode": "none", **network_options(config)}  # fmt: skip
+        gen = config.generation
+        return {"model": model, "gpus": gen.gpus, "tensor_parallel": gen.tensor_parallel,
+                "max_model_len": gen.max_model_len, "extra_args": gen.server_args, "max_concurrent": config.batch_size,
+                "json_mode": "none", "stream": gen.stream, **network_options(gen)}  # fmt: skip
 
     def __init__(self, options: VllmOptions | None = None, **kwargs: Any) -> None:
         opts = options_of(self.name, VllmOptions, options, kwargs)

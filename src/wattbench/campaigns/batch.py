@@ -61,8 +61,9 @@ def plan_rows(config: BatchConfig, filters: Filters, strict: bool = False) -> tu
     check_distinct(specs, csv_path)
     protocol = get_protocol(config.protocol)
     specs = under_protocol(specs, config)
+    gen = config.generation
     for spec in specs:
-        problem = spec.supported and protocol.plan_problem(spec.row.model_class, config.gpus, config.tensor_parallel)
+        problem = spec.supported and protocol.plan_problem(spec.row.model_class, gen.gpus, gen.tensor_parallel)
         if problem:
             raise ConfigError(
                 f"{csv_path}: row {spec.row.line} ({spec.model_id}): class {spec.row.model_class} runs on exactly "

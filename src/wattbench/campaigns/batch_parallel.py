@@ -62,8 +62,8 @@ def row_job(
     payload["config"] = stash_secrets(payload["config"])  # the child gets the real URLs through its environment
     write_atomically(job_path, json.dumps(payload) + "\n")
     # The engine says whether it holds a GPU here (a server reached over HTTP does not).
-    gpus, memory_gb = gpu_request(engine_name(config), None, config.tensor_parallel, spec.model_id, config.dtype,
-                                  sizes)  # fmt: skip
+    gen = config.generation
+    gpus, memory_gb = gpu_request(engine_name(config), None, gen.tensor_parallel, spec.model_id, gen.dtype, sizes)
     log_path = jobs_dir / f"{spec.run_key}.out"
     return Job(spec.run_key, str(models_csv), [sys.executable, *CHILD, str(job_path)], log_path, timeout_s, gpus,
                memory_gb, lambda: _row_shipment(config, spec, prompts, models_csv, batch))  # fmt: skip

@@ -42,7 +42,7 @@ def run_load(
     if too_few:
         raise ConfigError(f"--requests {requests}: batch size {too_few[0]} needs at least {2 * too_few[0]} "
                           "requests for a steady state (twice the batch size)")  # fmt: skip
-    options = backend_class(engine).run_options(config)  # type: ignore[attr-defined]
+    options = backend_class(engine).run_options(config)
     load_options(engine, options, batch_sizes[0])  # an engine without a load mode fails before anything runs
     meter = open_meter(config)
     facts = {"engine": engine, "model": config.model, "requests": requests, "max_tokens": max_tokens,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from wattbench.backends.registry import takes_slot
+from wattbench.backends.registry import HUB_ENGINE, takes_slot
 from wattbench.campaigns.benchmark import CONFIG_SUFFIXES
 from wattbench.campaigns.jobs import Campaign, run_configs, write_config
 from wattbench.config import ConfigError, ExperimentConfig
@@ -101,7 +101,7 @@ def plan_scaling(
             config = base.model_copy(update={"model": member.model, "name": name})
             step.config_source = f"derived from {path}"
         else:
-            engine = provider or "hf"
+            engine = provider or HUB_ENGINE
             config = ExperimentConfig(name=f"{engine}-{family}-{step.size}b", provider=engine, model=member.model)
             step.config_source = f"derived from the defaults (provider {engine})"
         step.config, step.run = config, config.name

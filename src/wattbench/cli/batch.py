@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from wattbench.campaigns.batch_rows import BatchOutcome
 
 from wattbench.cli import app
-from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, METER_URL, RAY_ADDRESS, SLOTS, as_text, executor_overrides
+from wattbench.cli.options import DATA_DIR, EXECUTOR, GPUS, METER_URL, RAY_ADDRESS, SLOTS, flag_values, setting_option
+from wattbench.config.batch import BATCH_FLAGS, BatchConfig
 
 batch_app = typer.Typer(
     help="Run every model of a models CSV on a prompt set, reasoning-aware, and aggregate the results.",
@@ -59,30 +60,29 @@ _FILTERS = {
 }
 
 
-_PROTOCOL = typer.Option(
-    None, "--protocol", help="wattbench (default: fixed-length answers on any prompt set, per-token comparisons) or "
-    "aienergyscore (the official AI Energy Score method, comparable with the published board).",
-)  # fmt: skip
+def _option(path: str) -> Any:
+    """The flag of a BatchConfig setting: its name in BATCH_FLAGS, its help the setting's docstring and default."""
+    return setting_option(BatchConfig, path, BATCH_FLAGS)
 
 
 @batch_app.callback()
 def batch(
     ctx: typer.Context,
     config_file: Path = typer.Option(None, "--config", help="TOML/YAML batch config; flags override it."),
-    protocol: str = _PROTOCOL,
-    models_csv: Path = typer.Option(None, "--models-csv", help="Models CSV (default: the data dir's oct_2025)."),
-    prompts_file: str = typer.Option(None, "--prompts-file", help="CSV, JSONL, parquet or a HF dataset id."),
-    prompt_column: str = typer.Option(None, "--prompt-column", help="Column or field holding the prompt."),
-    num_prompts: int = typer.Option(None, "--num-prompts", help="Measured prompts per run (default: all)."),
-    warmup: int = typer.Option(None, "--warmup", help="Warmup prompts outside the measured window (default 5)."),
-    repeats: int = typer.Option(None, "--repeats", help="Measured passes over the prompts (default 1)."),
-    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help="Non-reasoning output length (256)."),
-    reasoning_max_new_tokens: int = typer.Option(None, "--reasoning-max-new-tokens", help="Reasoning cap (4096)."),
-    backend: str = typer.Option(None, "--backend", help="llamacpp (default), hf (pytorch), vllm or openai."),
-    endpoint: str = typer.Option(None, "--endpoint", help="URL of a running OpenAI-compatible (vLLM) server."),
-    gguf_dir: Path = typer.Option(None, "--gguf-dir", help="llamacpp: folder of .gguf files matched by name."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Prompts per generate call (default 1)."),
-    output_dir: Path = typer.Option(None, "--output-dir", help="Where results go (default batch_results)."),
+    protocol: str = _option("protocol"),
+    models_csv: Path = _option("models_csv"),
+    prompts_file: str = _option("prompts_file"),
+    prompt_column: str = _option("prompt_column"),
+    num_prompts: int = _option("num_prompts"),
+    warmup: int = _option("warmup_prompts"),
+    repeats: int = _option("repeats"),
+    max_new_tokens: int = _option("max_new_tokens"),
+    reasoning_max_new_tokens: int = _option("reasoning_max_new_tokens"),
+    backend: str = _option("backend"),
+    endpoint: str = _option("endpoint"),
+    gguf_dir: Path = _option("gguf_dir"),
+    batch_size: int = _option("batch_size"),
+    output_dir: Path = _option("output_dir"),
     model_name: str = _FILTERS["model_name"],
     model_class: str = _FILTERS["model_class"],
     task: str = _FILTERS["task"],
@@ -92,16 +92,16 @@ def batch(
     as_json: bool = typer.Option(False, "--json", help="With --list: the table as a JSON list."),
     strict: bool = typer.Option(False, "--strict", help="A row with a warning is an error."),
     force: bool = typer.Option(False, "--force", help="Run completed (model, state) pairs again."),
-    meter: str = typer.Option(None, "--meter", help="Energy meter: auto (default), nvml, rapl, none."),
-    idle_seconds: float = typer.Option(None, "--idle-seconds", help="Idle baseline per row, model warm (10 s)."),
-    grid_intensity: float = typer.Option(None, "--grid-intensity", help="gCO2e/kWh for co2_emissions_g."),
+    meter: str = _option("energy.meter"),
+    idle_seconds: float = _option("energy.idle_seconds"),
+    grid_intensity: float = _option("energy.grid_intensity_g_per_kwh"),
     meter_url: str = METER_URL,
     data_dir: Path = DATA_DIR,
     executor: str = EXECUTOR,
     gpus: str = GPUS,
     slots: int = SLOTS,
     ray_address: str = RAY_ADDRESS,
-    timeout_min: float = typer.Option(None, "--timeout-min", help="local/ray: per-run limit (default 60 min)."),
+    timeout_min: float = _option("executor.timeout_min"),
 ) -> int | None:
     """Run each selected (model, reasoning state) of a models CSV; any BatchConfig setting may come from --config."""
     if ctx.invoked_subcommand is not None:
@@ -111,15 +111,7 @@ def batch(
     from wattbench.data.models_csv import Filters
     from wattbench.runs.textgen_prompts import batch_prompts, prompt_shortfall
 
-    config = load_batch_config(config_file, {
-        "protocol": protocol, "models_csv": as_text(models_csv), "prompts_file": prompts_file,
-        "prompt_column": prompt_column, "num_prompts": num_prompts, "warmup_prompts": warmup, "repeats": repeats,
-        "max_new_tokens": max_new_tokens, "reasoning_max_new_tokens": reasoning_max_new_tokens, "backend": backend,
-        "endpoint": endpoint, "energy.meter_url": meter_url, "gguf_dir": as_text(gguf_dir), "batch_size": batch_size,
-        "output_dir": as_text(output_dir),
-        "energy.meter": meter, "energy.idle_seconds": idle_seconds, "energy.grid_intensity_g_per_kwh": grid_intensity,
-        **executor_overrides(executor, gpus, slots, ray_address, timeout_min, data_dir),
-    })  # fmt: skip
+    config = load_batch_config(config_file, flag_values(BATCH_FLAGS, locals()))
     csv_path, specs = plan_rows(config, Filters(model_name, model_class, task, reasoning_state, priority), strict)
     if list_only:
         return _echo_plan([s.to_dict() for s in specs], as_json, config.protocol)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import BaseModel
 
 DATA_DIR = typer.Option(None, "--data-dir", help="Data dir (default: $WATTBENCH_DATA, then ./data).")
 
@@ -45,3 +46,21 @@ def executor_overrides(
 def as_text(path: Path | None) -> str | None:
     """A path flag as the settings' text (None stays "not given")."""
     return str(path) if path is not None else None
+
+
+def setting_option(model: type[BaseModel], path: str, flags: dict[str, str]) -> Any:
+    """The option of the setting at dotted `path` of `model`: its flag from `flags` (written once, beside the
+    model), its help the field's own docstring and default (config/reference.py), so neither is restated here."""
+    from wattbench.config.reference import setting_help
+
+    return typer.Option(None, flags[path], help=setting_help(model, path))
+
+
+def flag_values(flags: dict[str, str], given: dict[str, Any]) -> dict[str, Any]:
+    """Dotted setting path → the value of its flag, from the command's parameters (`given`, named as the flag
+    without its dashes); paths as text, and None ("not given") as it is."""
+    out = {}
+    for path, flag in flags.items():
+        value = given[flag.removeprefix("--").replace("-", "_")]
+        out[path] = str(value) if isinstance(value, Path) else value
+    return out

@@ -76,11 +76,12 @@ def _run(
     base_url: str | None = None,
     meter_url: str | None = None,
 ):
+    from wattbench.backends.registry import HUB_ENGINE
     from wattbench.runs.checks import load_run_config
     from wattbench.runs.wattbot import run_experiment
 
     if hf_model:
-        provider, model = provider or "hf", hf_model
+        provider, model = provider or HUB_ENGINE, hf_model
     overrides = {
         "name": name,
         "questions": str(questions) if questions else None,

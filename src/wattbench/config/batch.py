@@ -7,11 +7,25 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from wattbench.backends.registry import DEFAULT_ENGINE
 from wattbench.config.campaigns import EXECUTOR_FLAGS, ExecutorConfig
 from wattbench.config.files import load_settings
-from wattbench.config.sections import EnergyConfig
+from wattbench.config.sections import EnergyConfig, EngineSettings
 from wattbench.protocols import DEFAULT as DEFAULT_PROTOCOL
 from wattbench.protocols import get_protocol
+
+BATCH_GENERATION_DEFAULTS: dict[str, Any] = {"n_ctx": 8192, "request_timeout_s": 600.0}
+"""Where a batch's engine settings differ from a run's (EngineSettings says why, under each field)."""
+
+NOT_IN_A_BATCH = {
+    "max_tokens": "a batch's output lengths are max_new_tokens and reasoning_max_new_tokens",
+    "temperature": "a batch decodes greedily",
+    "constrained": "a batch's answers are free text",
+    "json_mode": "a batch's answers are free text",
+    "max_concurrent": "set batch_size (prompts per generate call, sent concurrently to a server)",
+    "base_url": "set endpoint (the URL of a running OpenAI-compatible server)",
+}
+"""A run's generation settings that a batch sets otherwise: refused in a batch's `[generation]`, with what to set."""
 
 
 class BatchConfig(BaseModel):
@@ -40,48 +54,49 @@ class BatchConfig(BaseModel):
     """Output length of non-reasoning runs (generated exactly: min = max new tokens)."""
     reasoning_max_new_tokens: int = Field(4096, ge=1)
     """Output cap of runs expected to reason (they stop when the model does)."""
-    backend: str = "llamacpp"
-    """llamacpp (default here), hf / pytorch, vllm (managed, or an existing server with `endpoint`), openai."""
+    backend: str = DEFAULT_ENGINE
+    """The engine: llamacpp, hf (pytorch), vllm (managed, or a running server with `endpoint`), openai, bedrock,
+    or one another package registers."""
     endpoint: str | None = None
     """URL of a running OpenAI-compatible server (vLLM); its /v1 is added when missing."""
     gguf_dir: str | None = None
     """llamacpp: a folder of .gguf files, matched to each model by name."""
     batch_size: int = Field(1, ge=1)
     """Prompts per generate call (hf batches them; servers run them concurrently)."""
-    seed: int | None = 0
-    """Sampling seed (runs are greedy; the seed only matters to engines that use one anyway)."""
-    n_ctx: int = Field(8192, ge=256)
-    """Context llama.cpp allocates (the longest published prompt plus a reasoning cap must fit)."""
-    dtype: str = "auto"
-    """hf weights dtype."""
-    gpus: list[int] | None = None
-    """GPUs (NVML indices) a managed server runs on and the meter measures; None: all visible."""
-    tensor_parallel: int = Field(1, ge=1)
-    """Tensor-parallel size of a managed vLLM server."""
     output_dir: str = "batch_results"
     """Where master_results.csv, individual_runs/ and logs/ go."""
     max_consecutive_failures: int = Field(3, ge=1)
     """A run stops after this many failed prompts in a row (a dead server), recording the rest as not run."""
-    connect_timeout_s: float = Field(10.0, gt=0)
-    """Server backends: seconds to wait for a connection."""
-    first_byte_timeout_s: float = Field(8.0, gt=0)
-    """Server backends, streamed replies: seconds from sending a prompt to the reply's first byte (a server that
-    accepts and never answers is given up here)."""
-    stall_timeout_s: float = Field(60.0, gt=0)
-    """Server backends: the longest silence between two bytes of a reply; a live stream is never cut."""
-    request_timeout_s: float = Field(600.0, gt=0)
-    """Server backends, unstreamed replies: seconds one prompt may take to its whole reply. Longer than a WattBot
-    run's minute: a reasoning answer of thousands of tokens, unstreamed, takes minutes."""
-    max_attempts: int = Field(3, ge=1)
-    """Server backends: attempts per prompt (429, 5xx, timeouts and dropped connections are retried)."""
-    retry_after_cap_s: float = Field(30.0, ge=0)
-    """Server backends: the longest wait a `Retry-After` header is obeyed for."""
+    generation: EngineSettings = Field(default_factory=lambda: EngineSettings(**BATCH_GENERATION_DEFAULTS))
+    """How the engine runs each model: the same settings as a run's `[generation]` (seed, n_ctx, dtype, gpus,
+    tensor_parallel, the server timeouts...), with a batch's own defaults where it needs them (shown in the table
+    of this section). Written at the top level (`n_ctx = ...`), as earlier releases did, they still work."""
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     """Where the rows run: inline (default, one after another in this process), local or ray (each row a
     subprocess, with `executor.timeout_min` as its limit)."""
     data_dir: str | None = None
     """Data dir for the default models CSV and prompts; None: $WATTBENCH_DATA, then ./data."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _generation_section(cls, data: Any) -> Any:
+        """The engine settings into `generation`, over the batch's defaults; the old top-level spelling moved in."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        given = data.get("generation") or {}
+        section = dict(given.model_dump(exclude_unset=True) if isinstance(given, BaseModel) else given)
+        for key in set(EngineSettings.model_fields) & set(data):
+            if key in section:
+                raise ValueError(f"{key} and generation.{key} are both set: keep generation.{key} ({key} at the top "
+                                 "level is the earlier spelling of the same setting)")  # fmt: skip
+            section[key] = data.pop(key)
+        for key, instead in NOT_IN_A_BATCH.items():
+            if key in section:
+                raise ValueError(f"generation.{key} does not apply to a batch: {instead}")
+        data["generation"] = {**BATCH_GENERATION_DEFAULTS, **section}
+        return data
 
     @model_validator(mode="after")
     def _apply_protocol(self) -> BatchConfig:

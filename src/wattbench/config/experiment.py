@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from wattbench.backends.registry import DEFAULT_ENGINE
 from wattbench.config.files import read_config_file, set_dotted, validation_message
 from wattbench.config.sections import BedrockConfig, EnergyConfig, GenerationConfig, RetrievalConfig, TaskConfig
 from wattbench.config.seed import read_seed_python_config
@@ -34,7 +35,7 @@ class ExperimentConfig(BaseModel):
 
     name: str = "smollm2-llamacpp"
     """Run name: the run dir is <output_dir>/<name>."""
-    provider: str = "llamacpp"
+    provider: str = DEFAULT_ENGINE
     """Backend name (llamacpp, ...)."""
     model: str | None = None
     """Model id or path; None: the backend's default (SmolLM2-135M-Instruct for llamacpp)."""

@@ -42,8 +42,12 @@ def _type_name(annotation: Any) -> str:
     return text or str(annotation).replace("typing.", "")
 
 
-def _default(field: Any) -> str:
-    if field.default_factory is not None:
+def _default(field: Any, section: BaseModel | None = None, name: str = "") -> str:
+    """The field's default; inside a section whose own default sets it otherwise (a batch's engine settings),
+    that section's value."""
+    if section is not None and name in section.model_fields_set:
+        value = getattr(section, name)
+    elif field.default_factory is not None:
         value = field.default_factory()
         if isinstance(value, BaseModel):
             return "(section)"
@@ -69,18 +73,23 @@ def _section_model(field: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def model_markdown(model: type[BaseModel], prefix: str = "", level: int = 3) -> str:
-    """One table for `model`'s own settings, then one per nested section (`[generation]`, ...)."""
+def model_markdown(
+    model: type[BaseModel], prefix: str = "", level: int = 3, defaults: BaseModel | None = None
+) -> str:
+    """One table for `model`'s own settings, then one per nested section (`[generation]`, ...); `defaults`: the
+    section's default as its parent makes it, where that differs from the section model's own."""
     docs = _docstrings(model)
     rows, sections = [], []
     for name, field in model.model_fields.items():
         nested = _section_model(field)
         key = f"{prefix}{name}"
         if nested is not None:
-            sections.append(model_markdown(nested, f"{key}.", level + 1))
+            made = field.get_default(call_default_factory=True)
+            sections.append(model_markdown(nested, f"{key}.", level + 1, made if isinstance(made, BaseModel) else None))
             continue
         type_text = f"`{_cell(_type_name(field.annotation))}`"
-        rows.append(f"| `{key}` | {type_text} | `{_cell(_default(field))}` | {_cell(docs.get(name, ''))} |")
+        default = _cell(_default(field, defaults, name))
+        rows.append(f"| `{key}` | {type_text} | `{default}` | {_cell(docs.get(name, ''))} |")
     title = f"{'#' * level} {'`[' + prefix.rstrip('.') + ']`' if prefix else model.__name__}"
     intro = " ".join((model.__doc__ or "").split())
     table = ["| key | type | default | what it is |", "|---|---|---|---|", *rows] if rows else []
@@ -104,3 +113,21 @@ def settings_markdown() -> str:
     for heading, model in parts:
         out.append(f"## {heading}\n\n{model_markdown(model)}")
     return "\n".join(out)
+
+
+def setting_help(model: type[BaseModel], path: str) -> str:
+    """A command-line flag's help: the first sentence of the setting's docstring, and its default."""
+    *sections, name = path.split(".")
+    section: type[BaseModel] = model
+    made: BaseModel | None = None
+    for part in sections:
+        field = section.model_fields[part]
+        default = field.get_default(call_default_factory=True)
+        made = default if isinstance(default, BaseModel) else None
+        nested = _section_model(field)
+        assert nested is not None, f"{part} is not a section of {section.__name__}"
+        section = nested
+    text = _docstrings(section).get(name, "")
+    first = text.split(". ")[0].rstrip(".")
+    default = _default(section.model_fields[name], made, name).strip('"')
+    return f"{first}." if default == "none" else f"{first} (default: {default})."

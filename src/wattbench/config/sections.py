@@ -105,31 +105,23 @@ class BedrockConfig(BaseModel):
     """Another bedrock-runtime endpoint: a VPC endpoint, or a local stub."""
 
 
-class GenerationConfig(BaseModel):
-    """How the model generates."""
+class EngineSettings(BaseModel):
+    """How the engine runs the model: the generation settings a WattBot run and a batch share (a batch's
+    `[generation]` table holds these only)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    max_tokens: int = Field(80, ge=1)
-    """Output token cap per answer (the constrained JSON answer needs at most about 75)."""
-    temperature: float = Field(0.0, ge=0)
-    """Sampling temperature; 0 is greedy."""
     seed: int | None = 0
-    """Sampling seed, for repeatable runs."""
+    """Sampling seed, for repeatable runs (runs are greedy; the seed matters to engines that use one anyway)."""
     n_ctx: int = Field(4096, ge=256)
-    """Context window the engine allocates (llama.cpp)."""
+    """Context window the engine allocates (llama.cpp). A batch's default is larger: the longest published prompt
+    plus a reasoning cap must fit."""
     n_threads: int | None = None
-    """CPU threads for llama.cpp (None: all cores)."""
+    """CPU threads for llama.cpp (None: all cores, or the executor slot's share)."""
     flash_attn: bool = True
     """llama.cpp's fused attention kernels (prompts read about 12% faster on two CPU cores); false: the plain path."""
     dtype: str = "auto"
     """Weights dtype for engines that load checkpoints (hf: bf16, fp16, fp32, auto)."""
-    max_concurrent: int = Field(1, ge=1)
-    """Requests in flight at once, for server backends."""
-    constrained: bool = True
-    """Use the engine's constrained decoding (grammar / guided JSON) for the answer."""
-    base_url: str | None = None
-    """OpenAI-compatible server URL ending in /v1 (openai backend); None: $OPENAI_BASE_URL, then OpenAI."""
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable holding the API key (the key itself is never stored)."""
     gpus: list[int] | None = None
@@ -140,8 +132,6 @@ class GenerationConfig(BaseModel):
     """Context length of a managed vLLM server (None: the model's own)."""
     server_args: list[str] = Field(default_factory=list)
     """Extra command-line arguments for `vllm serve`."""
-    json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
-    """How a server is asked for JSON: json_schema (OpenAI, vLLM), json_object (llama.cpp server), none."""
     stream: bool = True
     """Server backends: stream replies and time their tokens (TTFT, TPOT, inter-token gaps)."""
     connect_timeout_s: float = Field(10.0, gt=0)
@@ -155,11 +145,29 @@ class GenerationConfig(BaseModel):
     arriving) is never cut, however long it runs; one that stops is given up after this."""
     request_timeout_s: float = Field(60.0, gt=0)
     """Server backends, unstreamed replies (`stream = false`): seconds one attempt may take from sending to the
-    whole reply, which such a server sends only when it has generated all of it."""
+    whole reply, which such a server sends only when it has generated all of it. A batch's default is longer:
+    a reasoning answer of thousands of tokens, unstreamed, takes minutes."""
     max_attempts: int = Field(3, ge=1)
     """Server backends: attempts per request (429, 5xx, timeouts and dropped connections are retried)."""
     retry_after_cap_s: float = Field(30.0, ge=0)
     """Server backends: the longest wait a `Retry-After` header is obeyed for; longer ones are capped and logged."""
+
+
+class GenerationConfig(EngineSettings):
+    """How the model generates: the engine's settings, and those of a WattBot answer."""
+
+    max_tokens: int = Field(80, ge=1)
+    """Output token cap per answer (the constrained JSON answer needs at most about 75)."""
+    temperature: float = Field(0.0, ge=0)
+    """Sampling temperature; 0 is greedy."""
+    max_concurrent: int = Field(1, ge=1)
+    """Requests in flight at once, for server backends."""
+    constrained: bool = True
+    """Use the engine's constrained decoding (grammar / guided JSON) for the answer."""
+    base_url: str | None = None
+    """OpenAI-compatible server URL ending in /v1 (openai backend); None: $OPENAI_BASE_URL, then OpenAI."""
+    json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"
+    """How a server is asked for JSON: json_schema (OpenAI, vLLM), json_object (llama.cpp server), none."""
 
 
 class TaskConfig(BaseModel):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.config.sections import TaskConfig
-from wattbench.errors import ConfigError
+from wattbench.errors import ConfigError, WattbenchError
 
 # The seed project's Python config keys → dotted paths of ExperimentConfig.
 SEED_KEYS: dict[str, str] = {
@@ -30,13 +30,6 @@ SEED_KEYS: dict[str, str] = {
     "bedrock_model": "model",
     "bedrock_region": "bedrock.region",
     "bedrock_profile": "bedrock.profile",
-}
-SEED_PROVIDERS = {
-    "hf_local": "hf",
-    "llama_cpp": "llamacpp",
-    "openrouter": "openai",
-    "vllm": "vllm",
-    "bedrock": "bedrock",
 }
 SEED_EMBEDDING_KEYS = {"embedding_model", "bedrock_embedding_model", "embedding_dim"}
 """Read together (`_embedder`): only `embedding_model = "bedrock"` changes the embedder; any other value ("hf_local",
@@ -71,7 +64,7 @@ def read_seed_python_config(path: Path) -> tuple[dict[str, Any], list[str]]:
             warnings.append(f"{path}: line {node.lineno}: unknown setting '{key}'; ignored")
             continue
         if target == "provider":
-            value = SEED_PROVIDERS.get(str(value), value)
+            value = _engine(str(value))
         section, _, leaf = target.rpartition(".")
         (nested.setdefault(section, {}) if section else nested)[leaf] = value
     if "top_k" in nested.get("task", {}):
@@ -99,3 +92,14 @@ def _embedder(seed: dict[str, Any]) -> dict[str, Any]:
     if seed.get("embedding_dim") is not None:
         out["embedding_dim"] = seed["embedding_dim"]
     return out
+
+
+def _engine(provider: str) -> str:
+    """The seed's `llm_provider` as an engine's registry name: the seed's names (hf_local, llama_cpp,
+    openrouter, ...) are the engines' aliases; one no engine has is kept, and refused at load with the near miss."""
+    from wattbench.backends.registry import resolve_backend
+
+    try:
+        return resolve_backend(provider)
+    except WattbenchError:
+        return provider

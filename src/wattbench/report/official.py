@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattbench.backends.registry import engine_fact
 from wattbench.data.board import Board, BoardEntry, GroupKey
 from wattbench.report.ratings import BANDS, stars_for
 from wattbench.store.schema import MasterRow
@@ -121,7 +122,7 @@ def differences(row: MasterRow, entry: BoardEntry, board: Board) -> list[str]:
         found += row.not_comparable_reason.split("; ")
     elif row.gpu_name and "h100" not in row.gpu_name.lower():
         found.append(f"GPU {row.gpu_name}; the board's {board.gpu}")
-    if row.backend not in ("hf", "pytorch", "vllm", None):
+    if row.backend is not None and not engine_fact(row.backend, lambda engine: engine.native_weights, False):
         found.append(f"engine {row.engine_version or row.backend} ({row.dtype or 'dtype unknown'}); the board runs "
                      "transformers or vLLM at the model's own precision")  # fmt: skip
     return found

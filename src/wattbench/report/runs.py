@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from wattbench.backends.registry import engine_fact, ran_here
 from wattbench.data.model_sizes import ModelSize, params_b_of
 from wattbench.errors import DataError
 from wattbench.store.rundir import RunDir
 from wattbench.store.schema import RunSummary
-
-LEGACY_LOCAL_ENGINES = frozenset({"llamacpp", "hf", "vllm", "ollama"})
-"""Run dirs written before runs recorded `backend.takes_slot`: the engines that ran on the user's hardware."""
 
 
 def _get(tree: dict[str, Any], dotted: str) -> Any:
@@ -74,7 +72,7 @@ class RunInfo:
         if self.kind == "ensemble":
             return "ensemble"
         runs_here = self.get("backend.takes_slot")
-        if runs_here is True or (runs_here is None and self.provider in LEGACY_LOCAL_ENGINES):
+        if runs_here is True or (runs_here is None and ran_here(self.provider)):
             return "local"
         # An OpenAI-compatible server on this machine or the user's network is a local model behind HTTP.
         return "local" if _is_own_network(self.get("config.generation.base_url")) else "api"
@@ -155,7 +153,7 @@ class RunInfo:
             return bool(measured.get("gpus"))  # server here are not known to exist, so not audited as missing
         if not self.get("hardware.gpu_count"):
             return False
-        if self.provider == "vllm":  # a managed vLLM server always runs on GPUs (its devices are indices)
+        if engine_fact(self.provider, lambda engine: engine.gpu_only, False):  # its devices are bare indices
             return True
         devices = self.get("backend.devices") or []
         return any("cuda" in str(d) or "gpu" in str(d) for d in (devices if isinstance(devices, list) else [devices]))

@@ -44,7 +44,7 @@ def check_run_config(config: ExperimentConfig) -> str:
         raise ConfigError(f'{config.where("model")}: the {backend} backend needs a model id; set model = "..."')
     try:
         # The engine's own options model checks the values it takes (a dtype, say) without loading anything.
-        options_of(backend, engine.Options, None, engine.run_options(config))  # type: ignore[attr-defined]
+        options_of(backend, engine.Options, None, engine.run_options(config))
     except WattbenchError as exc:
         raise ConfigError(f"{config.origin()}: {exc}") from None
     url = config.generation.base_url

@@ -19,7 +19,6 @@ from wattbench.backends.registry import backend_class, create_backend
 from wattbench.backends.timing import spread
 from wattbench.energy.base import Meter
 from wattbench.energy.devices import as_devices, scope_rule
-from wattbench.errors import ConfigError
 from wattbench.runs.steady import SteadyWindow
 from wattbench.store.rundir import write_json
 
@@ -51,12 +50,7 @@ class LoadPoint:
 
 
 def load_options(engine: str, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
-    cls = backend_class(engine)
-    at_load = getattr(cls, "at_load", None)
-    if at_load is None:
-        raise ConfigError(f"provider '{engine}' has no load mode (it serves one request at a time); serve the model "
-                          "with an OpenAI-compatible server (llama_cpp.server, vllm) and load that")  # fmt: skip
-    return dict(at_load(options, in_flight))
+    return dict(backend_class(engine).at_load(options, in_flight))
 
 
 def measure_point(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.backends.base import Backend
+from wattbench.backends.registry import backend_class
 from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
@@ -78,7 +79,7 @@ def graceful_stop(stop: StopRequest, notify: Notify) -> Iterator[None]:
 
 def batch_meter(config: BatchConfig) -> Meter:
     """The meter of a batch's runs (each row measures its own idle baseline, after its model is warm)."""
-    return open_meter(config.energy, config.gpus)
+    return open_meter(config.energy, config.generation.gpus)
 
 
 @dataclass
@@ -128,8 +129,8 @@ def run_one(
             run.load_s, run.devices = life.load_s, life.devices  # this row's energy is its engine's devices only
             log.info(f"Measured devices: {life.devices.to_dict() if life.devices else None}")
             run.engine = _engine_info(backend)
-            harmony = spec.mode.harmony and name in ("llamacpp", "hf") and harmony_usable()
-            task = TextGenTask(spec.mode, config.seed, harmony)
+            harmony = spec.mode.harmony and backend_class(name).renders_prompt and harmony_usable()
+            task = TextGenTask(spec.mode, config.generation.seed, harmony)
             _warmup(life, spec, harmony, prompts, config, log)
             run.idle = _idle(life, config, log)
             with meter.window("measured") as window:
@@ -257,7 +258,8 @@ def _warmup(
 
     def call(indices: list[int], tokens: int | None) -> Callable[[Backend], None]:
         assert spec.mode is not None
-        task = TextGenTask(spec.mode if tokens is None else with_tokens(spec.mode, tokens), config.seed, harmony)
+        mode = spec.mode if tokens is None else with_tokens(spec.mode, tokens)
+        task = TextGenTask(mode, config.generation.seed, harmony)
 
         def run(backend: Backend) -> None:
             outcome = drive(task.start(Chunk(-1, [(i, prompts[i]) for i in indices])), backend)

@@ -7,7 +7,6 @@ import json
 import urllib.error
 import urllib.request
 from logging import Logger
-from pathlib import Path
 from typing import Any
 
 from wattbench.backends.base import AuthError, Backend, preflight
@@ -51,50 +50,45 @@ def check_endpoint(base_url: str, model: str, timeout_s: float = 5.0) -> None:
         )
 
 
-def find_gguf(gguf_dir: Path, model_id: str) -> Path | None:
-    """The .gguf in `gguf_dir` whose file name contains the model's name (case-insensitive), shortest first."""
-    name = model_id.split("/")[-1].lower()
-    matches = sorted((p for p in Path(gguf_dir).glob("*.gguf") if name in p.name.lower()), key=lambda p: len(p.name))
-    return matches[0] if matches else None
-
-
 def engine_name(config: BatchConfig) -> str:
-    """The registry name a batch's rows run on: `vllm` with an `--endpoint` means a running server, reached as
-    any OpenAI-compatible one."""
+    """The registry name a batch's rows run on: with an `endpoint`, the engine that talks to a running server of
+    the named one (a vLLM server is reached as any OpenAI-compatible one)."""
     try:
         name = resolve_backend(config.backend)
     except WattbenchError as exc:
         raise WattbenchError(f"--backend: {exc}") from None
-    return "openai" if name == "vllm" and config.endpoint else name
+    if not config.endpoint:
+        return name
+    client = backend_class(name).endpoint_client
+    if client is None:
+        raise WattbenchError(f"--endpoint: the {name} backend runs the model in this process, not on a server; "
+                             "drop --endpoint, or pick a server backend (openai, vllm)")  # fmt: skip
+    return client
 
 
 def backend_plan(spec: ModelSpec, config: BatchConfig) -> tuple[str, dict[str, Any]]:
-    """(registry name, options) that run this model with this config. The engine maps the batch settings to its
-    options (`batch_options`); what is batch-specific stays here: a GGUF found by name."""
+    """(registry name, options) that run this model with this config: the engine maps the batch settings to its
+    options (`batch_options`) and finds the model in `gguf_dir` where it loads files (`find_model`)."""
     name = engine_name(config)
+    engine = backend_class(name)
     model = spec.model_id
-    if name == "llamacpp" and config.gguf_dir:
-        found = find_gguf(Path(config.gguf_dir), model)
-        if found is None:
-            raise RunFailed(f"no .gguf for {model} in {config.gguf_dir} (matched by name '{model.split('/')[-1]}')")
-        model = str(found)
-    return name, backend_class(name).batch_options(model, config)  # type: ignore[attr-defined]
+    if config.gguf_dir:
+        try:
+            model = engine.find_model(model, config.gguf_dir)
+        except WattbenchError as exc:
+            raise RunFailed(str(exc)) from None
+    return name, engine.batch_options(model, config)
 
 
 def load_backend(spec: ModelSpec, config: BatchConfig, log: Logger, life: Lifecycle) -> tuple[Backend, str]:
     """(the backend, loaded in the row's lifecycle; its registry name); RunFailed when it cannot run this row."""
     name, options = backend_plan(spec, config)
-    if config.endpoint and name == "openai":
+    if config.endpoint and options.get("base_url"):  # a running server: fail the row now if it is down
         check_endpoint(options["base_url"], spec.model_id)
     try:
         backend = life.load(lambda: create_backend(name, **options))
     except WattbenchError as exc:
-        hint = (
-            " (pass --gguf-dir with its .gguf, or run it with --backend hf or vllm)"
-            if name == "llamacpp" and not config.gguf_dir
-            else ""
-        )
-        raise RunFailed(f"model could not be loaded: {exc}{hint}") from None
+        raise RunFailed(f"model could not be loaded: {exc}") from None
     log.info(f"Model loaded in {life.load_s or 0.0:.2f} s: {backend.info()}")
     try:
         for note in preflight(backend):  # a refused key fails the row once, not once per prompt

@@ -67,7 +67,7 @@ def _logger(run: RunDir) -> logging.Logger:
 
 def backend_options(config: ExperimentConfig) -> dict[str, Any]:
     """What the run's engine takes from the typed config: the engine says (its `run_options`)."""
-    return backend_class(config.provider).run_options(config)  # type: ignore[attr-defined]
+    return backend_class(config.provider).run_options(config)
 
 
 def _prepare_run_dir(config: ExperimentConfig, resume: bool, force: bool) -> tuple[RunDir, RunSummary | None, DirLock]:
