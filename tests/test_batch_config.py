@@ -59,7 +59,7 @@ def test_a_batch_shares_the_runs_generation_section_with_its_own_defaults(tmp_pa
     assert (gen.dtype, gen.stall_timeout_s, gen.n_ctx, gen.request_timeout_s) == ("fp16", 5, 8192, 600)
     # The settings reference shows each workflow's own default, from the models.
     text = settings_markdown()
-    batch_part = text[text.index("## A batch"):text.index("## A benchmark")]
+    batch_part = text[text.index("## A batch") : text.index("## A benchmark")]
     assert "| `generation.n_ctx` | `int` | `8192` |" in batch_part
     assert "| `generation.n_ctx` | `int` | `4096` |" in text[: text.index("## A batch")]
 

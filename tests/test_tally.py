@@ -75,8 +75,13 @@ def test_a_later_answer_to_the_same_question_replaces_the_earlier(wattbot: Path)
     assert reports is not None and reports["lenient"].value_accuracy == 1.0 and reports["lenient"].n_scored == 1
 
 
-@pytest.mark.parametrize("text", ["id,question,answer_value,answer_unit,ref_id\nq1,What?,,,\n",  # no answers
-                                  "id,question\nq1,What?\n"])  # no answer columns: a test set
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,question,answer_value,answer_unit,ref_id\nq1,What?,,,\n",  # no answers
+        "id,question\nq1,What?\n",
+    ],
+)  # no answer columns: a test set
 def test_a_test_file_has_no_scores(tmp_path: Path, text: str):
     path = tmp_path / "test.csv"
     path.write_text(text)
@@ -117,4 +122,3 @@ def test_checkpoints_keep_the_rebuilds_under_their_share_of_the_time():
     assert len(written) == 3
     checkpoints.take(write(0.2))  # the end of the run: always
     assert len(written) == 4 and checkpoints.taken == 4
-

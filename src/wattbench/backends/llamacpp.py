@@ -48,8 +48,10 @@ def resolve_gguf(model: str | None) -> Path:
         return default_gguf()
     path = Path(model).expanduser()
     if not path.is_file():
-        raise WattbenchError(f"model '{model}': no such GGUF file; the llamacpp backend takes a local .gguf path "
-                             "(a batch: --gguf-dir, a folder of them), or run the model with --backend hf or vllm")
+        raise WattbenchError(
+            f"model '{model}': no such GGUF file; the llamacpp backend takes a local .gguf path "
+            "(a batch: --gguf-dir, a folder of them), or run the model with --backend hf or vllm"
+        )
     return path
 
 

@@ -73,9 +73,7 @@ def _section_model(field: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def model_markdown(
-    model: type[BaseModel], prefix: str = "", level: int = 3, defaults: BaseModel | None = None
-) -> str:
+def model_markdown(model: type[BaseModel], prefix: str = "", level: int = 3, defaults: BaseModel | None = None) -> str:
     """One table for `model`'s own settings, then one per nested section (`[generation]`, ...); `defaults`: the
     section's default as its parent makes it, where that differs from the section model's own."""
     docs = _docstrings(model)
