@@ -61,6 +61,34 @@ def test_sigterm_during_a_batch_records_the_row_as_interrupted(tmp_path: Path):
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
 
 
+def test_ctrl_c_during_a_batch_lets_the_current_prompt_finish_and_records_what_ran(tmp_path: Path):
+    """The row runs in a process of its own (the inline executor, as every command's): a first Ctrl-C reaches it
+    all the same, it finishes the prompt in flight, writes its row and stops; the batch exits 130."""
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen2.5-7B-Instruct", "A", "Off (N/A)")])
+    prompts = prompts_jsonl(tmp_path / "p.jsonl", [f"q {i}" for i in range(40)])
+    out = tmp_path / "out"
+    server = ScriptedServer([], default=SLOW)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wattbench", "batch", "--models-csv", str(models), "--prompts-file", str(prompts),
+             "--backend", "openai", "--endpoint", server.url, "--output-dir", str(out), "--idle-seconds", "0",
+             "--max-new-tokens", "4", "--warmup", "0"],
+            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        _wait_for(lambda: any(p.stat().st_size for p in out.glob("individual_runs/*/prompts.jsonl")))
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        server.close()
+    assert process.returncode == 130, err
+    with open(out / "master_results.csv", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    assert row["status"] == "interrupted" and "Ctrl-C" in row["error_message"], row
+    run = next((out / "individual_runs").iterdir())
+    records = (run / "prompts.jsonl").read_text().splitlines()
+    assert 0 < int(row["successful_prompts"]) == len(records) < 40  # the prompt in flight finished and was kept
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+
+
 def test_sigterm_to_a_campaign_stops_its_children_and_each_run_is_resumable(wattbot: Path, tmp_path: Path):
     root = make_workspace(wattbot, tmp_path)
     configs = root / "configs"

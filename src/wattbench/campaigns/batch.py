@@ -1,6 +1,6 @@
-"""`wattbench batch`: each selected (model, reasoning state) of a models CSV, one after another in this process
-(runs/textgen.py runs each), all into one batch results folder. `--executor local|ray` runs them as Jobs
-instead (batch_parallel.py)."""
+"""`wattbench batch`: each selected (model, reasoning state) of a models CSV, all into one batch results folder.
+The command runs every row as a Job on its executor (batch_parallel.py; `inline` is one after another, as for
+every other command); `run_batch` runs rows in the calling process, for a program that brings its own meter."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ def run_batch(
     meter: Meter | None = None,
     stop: StopRequest | None = None,
 ) -> BatchOutcome:
-    """Run every supported spec not already completed (all of them with `force`), in this process; returns the
-    master rows."""
+    """Run every supported spec not already completed (all of them with `force`) in this process, with `meter`
+    (a program's own, a test's); returns the master rows. `wattbench batch` runs rows through its executor."""
     batch = BatchDir(Path(config.output_dir))
     outcome = BatchOutcome()
     prompts = limit_prompts(config, prompts)
@@ -77,13 +77,11 @@ def run_batch_campaign(
     config: BatchConfig, specs: list[ModelSpec], prompts: list[str], models_csv: Path, *, force: bool = False,
     notify: Notify = lambda message: None,
 ) -> BatchOutcome:  # fmt: skip
-    """The batch on the configured executor: inline here, row after row; local or ray, each row a Job."""
+    """The batch on the configured executor, each row a Job in its own process (inline: one after another)."""
     from wattbench.campaigns.jobs import executor_choice
 
     choice = executor_choice(config.executor)  # an unknown executor is refused before anything runs
     with BatchDir(Path(config.output_dir)).lock():  # a second batch into this folder is refused at once
-        if choice.name == "inline":
-            return run_batch(config, specs, prompts, force=force, notify=notify)
         from wattbench.campaigns.batch_parallel import run_batch_parallel  # executors and Ray: only when used
         from wattbench.data.model_sizes import load_sizes
 

@@ -1,5 +1,5 @@
-"""`wattbench batch --executor local|ray`: each (model, reasoning state) in its own process (batch_child.py),
-packed onto GPU or CPU slots or sent to a Ray cluster, all writing into the one batch results folder.
+"""`wattbench batch` on its executor: each (model, reasoning state) in its own process (runs/child.py), one after
+another (inline), packed onto GPU or CPU slots (local) or sent to a Ray cluster, all into one results folder.
 
 Side by side, each run measures only its own GPUs (CUDA_VISIBLE_DEVICES) and its own idle baseline. Local
 children write their run dir and their master row themselves (the master table is locked while a row is
@@ -27,7 +27,7 @@ from wattbench.executors.ray import PYTHON, SCRATCH, write_tree
 from wattbench.executors.registry import ExecutorChoice, run_jobs
 from wattbench.runs.textgen_backend import engine_name
 from wattbench.runs.textgen_prompts import dataset_record, limit_prompts
-from wattbench.runs.textgen_row import master_row
+from wattbench.runs.textgen_row import master_row, row_warnings
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.rundir import write_atomically
 from wattbench.store.schema import BatchRunSummary, MasterRow
@@ -47,6 +47,11 @@ def _payload(config: BatchConfig, models_csv: Path, spec: ModelSpec, prompts: li
             "prompts": prompts, "dataset": dataset}  # fmt: skip
 
 
+def _on_its_own_gpus(config: BatchConfig) -> BatchConfig:
+    """The config a child runs: the GPUs it is given (its slot's), not the batch's `generation.gpus`."""
+    return config.model_copy(update={"generation": config.generation.model_copy(update={"gpus": None})})
+
+
 def row_job(
     config: BatchConfig, spec: ModelSpec, prompts: list[str], models_csv: Path, timeout_s: float,
     sizes: dict[str, ModelSize],
@@ -58,7 +63,7 @@ def row_job(
     job_path = jobs_dir / f"{spec.run_key}.json"
     job_path.parent.mkdir(parents=True, exist_ok=True)
     # The child measures the GPUs it is given, whatever the batch's --gpus said.
-    payload = _payload(config.model_copy(update={"gpus": None}), models_csv.resolve(), spec, prompts)
+    payload = _payload(_on_its_own_gpus(config), models_csv.resolve(), spec, prompts)
     payload["config"] = stash_secrets(payload["config"])  # the child gets the real URLs through its environment
     write_atomically(job_path, json.dumps(payload) + "\n")
     # The engine says whether it holds a GPU here (a server reached over HTTP does not).
@@ -72,7 +77,7 @@ def row_job(
 def _row_shipment(
     config: BatchConfig, spec: ModelSpec, prompts: list[str], models_csv: Path, batch: BatchDir
 ) -> Shipment:
-    remote = config.model_copy(update={"gpus": None, "output_dir": f"{SCRATCH}/out"})
+    remote = _on_its_own_gpus(config).model_copy(update={"output_dir": f"{SCRATCH}/out"})
 
     def land(files: dict[str, bytes]) -> None:
         # The run dir and log; the node's master table holds only this run: the row goes into ours instead.
@@ -111,6 +116,8 @@ def run_batch_parallel(
     run_jobs(jobs, choice, finished, notify)
     for spec in todo:
         row = _row_of(batch, spec, config, results.get(spec.run_key), len(prompts))
+        for warning in row_warnings(row):  # said in the child's log too; the user reads them here
+            notify(f"warning: {spec.model_id} ({spec.state_label or 'default'}): {warning}")
         outcome.rows.append(row)
         outcome.interrupted |= row.status == "interrupted"
     return outcome
@@ -123,11 +130,17 @@ def _row_of(batch: BatchDir, spec: ModelSpec, config: BatchConfig, result: Outco
     if result is None:
         status, why = "failed", "never ran"
     elif (
-        result.status in ("passed", "failed")
+        result.status in ("passed", "failed", "interrupted")
         and written is not None
         and summary.stat().st_mtime >= (result.started_at or 0.0)
     ):  # written by this run, not left from an earlier one
-        return written.results
+        if result.status != "interrupted":
+            return written.results
+        # The child was stopped by the executor's SIGTERM; the row says what stopped the batch (Ctrl-C, say).
+        why = f"interrupted by {result.reason}; rerun to redo this run"
+        row = written.results.model_copy(update={"status": "interrupted", "error_message": why})
+        batch.upsert_master(row)
+        return row
     else:
         status = "interrupted" if result.status == "interrupted" else "failed"
         why = f"{result.status}: {result.reason}"

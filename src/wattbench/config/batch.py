@@ -73,8 +73,8 @@ class BatchConfig(BaseModel):
     of this section). Written at the top level (`n_ctx = ...`), as earlier releases did, they still work."""
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
-    """Where the rows run: inline (default, one after another in this process), local or ray (each row a
-    subprocess, with `executor.timeout_min` as its limit)."""
+    """Where the rows run, each in its own process with `executor.timeout_min` as its limit: inline (default, one
+    after another), local (side by side on GPU or CPU slots) or ray."""
     data_dir: str | None = None
     """Data dir for the default models CSV and prompts; None: $WATTBENCH_DATA, then ./data."""
 

@@ -30,7 +30,8 @@ class ExecutorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = "inline"
-    """inline (one run at a time, in this process), local (subprocesses packed onto GPU or CPU slots) or ray."""
+    """inline (one run after another, each in its own process on this machine), local (side by side, packed onto
+    GPU or CPU slots) or ray (a Ray cluster's nodes). Every command means the same by each name."""
     gpus: list[int] | None = None
     """local: only these GPUs (NVML indices); None: every visible GPU."""
     slots: int | None = Field(None, ge=1)
@@ -38,7 +39,7 @@ class ExecutorConfig(BaseModel):
     ray_address: str | None = None
     """ray: the cluster; None: $RAY_ADDRESS, else a local Ray for this call."""
     timeout_min: float = Field(60.0, gt=0)
-    """Per-run wall-clock limit in minutes (local and ray kill the run's process group at it)."""
+    """Per-run wall-clock limit in minutes: every executor kills the run's process group at it."""
 
     _gpus = field_validator("gpus", mode="before")(_gpu_list)
 

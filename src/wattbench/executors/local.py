@@ -19,6 +19,7 @@ from wattbench.errors import ConfigError
 from wattbench.executors.job import Job, Notify, Outcome, Say
 from wattbench.executors.process import Watched, start_process
 from wattbench.executors.registry import ExecutorChoice, check_executor
+from wattbench.signals import interrupted_by
 
 
 @dataclass
@@ -139,7 +140,7 @@ class LocalExecutor:
         except KeyboardInterrupt:
             for job, watched, slots in running:
                 watched.stop()
-                outcomes.append(_outcome(job, watched, ("interrupted", "Ctrl-C"), pool.where(slots)))
+                outcomes.append(_outcome(job, watched, ("interrupted", interrupted_by()), pool.where(slots)))
                 notify(outcomes[-1])
             raise
         return outcomes

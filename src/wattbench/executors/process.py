@@ -18,6 +18,7 @@ from pathlib import Path
 
 from wattbench.children import die_with_parent
 from wattbench.executors.job import Status
+from wattbench.signals import interrupted_by
 
 KILL_GRACE_S = 10.0
 
@@ -99,13 +100,22 @@ class Watched:
         return "passed", ""
 
     def wait(self, poll_s: float = 0.2) -> tuple[Status, str]:
-        """Until it ends; Ctrl-C kills the group and is `interrupted`."""
+        """Until it ends. A first Ctrl-C is passed on to the run (in a session of its own, it does not get the
+        terminal's): it finishes its current item, saves and exits; a second one, or a SIGTERM, kills the group.
+        Either way the job is `interrupted`."""
         try:
             while (ended := self.check()) is None:
                 time.sleep(poll_s)
         except KeyboardInterrupt:
+            if interrupted_by() == "Ctrl-C" and self.process.poll() is None:
+                try:
+                    os.killpg(self.process.pid, signal.SIGINT)
+                    while self.check() is None:
+                        time.sleep(poll_s)
+                except KeyboardInterrupt:
+                    pass
             self.stop()
-            return "interrupted", "Ctrl-C"
+            return "interrupted", interrupted_by()
         return ended
 
     def stop(self) -> None:

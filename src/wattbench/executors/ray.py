@@ -27,6 +27,7 @@ from wattbench.errors import WattbenchError
 from wattbench.executors.job import Job, Notify, Outcome, Say, Shipment
 from wattbench.executors.process import Watched, start_process
 from wattbench.executors.registry import ExecutorChoice
+from wattbench.signals import interrupted_by
 from wattbench.store.paths import inside
 from wattbench.store.rundir import write_bytes_atomically
 
@@ -221,7 +222,7 @@ class RayExecutor:
         except KeyboardInterrupt:
             for ref, (job, _, _) in pending.items():
                 ray.cancel(ref, force=True)
-                outcomes.append(Outcome(job.label, job.key, "interrupted", "Ctrl-C", log=str(job.log_path)))
+                outcomes.append(Outcome(job.label, job.key, "interrupted", interrupted_by(), log=str(job.log_path)))
                 notify(outcomes[-1])
         return outcomes
 
