@@ -30,7 +30,7 @@ CASES: dict[str, tuple[dict, str]] = {
     ),
     "totals_mismatch": (
         {"overrides": {"tokens.output": 7, "sessions": [{"wall_s": 10.0}, {"wall_s": 10.0}]}},
-        "2 session(s); tokens.output 7 vs 1640 summed over results.jsonl; total time 46.0 s vs 20.0 s",
+        "2 session(s); output_tokens 7 vs 1640 summed over results.jsonl; total time 46.0 s vs 20.0 s",
     ),
     "incomplete": ({"overrides": {"complete": False}}, "resume it"),
 }

@@ -24,9 +24,12 @@ KEY = "HuggingFaceTB_SmolLM2-135M-Instruct_Off"
 def test_a_run_dir_of_the_previous_release_reads_through_the_typed_models():
     run = RunDir(OLD / "experiments" / "smollm2-llamacpp")
     summary = run.read_summary()
-    assert isinstance(summary, RunSummary) and summary.schema_version == 1
+    assert isinstance(summary, RunSummary) and summary.schema_version == RunSummary.VERSION  # upgraded as read
     assert summary.run_status == "complete" and summary.num_questions == 41 and summary.overall_score is not None
-    assert summary.config["provider"] == "llamacpp" and summary.backend["takes_slot"] is True
+    assert summary.config["provider"] == "llamacpp" and summary.backend.takes_slot is True
+    # Its resource figures moved to `resources` (null, with the reason), the seed's keys to the seed's 0.
+    assert summary.resources.gpu_energy_wh is None and "gpu_energy_wh" in summary.resources.unavailable
+    assert summary.hardware.gpu_energy_wh == 0.0
     records = run.read_results()
     assert len(records) == 3 and all(r["schema_version"] == 1 for r in records.values())
     first = QuestionRecord.model_validate(next(iter(records.values())))

@@ -56,7 +56,7 @@ def _flag(audit: RunAudit, code: str, message: str) -> None:
 
 
 def _check_tokens_latency_cost(run: RunInfo, audit: RunAudit, limits: Thresholds) -> None:
-    output_tokens = run.get("tokens.output")
+    output_tokens = run.get("output_tokens")
     answered = int(run.summary.get("num_answered") or 0)
     if answered and not output_tokens:
         _flag(audit, "no_tokens", f"{answered} questions answered but 0 output tokens recorded (usage not read?)")
@@ -163,7 +163,7 @@ def _check_totals(run: RunInfo, audit: RunAudit) -> None:
     done = run.summary.get("num_done", run.summary.get("num_questions") if run.summary.get("complete") else None)
     if done is not None and done != n:
         problems.append(f"{done} questions done per summary.json vs {n} records")
-    for key, field_name in (("tokens.input", "prompt_tokens"), ("tokens.output", "completion_tokens")):
+    for key, field_name in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens")):
         stored = run.get(key)
         summed = sum(int(r.get(field_name) or 0) for r in run.records)
         if isinstance(stored, int) and stored != summed:

@@ -3,7 +3,6 @@ its group is known, else within its own batch)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from wattbench.data.board import Board
@@ -24,19 +23,15 @@ def find_run(run: str, output_dir: Path) -> Path:
     if (runs / run / "summary.json").exists():
         return runs / run
     for folder in sorted(runs.glob("*")) if runs.is_dir() else []:
-        summary = folder / "summary.json"
-        if summary.exists() and json.loads(summary.read_text(encoding="utf-8")).get("run_id") == run:
+        if (folder / "summary.json").exists() and read_summary(folder).run_id == run:
             return folder
     known = ", ".join(sorted(p.name for p in runs.glob("*"))[:5]) if runs.is_dir() else "none"
     raise DataError(f"run '{run}': no such run folder or run id under {runs} (runs: {known}); pass a run folder")
 
 
 def read_summary(folder: Path) -> BatchRunSummary:
-    path = folder / "summary.json"
-    try:
-        return BatchRunSummary.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable run summary ({str(exc).splitlines()[0][:120]})") from None
+    """A batch run's summary.json, through its typed model (an earlier version upgraded; a bad one: one line)."""
+    return BatchRunSummary.read(folder / "summary.json")
 
 
 def stars_of(row: MasterRow, batch_rows: list[MasterRow], board: Board) -> tuple[int | None, str]:
@@ -60,9 +55,9 @@ def hardware_of(summary: BatchRunSummary) -> str:
         return f"{len(used)} x {used[0]}"
     gpus = (summary.measured_devices or {}).get("gpus") or []
     if gpus:
-        names = {g.get("index"): g.get("name") for g in summary.hardware.get("gpus") or []}
+        names = {g.get("index"): g.get("name") for g in summary.hardware.gpus}
         return f"{len(gpus)} x {names.get(gpus[0], 'GPU')}"
-    cpu = (summary.hardware.get("cpu") or {}).get("model")
+    cpu = (summary.hardware.cpu or {}).get("model")
     return f"CPU only ({cpu})" if cpu else "CPU only"
 
 
@@ -98,5 +93,4 @@ def batch_label_facts(output_dir: Path, board: Board) -> list[LabelFacts]:
 
 
 def _is_run(folder: Path, row: MasterRow) -> bool:
-    summary = folder / "summary.json"
-    return summary.exists() and json.loads(summary.read_text(encoding="utf-8")).get("run_id") == row.run_id
+    return (folder / "summary.json").exists() and read_summary(folder).run_id == row.run_id

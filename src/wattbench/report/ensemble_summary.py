@@ -198,7 +198,6 @@ def ensemble_run_summary(
         "timing": _timing(records, total_time, combine_s),
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
-        "tokens": {"input": input_tokens, "output": output_tokens},
         "num_usage_unknown": sum(1 for r in records if r.get("usage_unknown")),
         "estimated_cost_usd": usd,
         "cost": {"usd": usd, "price_input_per_1m": None, "price_output_per_1m": None},

@@ -4,13 +4,13 @@ for several sweeps), each as a table of its points and its two figures, with the
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from wattbench.errors import DataError
 from wattbench.runs.load import LoadPoint
+from wattbench.store.schema import LoadResults
 
 SHOWN = (
     ("batch_size", "B", None),
@@ -43,12 +43,15 @@ def find_sweeps(load_dir: Path) -> list[Sweep]:
 def _read(path: Path, root: Path) -> Sweep:
     known = {f.name for f in fields(LoadPoint)}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        points = [LoadPoint(**{k: v for k, v in row.items() if k in known}) for row in data["points"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path}: not a wattbench load result ({exc}); rerun `wattbench load` or move it") from None
+        results = LoadResults.read(path)  # through its typed model
+        if not results.points:
+            raise ValueError("no points")
+        points = [LoadPoint(**{k: v for k, v in row.items() if k in known}) for row in results.points]
+    except (DataError, ValueError, KeyError, TypeError) as exc:
+        why = str(exc).removeprefix(f"{path}: ").split(";")[0]
+        raise DataError(f"{path}: not a wattbench load result ({why}); rerun `wattbench load` or move it") from None
     name = path.parent.name if path.parent != root else root.name
-    return Sweep(name, path, {k: v for k, v in data.items() if k != "points"}, points)
+    return Sweep(name, path, {k: v for k, v in results.dump().items() if k != "points"}, points)
 
 
 def about(sweep: Sweep) -> str:

@@ -129,22 +129,20 @@ class RunInfo:
 
     @property
     def avg_power_w(self) -> float | None:
-        return self._resource("gpu_avg_power_w", "gpu_avg_power_watts")
+        return self._resource("gpu_avg_power_w")
 
     @property
     def vram_gb(self) -> float | None:
-        return self._resource("gpu_vram_allocated_gb", "gpu_vram_allocated_gb")
+        return self._resource("gpu_vram_allocated_gb")
 
     @property
     def disk_gb(self) -> float | None:
-        return self._resource("model_disk_size_gb", "model_disk_size_gb")
+        return self._resource("model_disk_size_gb")
 
-    def _resource(self, own: str, seed: str) -> float | None:
-        """wattbench's own figure (null when unmeasured); run dirs written before `resources` kept null in the
-        seed's `hardware` key, which now holds the seed's 0."""
-        if "resources" in self.summary:
-            return _num(self.get(f"resources.{own}"))
-        return _num(self.get(f"hardware.{seed}"))
+    def _resource(self, own: str) -> float | None:
+        """wattbench's own figure, null when unmeasured (never the seed's 0 in `hardware`); a run dir written
+        before `resources` existed has it from its migration (store/migrations.py)."""
+        return _num(self.get(f"resources.{own}"))
 
     @property
     def uses_gpu(self) -> bool:

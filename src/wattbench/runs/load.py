@@ -21,6 +21,7 @@ from wattbench.energy.base import Meter
 from wattbench.energy.devices import as_devices, scope_rule
 from wattbench.runs.steady import SteadyWindow
 from wattbench.store.rundir import write_json
+from wattbench.store.schema import LoadResults
 
 ANCHOR = ("ML.ENERGY v3: Llama-3.1-8B on one H100 with vLLM, 0.12 J per output token at batch 64 "
           "(a reference beside GPU results; not measured here)")  # fmt: skip
@@ -107,7 +108,9 @@ def write_results(out_dir: Path, points: list[LoadPoint], facts: dict[str, Any])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = [asdict(p) for p in points]
-    write_json(out_dir / "load.json", {**facts, "anchor": ANCHOR, "points": rows})
+    record = LoadResults.model_validate({**facts, "schema_version": LoadResults.VERSION, "anchor": ANCHOR,
+                                         "points": rows})  # fmt: skip
+    write_json(out_dir / "load.json", record.dump())
     with open(out_dir / "load.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["batch_size"])
         writer.writeheader()

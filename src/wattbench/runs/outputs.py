@@ -130,7 +130,6 @@ def build_summary(
         "timing": _timing(records, sessions),
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
-        "tokens": {"input": input_tokens, "output": output_tokens},
         "num_usage_unknown": usage_unknown,
         "estimated_cost_usd": cost["usd"],
         "cost": cost,

@@ -157,7 +157,7 @@ def _run_locked(
     log.info(f"session {len(sessions)}: {len(questions)} questions, {len(pending)} to answer; provider "
              f"{config.provider}, model {config.model or 'default'}")  # fmt: skip
     wall_start = time.perf_counter()
-    backend_info: dict[str, Any] = dict(previous.backend) if previous else {}
+    backend_info: dict[str, Any] = previous.backend.model_dump() if previous else {}
     hardware: dict[str, Any] = {}
     interrupted = False
     refused: AuthError | None = None

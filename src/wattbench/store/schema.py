@@ -7,9 +7,12 @@ reads through them, so a file written by this release, an earlier one or a copie
 - `MasterRow`: one row of batch_results/master_results.csv, and the `results` of a batch run's summary.json.
 - `BatchRunSummary`: a batch run's summary.json.
 
-Each has a `schema_version`; files written before it was stored read as version 1. Keys this release does not
-know (a later release's, the seed tools') are kept as they are (`extra="allow"`), so a rewrite never drops them.
-Unknown figures are None, never 0.
+- `LoadResults`: a `wattbench load` sweep's load.json.
+
+Each has a `schema_version`; files written before it was stored read as version 1, and a file of an earlier
+version is brought up to today's by the numbered steps of store/migrations.py before it is validated. Keys this
+release does not know (a later release's, the seed tools') are kept as they are (`extra="allow"`), so a rewrite
+never drops them. Unknown figures are None, never 0 (but in the seed's own keys: store/compat.py).
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from wattbench.errors import DataError
+from wattbench.store.migrations import upgrade
+from wattbench.store.sections import BackendInfo, Cost, Hardware, Resources, Timing
 
 QUESTION_RECORD_VERSION = 1
-RUN_SUMMARY_VERSION = 1
+RUN_SUMMARY_VERSION = 2
 PROMPT_RECORD_VERSION = 1
 MASTER_ROW_VERSION = 1
-BATCH_SUMMARY_VERSION = 1
+BATCH_SUMMARY_VERSION = 2
+LOAD_RESULTS_VERSION = 1
 
 
 def _whole(value: Any) -> Any:
@@ -45,6 +51,8 @@ Count = Annotated[int | None, BeforeValidator(_whole)]
 class Stored(BaseModel):
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
     VERSION: ClassVar[int] = 1
+    KIND: ClassVar[str] = ""
+    """The file's kind in store/migrations.MIGRATIONS."""
     schema_version: int = 1
 
     @classmethod
@@ -57,6 +65,7 @@ class Stored(BaseModel):
             raise DataError(
                 f"{where}: schema_version {version} is newer than this wattbench reads ({cls.VERSION}); upgrade it"
             )
+        data = upgrade(cls.KIND, data, cls.VERSION, where)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -80,7 +89,10 @@ class Stored(BaseModel):
 
 
 class QuestionRecord(Stored):
+    """One question of a WattBot run: its prediction, its scores, its time, tokens and energy."""
+
     VERSION: ClassVar[int] = QUESTION_RECORD_VERSION
+    KIND: ClassVar[str] = "question_record"
     id: str
     question: str = ""
     gt_value: str | None = ""
@@ -131,10 +143,12 @@ class QuestionRecord(Stored):
 
 
 class RunSummary(Stored):
-    """summary.json of a WattBot run or ensemble. The nested parts (scores, timing, energy, hardware, backend,
-    config) keep the shapes documented in DESIGN.md ("Run directory")."""
+    """summary.json of a WattBot run or ensemble. The nested parts keep the shapes documented in DESIGN.md ("Run
+    directory"); the seed's top-level keys (overall_score, input_tokens, estimated_cost_usd, ...) are written from
+    wattbench's one value each, in the seed's view (store/compat.py)."""
 
     VERSION: ClassVar[int] = RUN_SUMMARY_VERSION
+    KIND: ClassVar[str] = "run_summary"
     name: str | None = None
     kind: str = "experiment"
     model_id: str | None = None
@@ -150,18 +164,27 @@ class RunSummary(Stored):
     stop_reason: str | None = None
     complete: bool = False
     overall_score: float | None = None
-    scores: dict[str, Any] = Field(default_factory=dict)
-    timing: dict[str, Any] = Field(default_factory=dict)
-    cost: dict[str, Any] = Field(default_factory=dict)
-    hardware: dict[str, Any] = Field(default_factory=dict)
+    input_tokens: int | None = None
+    """Input tokens over the answered and failed questions (the seed's key; its total, once)."""
+    output_tokens: int | None = None
+    scores: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per scoring mode (kaggle: the official metric; lenient), the scorer's report (scoring/wattbot.py)."""
+    timing: Timing = Field(default_factory=Timing)
+    cost: Cost = Field(default_factory=Cost)
+    hardware: Hardware = Field(default_factory=Hardware)
     """The machine; its seed keys (gpu_energy_wh, gpu_vram_allocated_gb, ...) hold 0 for unmeasured, the seed's way."""
-    resources: dict[str, Any] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
     """wattbench's own GPU energy, power, VRAM, disk and load time: null for unmeasured, the reason in
     `unavailable`."""
     energy: dict[str, Any] = Field(default_factory=dict)
-    backend: dict[str, Any] = Field(default_factory=dict)
+    """One scope at a time (energy/): the headline scope, the phases, per-question figures by scope, the
+    prefill/decode split, CO2e."""
+    backend: BackendInfo = Field(default_factory=BackendInfo)
     sessions: list[dict[str, Any]] = Field(default_factory=list)
+    """Each session of the run (a resume starts one): started_at, ended_at, wall_s, questions, energy of its
+    index and model loads and its idle baseline, and why it stopped, if it did."""
     config: dict[str, Any] = Field(default_factory=dict)
+    """The run's ExperimentConfig, as it ran."""
 
     @property
     def run_status(self) -> str:
@@ -169,7 +192,10 @@ class RunSummary(Stored):
 
 
 class PromptRecord(Stored):
+    """One prompt of a batch row: its timing, tokens, output and share of the call's energy."""
+
     VERSION: ClassVar[int] = PROMPT_RECORD_VERSION
+    KIND: ClassVar[str] = "prompt_record"
     prompt_index: int
     repeat: int = 0
     status: str
@@ -211,6 +237,7 @@ class MasterRow(Stored):
     """One (model, reasoning state). The first 19 columns are the seed runner's, in its order."""
 
     VERSION: ClassVar[int] = MASTER_ROW_VERSION
+    KIND: ClassVar[str] = "master_row"
     model_name: str
     model_class: str | None = None
     task: str | None = None
@@ -302,7 +329,10 @@ class MasterRow(Stored):
 
 
 class BatchRunSummary(Stored):
+    """summary.json of one batch row's run."""
+
     VERSION: ClassVar[int] = BATCH_SUMMARY_VERSION
+    KIND: ClassVar[str] = "batch_summary"
     run_id: str | None = None
     model: str | None = None
     row: int | None = None
@@ -313,6 +343,7 @@ class BatchRunSummary(Stored):
     mode: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)
+    """The batch's BatchConfig, as the row ran (its engine settings in `generation` since version 2)."""
     model_load_s: float | None = None
     first_rendered_prompt: str | None = None
     energy: dict[str, Any] | None = None
@@ -322,10 +353,21 @@ class BatchRunSummary(Stored):
     idle: dict[str, Any] | None = None
     """The row's idle baseline (a Measurement), taken after its model loaded and warmed up."""
     energy_sharing: dict[str, Any] = Field(default_factory=dict)
-    hardware: dict[str, Any] = Field(default_factory=dict)
+    hardware: Hardware = Field(default_factory=Hardware)
     protocol: dict[str, Any] = Field(default_factory=dict)
     """The protocol's name and every parameter the row actually used (protocols/)."""
     comparability: list[str] | None = None
     """Why the figure is not comparable with the protocol's reference ([]: it is; None: no reference)."""
     log: str | None = None
     results: MasterRow
+
+
+class LoadResults(Stored):
+    """load.json of a `wattbench load` sweep: the machine and settings, and one point per batch size."""
+
+    VERSION: ClassVar[int] = LOAD_RESULTS_VERSION
+    KIND: ClassVar[str] = "load_results"
+    anchor: str | None = None
+    """The batch size every other is compared with."""
+    points: list[dict[str, Any]] = Field(default_factory=list)
+    """One per batch size (runs/load.LoadPoint): requests, throughput, latency percentiles, energy per token."""
