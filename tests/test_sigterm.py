@@ -36,18 +36,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_sigterm_during_a_batch_records_the_row_as_interrupted(tmp_path: Path):
+def _start_batch(tmp_path: Path, server: ScriptedServer, out: Path) -> subprocess.Popen:
+    """A 40-prompt batch row against the slow server, once its first prompt is recorded."""
     models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen2.5-7B-Instruct", "A", "Off (N/A)")])
     prompts = prompts_jsonl(tmp_path / "p.jsonl", [f"q {i}" for i in range(40)])
-    out = tmp_path / "out"
-    server = ScriptedServer([], default=SLOW)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wattbench", "batch", "--models-csv", str(models), "--prompts-file", str(prompts),
+         "--backend", "openai", "--endpoint", server.url, "--output-dir", str(out), "--idle-seconds", "0",
+         "--max-new-tokens", "4", "--warmup", "0"],
+        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    _wait_for(lambda: any(p.stat().st_size for p in out.glob("individual_runs/*/prompts.jsonl")))
+    return process
+
+
+def test_sigterm_during_a_batch_records_the_row_as_interrupted(tmp_path: Path):
+    out, server = tmp_path / "out", ScriptedServer([], default=SLOW)
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wattbench", "batch", "--models-csv", str(models), "--prompts-file", str(prompts),
-             "--backend", "openai", "--endpoint", server.url, "--output-dir", str(out), "--idle-seconds", "0",
-             "--max-new-tokens", "4", "--warmup", "0"],
-            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        _wait_for(lambda: any(p.stat().st_size for p in out.glob("individual_runs/*/prompts.jsonl")))
+        process = _start_batch(tmp_path, server, out)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
     finally:
@@ -64,17 +69,9 @@ def test_sigterm_during_a_batch_records_the_row_as_interrupted(tmp_path: Path):
 def test_ctrl_c_during_a_batch_lets_the_current_prompt_finish_and_records_what_ran(tmp_path: Path):
     """The row runs in a process of its own (the inline executor, as every command's): a first Ctrl-C reaches it
     all the same, it finishes the prompt in flight, writes its row and stops; the batch exits 130."""
-    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen2.5-7B-Instruct", "A", "Off (N/A)")])
-    prompts = prompts_jsonl(tmp_path / "p.jsonl", [f"q {i}" for i in range(40)])
-    out = tmp_path / "out"
-    server = ScriptedServer([], default=SLOW)
+    out, server = tmp_path / "out", ScriptedServer([], default=SLOW)
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wattbench", "batch", "--models-csv", str(models), "--prompts-file", str(prompts),
-             "--backend", "openai", "--endpoint", server.url, "--output-dir", str(out), "--idle-seconds", "0",
-             "--max-new-tokens", "4", "--warmup", "0"],
-            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        _wait_for(lambda: any(p.stat().st_size for p in out.glob("individual_runs/*/prompts.jsonl")))
+        process = _start_batch(tmp_path, server, out)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     finally:
