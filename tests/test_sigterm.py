@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fakes.batch_inputs import models_csv, prompts_jsonl
 from fakes.servers import ScriptedServer
 from fakes.workspace import make_workspace
@@ -49,40 +51,25 @@ def _start_batch(tmp_path: Path, server: ScriptedServer, out: Path) -> subproces
     return process
 
 
-def test_sigterm_during_a_batch_records_the_row_as_interrupted(tmp_path: Path):
+@pytest.mark.parametrize(("sent", "code", "named"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_a_signal_during_a_batch_records_the_row_as_interrupted(tmp_path: Path, sent: int, code: int, named: str):
+    """The row runs in a process of its own (the inline executor, as every command's): SIGTERM (a scheduler's)
+    stops it at once, a first Ctrl-C lets the prompt in flight finish; either way the row says which stopped it
+    and keeps every prompt it recorded, and the batch exits 143 or 130."""
     out, server = tmp_path / "out", ScriptedServer([], default=SLOW)
     try:
         process = _start_batch(tmp_path, server, out)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(sent)
         _, err = process.communicate(timeout=60)
     finally:
         server.close()
-    assert process.returncode == 143, err
+    assert process.returncode == code, err
     with open(out / "master_results.csv", encoding="utf-8") as handle:
         row = next(csv.DictReader(handle))
-    assert row["status"] == "interrupted" and "SIGTERM" in row["error_message"]
-    assert 0 < int(row["successful_prompts"]) < 40
-    run = next((out / "individual_runs").iterdir())
-    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
-
-
-def test_ctrl_c_during_a_batch_lets_the_current_prompt_finish_and_records_what_ran(tmp_path: Path):
-    """The row runs in a process of its own (the inline executor, as every command's): a first Ctrl-C reaches it
-    all the same, it finishes the prompt in flight, writes its row and stops; the batch exits 130."""
-    out, server = tmp_path / "out", ScriptedServer([], default=SLOW)
-    try:
-        process = _start_batch(tmp_path, server, out)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
-    finally:
-        server.close()
-    assert process.returncode == 130, err
-    with open(out / "master_results.csv", encoding="utf-8") as handle:
-        row = next(csv.DictReader(handle))
-    assert row["status"] == "interrupted" and "Ctrl-C" in row["error_message"], row
+    assert row["status"] == "interrupted" and named in row["error_message"], row
     run = next((out / "individual_runs").iterdir())
     records = (run / "prompts.jsonl").read_text().splitlines()
-    assert 0 < int(row["successful_prompts"]) == len(records) < 40  # the prompt in flight finished and was kept
+    assert 0 < int(row["successful_prompts"]) == len(records) < 40
     assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
 
 
