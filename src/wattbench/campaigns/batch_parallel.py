@@ -133,14 +133,8 @@ def _row_of(batch: BatchDir, spec: ModelSpec, config: BatchConfig, result: Outco
         result.status in ("passed", "failed", "interrupted")
         and written is not None
         and summary.stat().st_mtime >= (result.started_at or 0.0)
-    ):  # written by this run, not left from an earlier one
-        if result.status != "interrupted":
-            return written.results
-        # The child was stopped by the executor's SIGTERM; the row says what stopped the batch (Ctrl-C, say).
-        why = f"interrupted by {result.reason}; rerun to redo this run"
-        row = written.results.model_copy(update={"status": "interrupted", "error_message": why})
-        batch.upsert_master(row)
-        return row
+    ):  # written by this run, not left from an earlier one; an interrupted child says what stopped it
+        return written.results
     else:
         status = "interrupted" if result.status == "interrupted" else "failed"
         why = f"{result.status}: {result.reason}"

@@ -44,8 +44,6 @@ def _read(path: Path, root: Path) -> Sweep:
     known = {f.name for f in fields(LoadPoint)}
     try:
         results = LoadResults.read(path)  # through its typed model
-        if not results.points:
-            raise ValueError("no points")
         points = [LoadPoint(**{k: v for k, v in row.items() if k in known}) for row in results.points]
     except (DataError, ValueError, KeyError, TypeError) as exc:
         why = str(exc).removeprefix(f"{path}: ").split(";")[0]

@@ -369,5 +369,5 @@ class LoadResults(Stored):
     KIND: ClassVar[str] = "load_results"
     anchor: str | None = None
     """The batch size every other is compared with."""
-    points: list[dict[str, Any]] = Field(default_factory=list)
+    points: list[dict[str, Any]]
     """One per batch size (runs/load.LoadPoint): requests, throughput, latency percentiles, energy per token."""
