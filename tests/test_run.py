@@ -17,6 +17,7 @@ from fakes.workspace import QUESTION_IDS, make_workspace
 from test_cli import JSON_KEYS
 from wattbench.cli import main
 from wattbench.scoring.wattbot import score_files
+from wattbench.store.schema import RunSummary
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +60,7 @@ def test_run_writes_a_complete_run_dir(workspace: Path, capsys):
     recomputed = score_files(workspace / "questions.csv", run / "submission.csv", "kaggle")
     assert summary["scores"]["kaggle"]["overall"] == recomputed.overall == summary["overall_score"]
     assert set(summary["scores"]["lenient"]) >= JSON_KEYS  # the keys of `wattbench score --json`
-    assert summary["schema_version"] == 1 and summary["num_questions"] == 4 and summary["complete"]
+    assert summary["schema_version"] == RunSummary.VERSION and summary["num_questions"] == 4 and summary["complete"]
     assert set(summary["energy"]["phases"]) == {"index_load", "model_load", "questions"}
     assert summary["hardware"]["model_disk_size_gb"] > 0.09 and summary["resources"]["gpu_energy_wh"] is None
     assert summary["resources"]["model_disk_size_gb"] == summary["hardware"]["model_disk_size_gb"]
