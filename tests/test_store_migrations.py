@@ -93,3 +93,43 @@ def test_a_load_sweep_is_written_and_read_through_its_model(tmp_path: Path):
     assert stored.schema_version == LoadResults.VERSION and stored.points[0]["batch_size"] == 4
     [sweep] = find_sweeps(tmp_path)
     assert sweep.points[0].requests == 8 and sweep.facts["engine"] == "openai"
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_energy_sections_are_typed_and_rewritten_with_the_keys_they_were_read_with(release: str):
+    run = RunDir(FIXTURES / release / "experiments" / RUNS[release])
+    raw_lines = [json.loads(line) for line in run.results_jsonl.read_text().splitlines() if line.strip()]
+    for number, raw in enumerate(raw_lines, 1):
+        record = QuestionRecord.of(raw, f"line {number}")
+        if raw.get("energy") is None:
+            continue
+        assert record.energy is not None and record.energy.label == raw["energy"]["label"]
+        # A window without a split has no `phases` or `tokens`, and gains none by being read and written.
+        assert set(record.dump()["energy"]) == set(raw["energy"])
+    raw_summary = json.loads(run.summary_json.read_text())
+    summary = run.read_summary()
+    raw_questions = raw_summary.get("energy", {}).get("questions", {})  # the oldest release had fewer figures
+    assert summary.energy.questions.answered == raw_questions.get("answered")
+    assert summary.energy.questions.wh_per_query == raw_questions.get("wh_per_query")
+    assert set(summary.dump()["energy"]) == set(raw_summary.get("energy", {}))
+
+
+def test_a_malformed_energy_window_is_one_line_naming_the_field():
+    raw = json.loads(
+        (FIXTURES / "current" / "experiments" / RUNS["current"] / "results.jsonl").read_text().splitlines()[0]
+    )
+    raw["energy"] = {**(raw.get("energy") or {}), "sessions": "several"}
+    with pytest.raises(DataError, match=r"results.jsonl line 1: field energy.sessions: "):
+        QuestionRecord.of(raw, "results.jsonl line 1")
+
+
+def test_the_store_reference_describes_every_field_of_every_file():
+    from wattbench.store.energy_sections import MeterWindow, QueryFigures
+    from wattbench.store.reference import store_markdown
+
+    page = store_markdown()
+    for model in (RunSummary, QuestionRecord, MasterRow, BatchRunSummary, PromptRecord, LoadResults, MeterWindow,
+                  QueryFigures):  # fmt: skip
+        for name in model.model_fields:
+            assert f"`{name}`" in page or f"`[{name}]`" in page, f"{model.__name__}.{name} is not in the reference"
+    assert "Energy spent on questions that failed" in page and "### `[energy.questions]`" in page

@@ -298,8 +298,7 @@ def _answer_all(
 
     def store(question: Question, answer: dict[str, Any], window: Measurement | None) -> None:
         nonlocal done
-        record = QuestionRecord.model_validate(answer)
-        record.energy = window.to_dict() if window is not None else None
+        record = QuestionRecord.model_validate({**answer, "energy": window.to_dict() if window is not None else None})
         record.prefill_energy_j, record.decode_energy_j = gpu_phase_j(window)
         record.session = len(sessions)
         run.append_result(record)

@@ -24,6 +24,7 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from wattbench.errors import DataError
+from wattbench.store.energy_sections import MeterWindow, RunEnergy
 from wattbench.store.migrations import upgrade
 from wattbench.store.sections import BackendInfo, Cost, Hardware, Resources, Timing
 
@@ -137,8 +138,8 @@ class QuestionRecord(Stored):
     parse_error (see records.parse_status)."""
     error: str | None = None
     submission: dict[str, str] = Field(default_factory=dict)
-    energy: dict[str, Any] | None = None
-    """The question's meter window (Measurement.to_dict())."""
+    energy: MeterWindow | None = None
+    """The question's meter window (energy/base.Measurement), split at the answer's first token where it could be."""
     session: int | None = None
 
 
@@ -176,7 +177,7 @@ class RunSummary(Stored):
     resources: Resources = Field(default_factory=Resources)
     """wattbench's own GPU energy, power, VRAM, disk and load time: null for unmeasured, the reason in
     `unavailable`."""
-    energy: dict[str, Any] = Field(default_factory=dict)
+    energy: RunEnergy = Field(default_factory=RunEnergy)
     """One scope at a time (energy/): the headline scope, the phases, per-question figures by scope, the
     prefill/decode split, CO2e."""
     backend: BackendInfo = Field(default_factory=BackendInfo)
@@ -346,11 +347,12 @@ class BatchRunSummary(Stored):
     """The batch's BatchConfig, as the row ran (its engine settings in `generation` since version 2)."""
     model_load_s: float | None = None
     first_rendered_prompt: str | None = None
-    energy: dict[str, Any] | None = None
+    energy: MeterWindow | None = None
+    """The meter window of the row's measured passes (every repeat; warm-up and the model load outside it)."""
     energy_unavailable: dict[str, str] = Field(default_factory=dict)
     measured_devices: dict[str, Any] | None = None
     """The devices the row's engine held, whose scopes its energy covers (energy/devices.py)."""
-    idle: dict[str, Any] | None = None
+    idle: MeterWindow | None = None
     """The row's idle baseline (a Measurement), taken after its model loaded and warmed up."""
     energy_sharing: dict[str, Any] = Field(default_factory=dict)
     hardware: Hardware = Field(default_factory=Hardware)
