@@ -44,10 +44,20 @@ def write_run(
     params: int | None = None,
     errors: int = 0,
     overrides: dict[str, Any] | None = None,
+    right: list[bool] | None = None,
+    question_energy_j: list[float] | None = None,
+    question_latency_s: list[float] | None = None,
 ) -> Path:
     """A complete run over every solution question: the first `correct` answered right, the rest wrong (or
-    is_blank from `blank_after` on); `errors` of the wrong ones recorded as failed."""
+    is_blank from `blank_after` on); `errors` of the wrong ones recorded as failed. `right` says question by
+    question instead; `question_energy_j` gives each question's energy window on `energy_scope` (scope 0), and
+    `question_latency_s` each one's latency."""
     rows = read_solution(solution)
+    if right is not None:
+        order = sorted(range(len(rows)), key=lambda i: not right[i])
+        rows, correct = [rows[i] for i in order], sum(right)
+        question_energy_j = None if question_energy_j is None else [question_energy_j[i] for i in order]
+        question_latency_s = None if question_latency_s is None else [question_latency_s[i] for i in order]
     run = root / name
     run.mkdir(parents=True, exist_ok=True)
     submission, records = [], []
@@ -67,7 +77,19 @@ def write_run(
                 "pred_value": value,
                 "pred_ref": ref,
                 "gt_value": q["answer_value"],
-                "latency_s": latency_s,
+                "latency_s": latency_s if question_latency_s is None else question_latency_s[i],
+                **(
+                    {}
+                    if question_energy_j is None
+                    else {
+                        "energy": {
+                            "label": q["id"],
+                            "duration_s": 1.0,
+                            "energy_j": {f"{energy_scope}:0": question_energy_j[i]},
+                            "method": {f"{energy_scope}:0": "counter"},
+                        }
+                    }
+                ),
                 "prompt_tokens": tokens[0],
                 "completion_tokens": 0 if failed else tokens[1],
                 "error": "server closed the connection" if failed else None,
@@ -78,8 +100,15 @@ def write_run(
         writer = csv.DictWriter(handle, fieldnames=list(QUESTION_COLUMNS))
         writer.writeheader()
         writer.writerows(submission)
+    reports = {mode: score_files(solution, run / "submission.csv", mode) for mode in MODES}
+    # Each question's kaggle scores, as a run stores them when it scores the question (tasks/wattbot_question.py).
+    by_id = {r.id: r for r in reports["kaggle"].rows}
+    for record in records:
+        scored = by_id[record["id"]]
+        record.update(value_correct=scored.value_correct, ref_score=scored.ref_score, na_correct=scored.na_correct,
+                      weighted_score=scored.weighted)  # fmt: skip
     (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    scores = {mode: score_files(solution, run / "submission.csv", mode).to_dict() for mode in MODES}
+    scores = {mode: report.to_dict() for mode, report in reports.items()}
     n = len(rows)
     tokens_in, tokens_out = sum(r["prompt_tokens"] for r in records), sum(r["completion_tokens"] for r in records)
     cost = (tokens_in * price_per_1m[0] + tokens_out * price_per_1m[1]) / 1e6
@@ -109,7 +138,7 @@ def write_run(
         "energy": {
             "phases": {"questions": {"label": "questions", "duration_s": latency_s * n, "warnings": []}},
             "total_j": None if energy_wh is None else energy_wh * 3600,
-            "scope": energy_scope if energy_wh is not None else None,
+            "scope": energy_scope if energy_wh is not None or question_energy_j is not None else None,
             "questions": {"energy_wh": energy_wh, "wh_per_query": gpu_wh_per_question},
             "questions_by_scope": {energy_scope: {"energy_wh": energy_wh, "wh_per_query": gpu_wh_per_question}}
             if energy_wh is not None

@@ -41,6 +41,7 @@ def _register() -> None:
         hw,
         load,
         meter,
+        pairs,
         report,
         retrieval,
         run,

@@ -128,9 +128,7 @@ def _echo_result(result: Any) -> None:
 
     summary = result.summary
     for report in summary["scores"].values():
-        typer.echo(
-            format_report(ScoreReport(**{k: v for k, v in report.items() if k in ScoreReport.__dataclass_fields__}))
-        )
+        typer.echo(format_report(ScoreReport.from_dict(report)))
     timing, energy = summary["timing"], summary["energy"]
     typer.echo(
         f"{timing['total_time_s']:.1f} s, {timing['questions_per_min'] or 0:.1f} questions/min, "

@@ -12,6 +12,7 @@ from wattbench.data.wattbot import QUESTION_COLUMNS, load_questions
 from wattbench.errors import DataError
 from wattbench.report.ensemble import ensemble, summary_of
 from wattbench.report.ensemble_summary import ensemble_record, ensemble_run_summary
+from wattbench.scoring.intervals import with_intervals
 from wattbench.scoring.wattbot import MODES, score_files
 from wattbench.store.compat import results_json, seed_view
 from wattbench.store.paths import not_a_run_dir, run_dir_path
@@ -71,7 +72,7 @@ def run_ensemble(
     if solution is not None:
         for mode in MODES:
             try:
-                scores[mode] = score_files(solution, submission, mode, only_submitted=True).to_dict()
+                scores[mode] = with_intervals(score_files(solution, submission, mode, only_submitted=True)).to_dict()
             except DataError as exc:
                 scores[mode] = {"error": str(exc)}
     summary = ensemble_run_summary(name, names, member_summaries, records, scores, time.perf_counter() - started)

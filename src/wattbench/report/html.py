@@ -18,6 +18,7 @@ from wattbench.report.plots import Plot
 from wattbench.report.question_stats import QuestionScores
 from wattbench.report.ratings import RatingReport
 from wattbench.report.runs import RunInfo
+from wattbench.report.standings import Standing, standings, tie_note
 from wattbench.store.schema import MasterRow
 
 
@@ -47,6 +48,7 @@ RUN_COLUMNS = (
     Column("GPU power (W)", lambda r: r.avg_power_w, 1),
     Column("VRAM (GB)", lambda r: r.vram_gb, 2),
 )
+OVERALL_AT = next(i for i, c in enumerate(RUN_COLUMNS) if c.title == "overall")
 MASTER_SHOWN = (
     "model_name", "model_class", "task", "reasoning_state", "status", "successful_prompts",
     "avg_latency_seconds", "throughput_tokens_per_second", "wh_per_1000_queries", "gpu_energy_wh",
@@ -59,7 +61,7 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.45em; }
 td { max-width: 16em; overflow-wrap: anywhere; }
-tr.fewer td { background: #fff8e0; }
+tr.other-set td { background: #fff8e0; }
 th { background: #f0f0f0; cursor: pointer; user-select: none; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; overflow-wrap: normal; }
 td.none { color: #999; text-align: center; }
@@ -115,29 +117,47 @@ def _cell(value: object, digits: int | None) -> str:
     return f'<td data-v="{text}">{text}</td>'
 
 
+def _standing_cells(standing: Standing | None) -> str:
+    if standing is None:
+        return '<td class="none">n/m</td><td class="none">n/m</td>'
+    lo, hi = standing.interval or (standing.overall, standing.overall)
+    interval = f'<td class="num" data-v="{lo}">{lo:.2f}-{hi:.2f}</td>'
+    place = {"tied with best": "tied", "": "alone"}.get(standing.place, standing.place)
+    why = f"{standing.question_set}" + ("" if standing.p_vs_best is None else f"; p = {standing.p_vs_best:.3g}")
+    return f'{interval}<td data-v="{place}" title="{html.escape(why)}">{place}</td>'
+
+
 def runs_table(runs: list[RunInfo], audits: dict[str, RunAudit]) -> str:
-    head = "".join(f"<th>{html.escape(c.title)}</th>" for c in RUN_COLUMNS) + "<th>audit</th>"
+    """One row per run, grouped by the question set it was scored on (runs are ranked only within one), each
+    with its 95% interval and whether it is detectably worse than its group's best (report/standings.py)."""
+    ranked = {s.name: s for s in standings(runs)}
+    shown = OVERALL_AT + 1
+    titles = [c.title for c in RUN_COLUMNS[:shown]] + ["95% CI", "vs best"] + [c.title for c in RUN_COLUMNS[shown:]]
+    head = "".join(f"<th>{html.escape(t)}</th>" for t in [*titles, "audit"])
+    order = {name: i for i, name in enumerate(ranked)}
+    largest = next(iter(ranked.values())).question_set if ranked else None
     rows = []
-    most = max((r.num_questions for r in runs), default=0)
-    for run in sorted(runs, key=lambda r: -(r.overall or -1)):
-        cells = "".join(_cell(c.value(run), c.digits) for c in RUN_COLUMNS)
+    for run in sorted(runs, key=lambda r: (order.get(r.name, len(order)), -(r.overall or -1))):
+        standing = ranked.get(run.name)
+        cells = "".join(_cell(c.value(run), c.digits) for c in RUN_COLUMNS[:shown]) + _standing_cells(standing)
+        cells += "".join(_cell(c.value(run), c.digits) for c in RUN_COLUMNS[shown:])
         audit = audits.get(run.name)
         flags = ", ".join(f.code for f in audit.flags) if audit else ""
         status = (
             f'<td class="flag" data-v="{flags}">{flags}</td>' if flags else '<td class="clean" data-v="">clean</td>'
         )
-        fewer = run.num_questions < most
-        mark = f' class="fewer" title="scored on {run.num_questions} of {most} questions"' if fewer else ""
+        other = standing.question_set if standing is not None and standing.question_set != largest else None
+        mark = f' class="other-set" title="ranked among the runs on {other}"' if other else ""
         rows.append(f"<tr{mark}>{cells}{status}</tr>")
     table = f'<table id="runs" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-    fewer_runs = [r.name for r in runs if r.num_questions < most]
-    note = (
-        f"<p>Shaded rows were scored on fewer questions than the {most} of the largest runs "
-        f"({html.escape(', '.join(fewer_runs))}): their scores do not compare with the others'.</p>"
-        if fewer_runs
-        else ""
-    )
-    return f'{note}<div class="scroll">{table}</div>'
+    note = tie_note(list(ranked.values()))
+    intro = (
+        "<p>Runs are ranked only against runs on the same questions (shaded: another question set than the "
+        "largest; hover over a run's place for its set and p-value). 95% CI: BCa bootstrap over questions; vs "
+        f"best: paired test against the set's best, Holm-adjusted. {html.escape(note)}</p>"
+        if ranked else ""
+    )  # fmt: skip
+    return f'{intro}<div class="scroll">{table}</div>'
 
 
 def audit_list(audits: list[RunAudit]) -> str:

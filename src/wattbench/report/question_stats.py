@@ -1,4 +1,4 @@
-"""Per-question comparisons between runs: Wilson intervals, evidence types, agreement, unique wins, refusals.
+"""Per-question comparisons between runs: evidence types, agreement, unique wins, refusals.
 
 Everything here is computed from the runs' submissions scored against one solution file, the same cells the
 results matrix holds, so a figure in a plot can be traced to a row of `wattbench matrix`.
@@ -6,7 +6,6 @@ results matrix holds, so a figure in a plot can be traced to a row of `wattbench
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,21 +14,6 @@ from wattbench.errors import DataError
 from wattbench.report.runs import RunInfo
 from wattbench.scoring.values import normalize_value
 from wattbench.scoring.wattbot import RowScore, read_cells, score_files
-
-Z_95 = 1.959963984540054
-
-
-def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for a proportion. A mean WattBot score is a proportion of points out of n
-    questions; treating fractional points as successes keeps the interval inside [0, 1] where a normal
-    approximation would spill over at 41 questions."""
-    if n <= 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def evidence_type(explanation: str, flags: dict[str, str]) -> str:
@@ -84,14 +68,6 @@ def question_scores(runs: list[RunInfo], solution: Path) -> QuestionScores:
             continue
         by_run[run.name] = {r.id: r for r in report.rows if not r.missing}
     return QuestionScores(list(ids), evidence, unanswerable, by_run, skipped)
-
-
-def overall_with_interval(scores: QuestionScores, run: str) -> tuple[float, float, float, int]:
-    """(mean score, low, high, n) over the questions the run answered."""
-    rows = list(scores.by_run[run].values())
-    points = sum(r.weighted for r in rows)
-    low, high = wilson_interval(points, len(rows))
-    return (points / len(rows) if rows else 0.0, low, high, len(rows))
 
 
 def accuracy_by_evidence(scores: QuestionScores, run: str) -> dict[str, tuple[float, int]]:

@@ -18,6 +18,7 @@ from wattbench.energy.phases import phase_figures
 from wattbench.energy.shares import PerQuery, by_scope, complete_total_j, headline_kind
 from wattbench.runs.checkpoint import Checkpoints
 from wattbench.runs.costs import cost_usd, price_per_1m
+from wattbench.scoring.intervals import with_intervals
 from wattbench.scoring.tally import ScoreTally
 from wattbench.scoring.wattbot import (
     MODES,
@@ -269,6 +270,8 @@ def write_outputs(
         scores = tally.reports()
     else:
         scores = score_run(questions_path, [q for q in questions if q.id in records], submission)
+    for report in (scores or {}).values():
+        with_intervals(report)
     built = seed_view(build_summary(config, questions, ordered, sessions, scores, backend_info, hardware))
     summary = RunSummary.of(built, str(run.summary_json)).dump()
     run.write_json("summary.json", summary)

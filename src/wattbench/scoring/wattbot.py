@@ -225,10 +225,28 @@ class ScoreReport:
     missing_ids: list[str] = field(default_factory=list)
     extra_ids: list[str] = field(default_factory=list)
     rows: list[RowScore] = field(default_factory=list, repr=False)
+    intervals: dict[str, list[float] | None] | None = field(default=None, repr=False)
+    """Each figure's bootstrap interval (scoring/intervals.with_intervals), under `interval_key` in to_dict."""
+    interval_key: str = "ci95"
+    bootstrap: dict[str, Any] | None = None
+    """How the intervals were drawn: method, resamples, seed, level."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreReport:
+        """A report as to_dict wrote it (a summary's `scores`), without its rows."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "rows"}
+        key = next((k for k, v in data.items() if k.startswith("ci") and isinstance(v, dict)), None)
+        if key is not None:
+            known.update(intervals=data[key], interval_key=key)
+        return cls(**known)
 
     def to_dict(self, with_rows: bool = False) -> dict[str, Any]:
         # Not dataclasses.asdict(self): it would deep-copy every row only to drop them.
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}
+        hidden = {"rows", "intervals", "interval_key", "bootstrap"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
+        if self.intervals is not None:
+            out[self.interval_key] = self.intervals
+            out["bootstrap"] = self.bootstrap
         if with_rows:
             out["rows"] = [asdict(r) | {"weighted": r.weighted} for r in self.rows]
         return out

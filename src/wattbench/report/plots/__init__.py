@@ -29,7 +29,7 @@ RUN_PLOTS = _figures("runs", ["plot_score_vs_size", "plot_size_vs_latency", "plo
                      "wattbench.run_plots")  # fmt: skip
 """Figures over the runs, `(runs, out) -> Plot`, in the order the report shows them."""
 
-QUESTION_PLOTS = _figures("questions", ["plot_wilson", "plot_evidence", "plot_agreement", "plot_unique_wins",
+QUESTION_PLOTS = _figures("questions", ["plot_intervals", "plot_evidence", "plot_agreement", "plot_unique_wins",
                                         "plot_refusals"], "wattbench.question_plots")  # fmt: skip
 """Figures over the per-question scores, `(scores, out) -> Plot`, shown after the run figures."""
 

@@ -9,10 +9,10 @@ from wattbench.report.question_stats import (
     QuestionScores,
     accuracy_by_evidence,
     agreement,
-    overall_with_interval,
     refusal_rates,
     unique_wins,
 )
+from wattbench.report.standings import rank_rows, tie_note
 
 NO_SCORED_RUN = "no run has a submission scored against the solution"
 
@@ -21,17 +21,20 @@ def _scored(scores: QuestionScores) -> list[str]:
     return [name for name, rows in scores.by_run.items() if rows]
 
 
-def plot_wilson(scores: QuestionScores, out: Path) -> Plot:
-    plot = Plot("overall_wilson", "Overall score with Wilson 95% intervals")
-    names = _scored(scores)
-    if not names:
+def plot_intervals(scores: QuestionScores, out: Path) -> Plot:
+    """Each run's overall score against the solution with its 95% BCa bootstrap interval, per question set."""
+    plot = Plot("overall_intervals", "Overall score with 95% bootstrap intervals")
+    ranked = rank_rows({name: scores.by_run[name] for name in _scored(scores)})
+    if not ranked:
         return not_drawn(plot, out, NO_SCORED_RUN)
-    stats = sorted(((n, *overall_with_interval(scores, n)) for n in names), key=lambda s: s[1])
-    fig, ax = pyplot().subplots(figsize=(7, 1 + 0.4 * len(stats)))
-    for i, (_, mean, low, high, _n) in enumerate(stats):
-        ax.errorbar(mean, i, xerr=[[mean - low], [high - mean]], fmt="o", capsize=4, color="#4c72b0")
-    ax.set_yticks(range(len(stats)), [f"{s[0]} (n={s[4]})" for s in stats])
-    ax.set(xlim=(0, 1), xlabel="overall score, 95% Wilson interval", title=plot.title)
+    fig, ax = pyplot().subplots(figsize=(7, 1 + 0.4 * len(ranked)))
+    for i, s in enumerate(reversed(ranked)):
+        lo, hi = s.interval or (s.overall, s.overall)
+        ax.errorbar(s.overall, i, xerr=[[s.overall - lo], [hi - s.overall]], fmt="o", capsize=4,
+                    color="#4c72b0" if s.place != "worse" else "#a0a0a0")  # fmt: skip
+    ax.set_yticks(range(len(ranked)), [f"{s.name} (n={s.n})" for s in reversed(ranked)])
+    ax.set(xlim=(0, 1), xlabel="overall score, 95% BCa bootstrap interval over questions", title=plot.title)
+    plot.note = tie_note(ranked)
     return save(fig, out, plot)
 
 

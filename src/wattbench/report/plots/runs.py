@@ -19,6 +19,7 @@ from wattbench.report.plots.base import (
     sized_and_scored,
 )
 from wattbench.report.runs import RunInfo, common_energy_scope
+from wattbench.report.standings import standings, tie_note
 
 
 def plot_score_vs_size(runs: list[RunInfo], out: Path) -> Plot:
@@ -86,31 +87,30 @@ def plot_bubble(runs: list[RunInfo], out: Path) -> Plot:
 
 
 def plot_ranking(runs: list[RunInfo], out: Path) -> Plot:
-    plot = Plot("ranking", "Overall ranking")
-    kept = sorted((r for r in runs if r.overall is not None), key=lambda r: r.overall or 0)
-    if not kept:
-        return not_drawn(plot, out, "no scored run (runs on questions without answers are not scored)")
-    most = max(r.num_questions for r in kept)
-    fewer = [r for r in kept if r.num_questions < most]
-    fig, ax = pyplot().subplots(figsize=(7, 1 + 0.4 * len(kept)))
-    labels = [r.name if r.num_questions == most else f"{r.name} (n={r.num_questions} of {most})" for r in kept]
-    bars = ax.barh(labels, [r.overall for r in kept], color=[COLOURS[r.deployment] for r in kept])
-    for bar, r in zip(bars, kept):
-        if r.num_questions < most:
-            bar.set_hatch("//")  # scored on fewer questions: not comparable with the full runs
-            bar.set_alpha(0.5)
-    for i, r in enumerate(kept):
-        ax.text(r.overall or 0, i, f" {r.overall:.3f}", va="center", fontsize=8)
-    if fewer:
-        plot.note = (
-            f"hatched: scored on fewer questions than the {most} of the largest runs "
-            f"({', '.join(r.name for r in fewer)}), not comparable with them"
-        )
-    ax.set(
-        xlim=(0, 1.1),
-        xlabel="overall score (kaggle)",
-        title="Overall ranking (blue: local, orange: API, grey: ensemble)",
-    )
+    """Each run's score with its 95% interval, grouped by question set, the runs tied with each group's best
+    drawn solid and the detectably worse ones pale (report/standings.py)."""
+    plot = Plot("ranking", "Overall ranking with 95% intervals, ties with the best marked")
+    ranked = standings(runs)
+    if not ranked:
+        return not_drawn(plot, out, "no run with per-question scores (runs on questions without answers are unscored)")
+    by_name = {r.name: r for r in runs}
+    fig, ax = pyplot().subplots(figsize=(7.5, 1 + 0.4 * len(ranked)))
+    labels = []
+    for i, s in enumerate(reversed(ranked)):
+        colour = COLOURS[by_name[s.name].deployment]
+        lo, hi = s.interval or (s.overall, s.overall)
+        ax.barh(i, s.overall, color=colour, alpha=0.35 if s.place == "worse" else 0.9)
+        ax.errorbar(s.overall, i, xerr=[[s.overall - lo], [hi - s.overall]], fmt="none", ecolor="black", capsize=3)
+        ax.text(hi, i, f" {s.overall:.3f} {s.place}".rstrip(), va="center", fontsize=7)
+        labels.append(f"{s.name} [{s.question_set}]")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    title = "Ranking per question set (blue: local, orange: API, grey: ensemble; pale: worse than the best)"
+    ax.set(xlim=(0, 1.25), xlabel="overall score (kaggle), 95% BCa bootstrap interval", title=title)
+    unranked = sorted({r.name for r in runs if r.overall is not None} - {s.name for s in ranked})
+    notes = [tie_note(ranked)]
+    if unranked:
+        notes.append(f"not ranked (fewer than 2 questions with stored scores): {', '.join(unranked)}")
+    plot.note = "; ".join(n for n in notes if n)
     return save(fig, out, plot)
 
 

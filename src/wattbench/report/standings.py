@@ -1,0 +1,115 @@
+"""Rankings that show ties: each run's score interval, and which runs are not detectably worse than the best.
+
+Runs are ranked only against runs over the same questions: the scored question ids group them (the 41 train
+questions, a 282-question test file, a 3-question smoke run), never one long list in which a short run looks
+like a noisy long one. Within a group, each run is compared, paired on the shared questions, with the group's
+best (scoring/intervals.paired_score); the p-values are Holm-adjusted over those comparisons, and a run whose
+adjusted p-value is at least 1 - level is "tied with the best".
+
+The per-question scores are the ones each run stored as it scored itself (results.jsonl, kaggle mode), so no
+solution file is needed and each run is scored against its own questions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wattbench.report.runs import RunInfo
+from wattbench.scoring.intervals import paired_score, score_draws
+from wattbench.scoring.wattbot import RowScore
+from wattbench.stats.bootstrap import Bootstrap
+from wattbench.stats.paired import holm
+
+BEST, TIED, WORSE = "best", "tied with best", "worse"
+
+
+@dataclass
+class Standing:
+    name: str
+    question_set: str
+    """The group's label: "41 questions" (with its first id where two groups have as many)."""
+    n: int
+    overall: float
+    interval: tuple[float, float] | None
+    place: str
+    """best, tied with best, or worse; "" for a run alone in its group."""
+    p_vs_best: float | None = None
+    """Holm-adjusted p-value of the paired comparison with the group's best."""
+
+
+def record_rows(records: list[dict[str, Any]]) -> list[RowScore]:
+    """The kaggle-mode scores a run stored per question; questions without a score (no ground truth, failed
+    before scoring, written by a release that did not store them) are left out."""
+    rows = []
+    for r in records:
+        if r.get("value_correct") is None or r.get("ref_score") is None or r.get("na_correct") is None:
+            continue
+        blank = str(r.get("gt_value") or "").strip().lower() in ("is_blank", "")
+        rows.append(
+            RowScore(
+                id=str(r["id"]),
+                value_correct=bool(r["value_correct"]),
+                unit_correct=False,
+                ref_score=float(r["ref_score"]),
+                na_correct=bool(r["na_correct"]),
+                solution_blank=blank,
+                submission_blank=False,
+                missing=False,
+                expected_value=str(r.get("gt_value") or ""),
+                submitted_value=str(r.get("pred_value") or ""),
+                expected_ref="",
+                submitted_ref="",
+            )
+        )
+    return rows
+
+
+def standings(runs: list[RunInfo], spec: Bootstrap | None = None) -> list[Standing]:
+    """Every run with stored per-question scores, grouped by question set, best first in each group."""
+    return rank_rows({run.name: {r.id: r for r in record_rows(run.records)} for run in runs}, spec)
+
+
+def rank_rows(by_run: dict[str, dict[str, RowScore]], spec: Bootstrap | None = None) -> list[Standing]:
+    """Runs (name → question id → its scores) grouped by the questions they were scored on, best first in each
+    group, the largest group first."""
+    spec = spec or Bootstrap()
+    groups: dict[frozenset[str], list[tuple[str, dict[str, RowScore]]]] = {}
+    for name, rows in by_run.items():
+        if len(rows) >= 2:
+            groups.setdefault(frozenset(rows), []).append((name, rows))
+    counts = [len(key) for key in groups]
+    out: list[Standing] = []
+    for key, members in sorted(groups.items(), key=lambda item: (-len(item[0]), min(item[0]))):
+        label = f"{len(key)} questions" + (f" (from {min(key)})" if counts.count(len(key)) > 1 else "")
+        out += _rank(label, members, spec)
+    return out
+
+
+def _rank(label: str, members: list[tuple[str, dict[str, RowScore]]], spec: Bootstrap) -> list[Standing]:
+    scored = []
+    for name, rows in members:
+        ordered = [rows[q] for q in sorted(rows)]
+        found = score_draws(ordered, "kaggle", spec)["overall"]
+        scored.append((found.point, name, ordered, found.interval(spec.level)))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    best = scored[0]
+    p_raw = [paired_score(s[2], best[2], "kaggle", spec).p_value for s in scored[1:]]
+    p_adj = holm(p_raw) if p_raw else []
+    alpha = 1 - spec.level
+    out = [Standing(best[1], label, len(best[2]), best[0], best[3], BEST if len(scored) > 1 else "")]
+    for (overall, name, ordered, interval), p in zip(scored[1:], p_adj):
+        out.append(Standing(name, label, len(ordered), overall, interval, TIED if p >= alpha else WORSE, p))
+    return out
+
+
+def tie_note(items: list[Standing]) -> str:
+    """One line per group: how many runs are not detectably worse than its best."""
+    lines = []
+    for label in dict.fromkeys(s.question_set for s in items):
+        group = [s for s in items if s.question_set == label]
+        tied = [s.name for s in group if s.place == TIED]
+        if len(group) > 1:
+            lines.append(f"{label}: {group[0].name} best; {len(tied)} of {len(group) - 1} other run(s) not "
+                         f"detectably worse" + (f" ({', '.join(tied)})" if tied else ""))  # fmt: skip
+    return "; ".join(lines)

@@ -1,0 +1,1 @@
+"""Uncertainty: bootstrap intervals, paired tests, multiple-comparison adjustment, repeats (docs: "Uncertainty")."""
