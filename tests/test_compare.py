@@ -110,7 +110,10 @@ def test_matrix_columns_scores_and_gaps(tmp_path: Path, capsys):
                  "--solution", str(solution), "--output", str(out)]) == 0  # fmt: skip
     with open(out, encoding="utf-8") as handle:
         assert next(csv.reader(handle)) == columns
-    assert "3 questions x 2 runs" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3 questions x 2 runs" in printed
+    # alpha and beta answered different questions: each is ranked in its own set, against nobody.
+    assert "2 questions, set 1:\n  alpha" in printed and "2 questions, set 2:\n  beta" in printed
 
 
 def test_ensemble_writes_a_scored_run_dir_the_matrix_can_read(tmp_path: Path, capsys):
@@ -165,6 +168,14 @@ def test_an_ensemble_dir_has_every_file_and_summary_key_of_a_run_dir(tmp_path: P
     assert summary["timing"]["latency_s"]["mean"] == pytest.approx(3.0)
     assert summary["total_time_seconds"] == pytest.approx((41 * 1.0 + 5) + (41 * 2.0 + 5))
     assert summary["overall_score"] is not None
+    # Compared, paired, with its best member (b, 25 right): the difference is the two scores' difference.
+    versus = summary["vs_best_member"]
+    b_overall = json.loads((runs / "b" / "summary.json").read_text())["scores"]["kaggle"]["overall"]
+    assert versus["member"] == "b" and versus["n"] == 41
+    assert versus["diff"] == pytest.approx(summary["scores"]["kaggle"]["overall"] - b_overall)
+    assert versus["ci95"][0] <= versus["diff"] <= versus["ci95"][1]
+    assert versus["verdict"] in ("ensemble better", "b better", "no detectable difference")
+    assert (versus["verdict"] == "no detectable difference") == (versus["p_value"] >= 0.05)
     # The migration guide's post-processing snippet works on it as on a run.
     frame = pd.DataFrame(json.loads((ens / "results.json").read_text()))
     picked = frame[["id", "pred_value", "gt_value", "value_correct", "latency_seconds"]]

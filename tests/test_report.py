@@ -257,3 +257,27 @@ def test_charts_with_nothing_meaningful_say_why(tmp_path: Path, wattbot: Path, c
     # A 1-question smoke run has no interval and is ranked against nobody; the two 41-question runs tie.
     assert "ranking.png  (41 questions: local-a best; 1 of 1 other run(s) not detectably worse (local-b)" in printed
     assert "not ranked (fewer than 2 questions with stored scores): smoke" in printed
+
+
+def test_the_pareto_front_draws_both_intervals_and_says_which_steps_are_real(tmp_path: Path, wattbot: Path):
+    import numpy as np
+
+    from fakes.store import read_solution
+    from wattbench.report.plots.runs import plot_pareto
+    from wattbench.report.runs import load_run
+
+    solution = wattbot / "train_QA.csv"
+    n = len(read_solution(solution))
+    rng = np.random.default_rng(4)
+    base = rng.lognormal(6.0, 0.5, n)
+    # lean: cheapest; twin: one more question right for 2% more energy (inside the noise); rich: 26 more right for
+    # three times the energy (both real).
+    shapes = {"lean": (10, 1.0), "twin": (11, 1.02), "rich": (36, 3.0)}
+    for name, (right, factor) in shapes.items():
+        write_run(tmp_path / "runs", name, solution, correct=0, right=[i < right for i in range(n)],
+                  gpu_wh_per_question=float((base * factor).mean() / 3600),
+                  question_energy_j=list(base * factor * rng.lognormal(0, 0.05, n)))  # fmt: skip
+    runs = [load_run(tmp_path / "runs" / name) for name in shapes]
+    plot = plot_pareto(runs, tmp_path / "plots")
+    assert plot.files and all(path.exists() for path in plot.files)
+    assert "front: lean -> twin: not distinguishable in score; twin -> rich: distinguishable" in (plot.note or "")

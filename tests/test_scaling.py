@@ -86,3 +86,32 @@ def test_a_family_by_size_end_to_end(wattbot: Path, tmp_path: Path, capsys):
     assert data["family"] == "smollm2" and data["sizes"][0]["run"] == "smol-135m"
     assert main([*args, "--sizes", "0.135", "--skip-existing"]) == 0
     assert "exists    size 0.135" in capsys.readouterr().out
+
+
+def test_the_comparison_has_intervals_and_each_size_against_the_previous_paired(wattbot: Path, tmp_path: Path):
+    from fakes.store import read_solution, write_run
+    from wattbench.campaigns.scaling import SizeStep, write_comparison
+    from wattbench.config import ExperimentConfig
+
+    solution = wattbot / "train_QA.csv"
+    n = len(read_solution(solution))
+    runs = tmp_path / "runs"
+    # 1.5B and 3B tie (one question apart); 7B answers every question the 3B got and 25 more.
+    patterns = {"1.5": [i < 10 for i in range(n)], "3": [i < 11 for i in range(n)], "7": [i < 36 for i in range(n)]}
+    steps = []
+    for size, right in patterns.items():
+        name = f"qwen-{size}b"
+        write_run(runs, name, solution, correct=0, right=right)
+        config = ExperimentConfig(name=name, output_dir=str(runs))
+        steps.append(SizeStep(size=size, model=f"Qwen/Qwen2.5-{size}B-Instruct", params_b=float(size), run=name,
+                              status="passed", config=config))  # fmt: skip
+    csv_path, _ = write_comparison(tmp_path / "out", "qwen2.5", steps)
+    rows = {r["size"]: r for r in csv.DictReader(open(csv_path, encoding="utf-8"))}
+    assert rows["1.5"]["vs_previous"] == "" and rows["3"]["vs_previous"] == "qwen-1.5b"
+    for row in rows.values():
+        assert float(row["overall_ci95_low"]) <= float(row["overall"]) <= float(row["overall_ci95_high"])
+    assert rows["3"]["vs_previous_verdict"] == "no detectable difference"
+    assert rows["7"]["vs_previous_verdict"] == "qwen-7b better" and int(rows["7"]["vs_previous_n"]) == n
+    assert float(rows["7"]["vs_previous_p_adjusted"]) >= float(rows["7"]["vs_previous_p"])
+    gain = float(rows["7"]["overall"]) - float(rows["3"]["overall"])
+    assert float(rows["7"]["vs_previous_diff"]) == pytest.approx(gain)

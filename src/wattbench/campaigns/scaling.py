@@ -23,17 +23,24 @@ from wattbench.config import ConfigError, ExperimentConfig
 from wattbench.data.model_sizes import ModelSize, family_members, need_gb
 from wattbench.executors.job import Outcome
 from wattbench.report.runs import load_run
+from wattbench.report.standings import record_rows
 from wattbench.runs.checks import load_run_config
+from wattbench.scoring.intervals import score_intervals
+from wattbench.stats.bootstrap import Bootstrap
 from wattbench.store.paths import run_dir_path
 from wattbench.store.rundir import RunDir, write_atomically
 
 COMPARISON_COLUMNS = (
     "family", "size", "model", "params_b", "run", "status", "reason", "overall", "value_accuracy", "ref_overlap",
     "na_term", "latency_s", "vram_gb", "disk_gb", "energy_wh", "wh_per_question", "avg_power_w", "need_gb",
-    "overall_score", "vram_allocated_gb",
+    "overall_score", "vram_allocated_gb", "overall_ci95_low", "overall_ci95_high", "vs_previous", "vs_previous_n",
+    "vs_previous_diff", "vs_previous_ci95_low", "vs_previous_ci95_high", "vs_previous_p", "vs_previous_p_adjusted",
+    "vs_previous_verdict",
 )  # fmt: skip
 """`overall_score` and `vram_allocated_gb` repeat `overall` and `vram_gb` under the names the seed's
-run_qwen_scaling.py wrote, so notebooks that read its scaling_comparison.csv keep working."""
+run_qwen_scaling.py wrote, so notebooks that read its scaling_comparison.csv keep working. The interval of
+`overall` and the paired comparison with the previous (smaller) size that has a run follow: does this size
+score detectably better, on the questions both answered (Holm over the family's steps)?"""
 
 
 @dataclass
@@ -143,6 +150,7 @@ def run_scaling(
 
 def comparison_rows(family: str, steps: list[SizeStep]) -> list[dict[str, object]]:
     rows = []
+    scored: list[tuple[dict[str, object], str, dict]] = []
     for step in steps:
         row: dict[str, object] = {k: v for k, v in asdict(step).items() if k in COMPARISON_COLUMNS}
         row["family"] = family
@@ -155,8 +163,37 @@ def comparison_rows(family: str, steps: list[SizeStep]) -> list[dict[str, object
                 "wh_per_question": run.wh_per_question, "avg_power_w": run.avg_power_w,
                 "overall_score": run.overall, "vram_allocated_gb": run.vram_gb,
             }  # fmt: skip
+            # From the per-question scores the run stored (a run of an earlier release has no interval in its
+            # summary), else the summary's own.
+            per_question = {r.id: r for r in record_rows(run.records)}
+            stored = (run.get("scores.kaggle.ci95") or {}).get("overall")
+            interval = score_intervals(list(per_question.values()), "kaggle", Bootstrap())["overall"] or stored
+            if interval:
+                row["overall_ci95_low"], row["overall_ci95_high"] = interval[0], interval[1]
+            if len(per_question) >= 2:
+                scored.append((row, run.name, per_question))
         rows.append(row)
+    _against_previous(scored)
     return rows
+
+
+def _against_previous(scored: list[tuple[dict[str, object], str, dict]]) -> None:
+    """Each size's row gets its paired comparison with the previous size that has per-question scores."""
+    from wattbench.report.compare import paired_figures, verdict
+    from wattbench.stats.paired import holm
+
+    spec = Bootstrap()
+    pairs = []
+    for (_, before, rows_before), (row, name, rows) in zip(scored, scored[1:]):
+        if sum(1 for q in rows if q in rows_before) >= 2:
+            pairs.append((row, name, before, paired_figures(name, rows, before, rows_before, "kaggle", spec)))
+    for (row, name, before, found), adjusted in zip(pairs, holm([p[3]["p_value"] for p in pairs])):
+        row |= {
+            "vs_previous": before, "vs_previous_n": found["n"], "vs_previous_diff": found["diff"],
+            "vs_previous_ci95_low": found["ci95"][0], "vs_previous_ci95_high": found["ci95"][1],
+            "vs_previous_p": found["p_value"], "vs_previous_p_adjusted": adjusted,
+            "vs_previous_verdict": verdict(name, before, found["diff"], adjusted, 1 - spec.level),
+        }  # fmt: skip
 
 
 def write_comparison(out_dir: Path, family: str, steps: list[SizeStep]) -> tuple[Path, Path]:

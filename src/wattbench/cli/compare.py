@@ -37,18 +37,21 @@ def matrix(
 ) -> None:
     """One row per question, five columns per run: value, refs, and how each scored."""
     from wattbench.errors import WattbenchError
-    from wattbench.report.matrix import build_matrix, find_sources, write_matrix
+    from wattbench.report.matrix import build_matrix, find_sources, summary_lines, write_matrix
+    from wattbench.report.standings import rank_rows
     from wattbench.scoring.wattbot import MODES
 
     if mode not in MODES:
         raise WattbenchError(f"--mode: unknown mode '{mode}'; use one of: {', '.join(MODES)}")
     sources = find_sources([*(submissions or []), *ctx.args] or None, experiments_dir)
-    columns, rows, warnings = build_matrix(solution or _train_questions(data_dir), sources, mode)
+    scored: dict = {}
+    columns, rows, warnings = build_matrix(solution or _train_questions(data_dir), sources, mode, scored)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     write_matrix(output, columns, rows)
     runs = (len(columns) - 5) // 5
     typer.echo(f"{len(rows)} questions x {runs} runs ({mode} mode): {output}")
+    typer.echo("\n".join(summary_lines(rank_rows(scored, mode=mode))))
 
 
 @app.command(context_settings=_MANY)
@@ -96,6 +99,12 @@ def ensemble(
     summary, runs_dir = run_ensemble_campaign(settings, say=lambda m: print(m, file=sys.stderr))
     stats = summary["ensemble"]
     score = ((summary.get("scores") or {}).get("kaggle") or {}).get("overall")  # null when unscored (seed key: 0)
+    versus = summary.get("vs_best_member")
+    if versus:
+        lo, hi = versus["ci95"]
+        line = (f"against its best member {versus['member']}: {versus['diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] on "
+                f"{versus['n']} questions, p = {versus['p_value']:.3g}: {versus['verdict']}")  # fmt: skip
+        print(line, file=sys.stderr)
     typer.echo(
         f"ensemble {settings.name} ({settings.strategy}) of {', '.join(summary['members'])}: {stats['questions']} "
         f"questions, {stats['unanimous']} unanimous; score {'n/a' if score is None else f'{score:.4f}'} (kaggle); "

@@ -143,18 +143,27 @@ def compare_pair(a: Compared, b: Compared, mode: Mode, spec: Bootstrap, scope: s
             f"compare: {a.name} and {b.name} share {len(shared)} scored question(s); compare runs over the same "
             "questions (or pass the --solution both were asked from)"
         )
-    result = paired_score([a.rows[q] for q in shared], [b.rows[q] for q in shared], mode, spec)
-    out: dict[str, Any] = {
-        "a": a.name, "b": b.name, "n": result.n,
-        "only_in_a": sum(1 for q in a.rows if q not in b.rows), "only_in_b": sum(1 for q in b.rows if q not in a.rows),
+    out = paired_figures(a.name, a.rows, b.name, b.rows, mode, spec)
+    out["latency"] = _ratio(a.latency_s, b.latency_s, shared, spec) if a.is_run_dir and b.is_run_dir else None
+    out["energy"], out["energy_note"] = _energy(a, b, shared, spec, scope)
+    return out
+
+
+def paired_figures(
+    a: str, rows_a: dict[str, RowScore], b: str, rows_b: dict[str, RowScore], mode: Mode, spec: Bootstrap
+) -> dict[str, Any]:
+    """The score comparison of A and B (question id → scores each) on the questions both have, as `compare`
+    and an ensemble's summary write it; at least 2 questions in common."""
+    shared = [qid for qid in rows_a if qid in rows_b]
+    result = paired_score([rows_a[q] for q in shared], [rows_b[q] for q in shared], mode, spec)
+    return {
+        "a": a, "b": b, "n": result.n,
+        "only_in_a": sum(1 for q in rows_a if q not in rows_b), "only_in_b": sum(1 for q in rows_b if q not in rows_a),
         "diff": result.diff, spec.key: list(result.interval), "se": result.se, "p_value": result.p_value,
         "mcnemar_p": result.mcnemar_p, "a_only_correct": result.only_a_correct,
         "b_only_correct": result.only_b_correct, "detectable_diff": result.detectable,
         "figures_diff": result.figures,
     }  # fmt: skip
-    out["latency"] = _ratio(a.latency_s, b.latency_s, shared, spec) if a.is_run_dir and b.is_run_dir else None
-    out["energy"], out["energy_note"] = _energy(a, b, shared, spec, scope)
-    return out
 
 
 def _ratio(a: dict[str, float], b: dict[str, float], shared: list[str], spec: Bootstrap) -> dict[str, Any] | None:

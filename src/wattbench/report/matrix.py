@@ -16,7 +16,8 @@ from pathlib import Path
 
 from wattbench.data.wattbot import QUESTION_COLUMNS
 from wattbench.errors import DataError
-from wattbench.scoring.wattbot import Mode, read_cells, score_files
+from wattbench.report.standings import Standing
+from wattbench.scoring.wattbot import Mode, RowScore, read_cells, score_files
 from wattbench.store.rundir import write_atomically
 
 RUN_COLUMNS = ("Value", "Ref", "ValCorrect", "RefScore", "NACorrect")
@@ -60,9 +61,13 @@ def find_sources(patterns: list[str] | None, experiments_dir: Path) -> list[RunS
 
 
 def build_matrix(
-    solution: Path, sources: list[RunSource], mode: Mode = "kaggle"
+    solution: Path,
+    sources: list[RunSource],
+    mode: Mode = "kaggle",
+    by_run: dict[str, dict[str, RowScore]] | None = None,
 ) -> tuple[list[str], list[dict[str, str]], list[str]]:
-    """(columns, rows, warnings). A run the metric rejects (kaggle: an empty explanation) is left out, warned."""
+    """(columns, rows, warnings). A run the metric rejects (kaggle: an empty explanation) is left out, warned.
+    `by_run`, when given, receives each run's scored questions (for the summary's intervals and ties)."""
     questions = read_cells(Path(solution), "lenient", QUESTION_COLUMNS)
     questions.require(("id", "question", "answer_value", "answer_unit", "ref_id"), "solution")
     ids = questions.cells["id"]
@@ -85,6 +90,8 @@ def build_matrix(
         except DataError as exc:
             warnings.append(f"run '{source.name}' left out: {exc}")
             continue
+        if by_run is not None:
+            by_run[source.name] = {r.id: r for r in report.rows if not r.missing}
         columns += [f"{source.name}_{c}" for c in RUN_COLUMNS]
         for scored in report.rows:
             row = by_id.get(scored.id)
@@ -96,6 +103,19 @@ def build_matrix(
             row[f"{source.name}_RefScore"] = f"{scored.ref_score:.4g}"
             row[f"{source.name}_NACorrect"] = str(int(scored.na_correct))
     return columns, rows, warnings
+
+
+def summary_lines(standings: list[Standing]) -> list[str]:
+    """The matrix's summary: each run's overall score with its 95% interval, per question set, and whether it
+    is detectably worse than the set's best (report/standings.py)."""
+    lines = []
+    for label in dict.fromkeys(s.question_set for s in standings):
+        lines.append(f"{label}:")
+        for s in (s for s in standings if s.question_set == label):
+            lo, hi = s.interval or (s.overall, s.overall)
+            place = s.place + ("" if s.p_vs_best is None else f" (adjusted p = {s.p_vs_best:.3g})")
+            lines.append(f"  {s.name:<24} {s.overall:.4f} [{lo:.4f}, {hi:.4f}]  {place}".rstrip())
+    return lines
 
 
 def write_matrix(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:

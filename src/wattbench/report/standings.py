@@ -17,7 +17,7 @@ from typing import Any
 
 from wattbench.report.runs import RunInfo
 from wattbench.scoring.intervals import paired_score, score_draws
-from wattbench.scoring.wattbot import RowScore
+from wattbench.scoring.wattbot import Mode, RowScore
 from wattbench.stats.bootstrap import Bootstrap
 from wattbench.stats.paired import holm
 
@@ -28,7 +28,7 @@ BEST, TIED, WORSE = "best", "tied with best", "worse"
 class Standing:
     name: str
     question_set: str
-    """The group's label: "41 questions" (with its first id where two groups have as many)."""
+    """The group's label: "41 questions" ("41 questions, set 2" where two groups have as many)."""
     n: int
     overall: float
     interval: tuple[float, float] | None
@@ -70,31 +70,35 @@ def standings(runs: list[RunInfo], spec: Bootstrap | None = None) -> list[Standi
     return rank_rows({run.name: {r.id: r for r in record_rows(run.records)} for run in runs}, spec)
 
 
-def rank_rows(by_run: dict[str, dict[str, RowScore]], spec: Bootstrap | None = None) -> list[Standing]:
-    """Runs (name → question id → its scores) grouped by the questions they were scored on, best first in each
-    group, the largest group first."""
+def rank_rows(
+    by_run: dict[str, dict[str, RowScore]], spec: Bootstrap | None = None, mode: Mode = "kaggle"
+) -> list[Standing]:
+    """Runs (name → question id → its scores in `mode`) grouped by the questions they were scored on, best first
+    in each group, the largest group first."""
     spec = spec or Bootstrap()
     groups: dict[frozenset[str], list[tuple[str, dict[str, RowScore]]]] = {}
     for name, rows in by_run.items():
         if len(rows) >= 2:
             groups.setdefault(frozenset(rows), []).append((name, rows))
     counts = [len(key) for key in groups]
+    seen: dict[int, int] = {}
     out: list[Standing] = []
-    for key, members in sorted(groups.items(), key=lambda item: (-len(item[0]), min(item[0]))):
-        label = f"{len(key)} questions" + (f" (from {min(key)})" if counts.count(len(key)) > 1 else "")
-        out += _rank(label, members, spec)
+    for key, members in sorted(groups.items(), key=lambda item: (-len(item[0]), sorted(item[0]))):
+        seen[len(key)] = seen.get(len(key), 0) + 1
+        label = f"{len(key)} questions" + (f", set {seen[len(key)]}" if counts.count(len(key)) > 1 else "")
+        out += _rank(label, members, spec, mode)
     return out
 
 
-def _rank(label: str, members: list[tuple[str, dict[str, RowScore]]], spec: Bootstrap) -> list[Standing]:
+def _rank(label: str, members: list[tuple[str, dict[str, RowScore]]], spec: Bootstrap, mode: Mode) -> list[Standing]:
     scored = []
     for name, rows in members:
         ordered = [rows[q] for q in sorted(rows)]
-        found = score_draws(ordered, "kaggle", spec)["overall"]
+        found = score_draws(ordered, mode, spec)["overall"]
         scored.append((found.point, name, ordered, found.interval(spec.level)))
     scored.sort(key=lambda s: (-s[0], s[1]))
     best = scored[0]
-    p_raw = [paired_score(s[2], best[2], "kaggle", spec).p_value for s in scored[1:]]
+    p_raw = [paired_score(s[2], best[2], mode, spec).p_value for s in scored[1:]]
     p_adj = holm(p_raw) if p_raw else []
     alpha = 1 - spec.level
     out = [Standing(best[1], label, len(best[2]), best[0], best[3], BEST if len(scored) > 1 else "")]
@@ -113,3 +117,62 @@ def tie_note(items: list[Standing]) -> str:
             lines.append(f"{label}: {group[0].name} best; {len(tied)} of {len(group) - 1} other run(s) not "
                          f"detectably worse" + (f" ({', '.join(tied)})" if tied else ""))  # fmt: skip
     return "; ".join(lines)
+
+
+def question_energy_j(run: RunInfo, kind: str) -> dict[str, float]:
+    """Each answered question's energy on one kind of scope, from the run's stored windows."""
+    from wattbench.energy.base import Measurement
+
+    out = {}
+    for record in run.records:
+        if record.get("error") or not record.get("energy"):
+            continue
+        value = Measurement.from_dict(record["energy"]).total_j(kind)
+        if value is not None and value > 0:
+            out[str(record["id"])] = float(value)
+    return out
+
+
+def energy_interval_wh(energy_j: dict[str, float], spec: Bootstrap | None = None) -> tuple[float, float] | None:
+    """The 95% BCa interval of the mean energy per question, in Wh, over its questions."""
+    import numpy as np
+
+    from wattbench.stats.bootstrap import draws
+
+    if len(energy_j) < 2:
+        return None
+    spec = spec or Bootstrap()
+    values = np.array(list(energy_j.values()), dtype=np.float64).reshape(-1, 1) / 3600.0
+    found = draws(values, ["wh"], {"mean": lambda s, n: s["wh"] / n}, spec)["mean"]
+    return found.interval(spec.level)
+
+
+def front_steps(names: list[str], runs: dict[str, RunInfo], kind: str, spec: Bootstrap | None = None) -> list[str]:
+    """For each step along an accuracy-energy front (cheapest first): whether the next point is detectably
+    better in score and detectably costlier in energy, paired on the questions both answered."""
+    import numpy as np
+
+    from wattbench.report.compare import paired_figures
+    from wattbench.stats.paired import paired_ratio
+
+    spec = spec or Bootstrap()
+    alpha = 1 - spec.level
+    out = []
+    for cheap, dear in zip(names, names[1:]):
+        rows_a = {r.id: r for r in record_rows(runs[dear].records)}
+        rows_b = {r.id: r for r in record_rows(runs[cheap].records)}
+        if sum(1 for q in rows_a if q in rows_b) < 2:
+            out.append(f"{cheap} -> {dear}: no questions in common")
+            continue
+        score = paired_figures(dear, rows_a, cheap, rows_b, "kaggle", spec)
+        e_a, e_b = question_energy_j(runs[dear], kind), question_energy_j(runs[cheap], kind)
+        both = [q for q in e_a if q in e_b]
+        energy_p = (paired_ratio(np.array([e_a[q] for q in both]), np.array([e_b[q] for q in both]), spec).p_value
+                    if len(both) >= 2 else None)  # fmt: skip
+        score_real = score["p_value"] < alpha
+        energy_real = energy_p is not None and energy_p < alpha
+        said = "distinguishable" if score_real and energy_real else (
+            "not distinguishable in " + " or ".join(w for w, real in (("score", score_real), ("energy", energy_real))
+                                                    if not real))  # fmt: skip
+        out.append(f"{cheap} -> {dear}: {said}")
+    return out

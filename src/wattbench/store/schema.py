@@ -186,6 +186,9 @@ class RunSummary(Stored):
     index and model loads and its idle baseline, and why it stopped, if it did."""
     config: dict[str, Any] = Field(default_factory=dict)
     """The run's ExperimentConfig, as it ran."""
+    vs_best_member: dict[str, Any] | None = None
+    """An ensemble: its paired comparison with its best member (report/compare.paired_figures, kaggle mode);
+    None for a run, or an ensemble scored against no solution."""
 
     @property
     def run_status(self) -> str:

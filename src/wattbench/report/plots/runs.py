@@ -19,7 +19,7 @@ from wattbench.report.plots.base import (
     sized_and_scored,
 )
 from wattbench.report.runs import RunInfo, common_energy_scope
-from wattbench.report.standings import standings, tie_note
+from wattbench.report.standings import energy_interval_wh, front_steps, question_energy_j, standings, tie_note
 
 
 def plot_score_vs_size(runs: list[RunInfo], out: Path) -> Plot:
@@ -166,7 +166,8 @@ def plot_energy(runs: list[RunInfo], out: Path) -> Plot:
 
 
 def plot_pareto(runs: list[RunInfo], out: Path) -> Plot:
-    """Accuracy against energy per question on one scope, with the front of runs no other run beats on both."""
+    """Accuracy against energy per question on one scope, each with its 95% interval, and the front of runs no
+    other run beats on both; the note says which steps along the front are distinguishable."""
     plot = Plot("accuracy_vs_energy_pareto", "Accuracy vs energy (Pareto front)")
     scope, measured, left = common_energy_scope([r for r in runs if r.overall is not None])
     kept = [r for r in measured if r.wh_per_question_on(scope or "")]
@@ -180,9 +181,20 @@ def plot_pareto(runs: list[RunInfo], out: Path) -> Plot:
             best = run.overall or 0
     fig, ax = pyplot().subplots(figsize=(7, 5))
     scatter(ax, kept, lambda r: energy[r.name], lambda r: r.overall, log_x=True)
+    ranked = {s.name: s for s in standings(kept)}
+    for run in kept:
+        score_ci = ranked[run.name].interval if run.name in ranked else None
+        energy_ci = energy_interval_wh(question_energy_j(run, scope)) if scope != "all" else None
+        x, y = energy[run.name], run.overall or 0.0
+        yerr = None if score_ci is None else [[y - score_ci[0]], [score_ci[1] - y]]
+        xerr = None if energy_ci is None else [[max(x - energy_ci[0], 0.0)], [max(energy_ci[1] - x, 0.0)]]
+        ax.errorbar(x, y, yerr=yerr, xerr=xerr, fmt="none", ecolor="#555", elinewidth=0.8, capsize=2)
     ax.step([energy[r.name] for r in front], [r.overall for r in front], where="post", color="red",
             label="Pareto front")  # fmt: skip
-    ax.set(xlabel=f"{scope} Wh per question", ylabel="overall score", title=f"Accuracy vs energy ({scope})")
+    ax.set(xlabel=f"{scope} Wh per question (95% intervals)", ylabel="overall score (95% intervals)",
+           title=f"Accuracy vs energy ({scope})")  # fmt: skip
     ax.legend(fontsize=8)
-    plot.note = _scope_note(scope, [r for r in runs if r not in kept])
+    steps = front_steps([r.name for r in front], {r.name: r for r in kept}, scope) if scope != "all" else []
+    notes = [_scope_note(scope, [r for r in runs if r not in kept]), *(["front: " + "; ".join(steps)] if steps else [])]
+    plot.note = "; ".join(n for n in notes if n) or None
     return save(fig, out, plot)
