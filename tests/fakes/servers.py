@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OK_BODY = {
@@ -79,9 +80,10 @@ def _serve(server: Served, handler: type[BaseHTTPRequestHandler]) -> None:
 
 class TokenServer(ScriptedServer):
     """Answers as many tokens as the last message's last word says ('say 400'), at most `max_tokens` as a real
-    server does, after `delay_s`; a message with 'fail' in it gets a 500. GET /models lists `model`."""
+    server does, after `delay_s`; a message with 'fail' in it gets a 500. GET /models lists `model`. `on_answer`
+    is called as each answer is computed, before it is sent (what the hardware did for it: a fake GPU's energy)."""
 
-    def __init__(self, model: str, delay_s: float = 0.0) -> None:
+    def __init__(self, model: str, delay_s: float = 0.0, on_answer: Callable[[], None] | None = None) -> None:
         class Handler(BaseHTTPRequestHandler):
             def _send(self, status: int, body: dict) -> None:
                 data = json.dumps(body).encode()
@@ -101,6 +103,8 @@ class TokenServer(ScriptedServer):
                     return
                 tokens = min(int(text.split()[-1]), int(payload.get("max_tokens") or 10**9))
                 time.sleep(delay_s)
+                if on_answer is not None:
+                    on_answer()
                 usage = {"prompt_tokens": 5, "completion_tokens": tokens}
                 message = {"content": "x " * tokens}
                 self._send(200, {"choices": [{"message": message, "finish_reason": "length"}], "usage": usage})

@@ -76,6 +76,8 @@ def batch(
     num_prompts: int = _option("num_prompts"),
     warmup: int = _option("warmup_prompts"),
     repeats: int = _option("repeats"),
+    repeat_until: float = _option("repeat_until"),
+    max_repeats: int = _option("max_repeats"),
     max_new_tokens: int = _option("max_new_tokens"),
     reasoning_max_new_tokens: int = _option("reasoning_max_new_tokens"),
     backend: str = _option("backend"),

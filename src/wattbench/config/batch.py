@@ -49,7 +49,14 @@ class BatchConfig(BaseModel):
     warmup_prompts: int = Field(5, ge=0)
     """Prompts generated before the measured window (not counted, not metered)."""
     repeats: int = Field(1, ge=1)
-    """Measured passes over the prompts."""
+    """Measured passes over the prompts, each metered on its own; with 2 or more, the row gives each figure's mean,
+    standard deviation, coefficient of variation and 95% t interval across passes."""
+    repeat_until: float | None = Field(None, gt=0, lt=1)
+    """Keep adding passes (after `repeats`) until the 95% interval of the energy per prompt is within this
+    fraction of its mean on each side (0.02: ±2%), or `max_repeats` passes; the row records which. None: exactly
+    `repeats` passes."""
+    max_repeats: int = Field(10, ge=2)
+    """With repeat_until: the most passes before giving up."""
     max_new_tokens: int = Field(256, ge=1)
     """Output length of non-reasoning runs (generated exactly: min = max new tokens)."""
     reasoning_max_new_tokens: int = Field(4096, ge=1)
@@ -118,6 +125,8 @@ BATCH_FLAGS: dict[str, str] = {
     "num_prompts": "--num-prompts",
     "warmup_prompts": "--warmup",
     "repeats": "--repeats",
+    "repeat_until": "--repeat-until",
+    "max_repeats": "--max-repeats",
     "max_new_tokens": "--max-new-tokens",
     "reasoning_max_new_tokens": "--reasoning-max-new-tokens",
     "backend": "--backend",

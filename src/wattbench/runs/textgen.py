@@ -34,7 +34,9 @@ from wattbench.runs.lifecycle import Lifecycle, open_meter
 from wattbench.runs.loop import drive
 from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
+from wattbench.runs.textgen_repeats import master_columns, per_repeat, section, spreads
 from wattbench.runs.textgen_row import log_prompt, log_totals, master_row, row_warnings
+from wattbench.stats.repeats import converged
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.logs import close_logger
 from wattbench.store.rundir import append_jsonl, write_json
@@ -104,6 +106,9 @@ class RowRun:
     hardware: dict[str, Any] = field(default_factory=dict)
     num_prompts: int = 0
     dataset: dict[str, Any] | None = None  # the prompts' record when taken elsewhere (a job's parent)
+    repeat_wall_s: list[float] = field(default_factory=list)
+    """Wall time of each measured pass, in order."""
+    repeat_stop: str | None = None
 
 
 def run_one(
@@ -153,7 +158,7 @@ def run_one(
         log.exception(f"Run failed: {run.error}")
     finally:
         run.hardware = life.hardware(model_disk_bytes(run.engine.get("model_path") or spec.model_id), facts)
-    row = _finish(run, len(prompts) * config.repeats, meter, facts, log_path, batch)
+    row = _finish(run, len(prompts) * max(config.repeats, len(run.repeat_wall_s)), meter, facts, log_path, batch)
     meter.focus(None)  # the next row's engine may hold other devices
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {run.status}" + (f": {run.error}" if run.error else ""))
     for warning in row_warnings(row):
@@ -195,12 +200,14 @@ def _finish(
     record = protocol.record(run.config.model_dump(), row_facts, run.engine)
     row = master_row(spec, run.config, run.records, planned, run.measured, facts, run.status, run.error,
                      run.run_id, run.started_at)  # fmt: skip
+    passes = per_repeat(run.records, run.repeat_wall_s)
     row = row.model_copy(update={
         "protocol": protocol.name, "comparable": None if notes is None else not notes,
         "not_comparable_reason": "; ".join(notes) if notes else None,
         "dataset": row_facts.dataset.get("path") or row_facts.dataset.get("source"),
         "dataset_sha256": row_facts.dataset.get("sha256"), "dtype": _text(run.engine.get("dtype")),
         "engine_version": _engine_version(run.engine), "gpu_driver": facts.get("driver_version"),
+        "repeats_measured": len(run.repeat_wall_s), "repeat_stop": run.repeat_stop, **master_columns(spreads(passes)),
     })  # fmt: skip
     if notes:
         run.log.warning(f"Not comparable with the {protocol.name} reference: {row.not_comparable_reason}")
@@ -225,6 +232,7 @@ def _finish(
         hardware=run.hardware,
         protocol=record,
         comparability=notes,
+        repeats=section(passes, run.repeat_stop),
         log=str(log_path),
         results=row,
     )
@@ -326,13 +334,11 @@ def _shares(total_j: float | None, weights: list[float]) -> list[float | None]:
 def _measured_passes(
     life: Lifecycle, task: TextGenTask, prompts: list[str], run: RowRun, stop: StopRequest
 ) -> str | None:
-    """Run the measured prompts through the runs loop, appending records; returns why the run gave up."""
-    size, total = run.config.batch_size, len(prompts) * run.config.repeats
-    chunks = [
-        Chunk(repeat, list(enumerate(prompts[start : start + size], start=start)))
-        for repeat in range(run.config.repeats)
-        for start in range(0, len(prompts), size)
-    ]
+    """Run the measured passes through the runs loop, one pass at a time, appending records; returns why the run
+    gave up. `repeats` passes, then (with repeat_until) more until the energy per prompt is tight enough."""
+    config, size = run.config, run.config.batch_size
+    most = max(config.repeats, config.max_repeats) if config.repeat_until else config.repeats
+    total = len(prompts) * most
 
     def store(chunk: Chunk, results: list[Evaluated], window: Measurement | None) -> None:
         # A generate call is metered as a whole; its energy is split over its prompts by output tokens
@@ -351,11 +357,40 @@ def _measured_passes(
             append_jsonl(run.path / "prompts.jsonl", record.dump())
             log_prompt(run.log, record, len(run.records), total)
 
-    limit = run.config.max_consecutive_failures
-    reason = life.items(task, chunks, store, max_consecutive_failures=limit, limit_name="max_consecutive_failures",
-                        stop=lambda: stop.requested, judge_last=True)  # fmt: skip
+    reason: str | None = None
+    for repeat in range(most):
+        chunks = [Chunk(repeat, list(enumerate(prompts[start : start + size], start=start)))
+                  for start in range(0, len(prompts), size)]  # fmt: skip
+        started = time.perf_counter()
+        reason = life.items(task, chunks, store, max_consecutive_failures=config.max_consecutive_failures,
+                            limit_name="max_consecutive_failures", stop=lambda: stop.requested,
+                            judge_last=True)  # fmt: skip
+        run.repeat_wall_s.append(time.perf_counter() - started)
+        if reason or stop.requested:
+            run.repeat_stop = "failed" if reason else "interrupted"
+            break
+        run.repeat_stop = _enough(run, repeat + 1, most)
+        if run.repeat_stop:
+            break
     if reason:
         run.log.error(reason)
     elif stop.requested:
         run.log.info(f"Interrupted after {len(run.records)} of {total} prompts")
     return reason
+
+
+def _enough(run: RowRun, done: int, most: int) -> str | None:
+    """Why no further pass is needed after `done` passes, or None to go on."""
+    config = run.config
+    if done < config.repeats:
+        return None
+    if config.repeat_until is None:
+        return "repeats"
+    passes = per_repeat(run.records, run.repeat_wall_s)
+    energy = [p["energy_per_prompt_wh"] for p in passes]
+    if converged(energy, config.repeat_until):
+        run.log.info(f"Energy per prompt within ±{config.repeat_until:.1%} of its mean after {done} passes")
+        return "reached"
+    if all(v is None for v in energy):
+        return "no energy measured"
+    return f"gave up at {most}" if done >= most else None

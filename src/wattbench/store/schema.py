@@ -317,6 +317,46 @@ class MasterRow(Stored):
     usage_unknown_prompts: Count = None
     """Answered prompts whose token counts the engine reported impossibly (backends/usage.py): recorded as unknown,
     so the row's token totals, throughput and tokens/J are unknown too."""
+    repeats_measured: Count = None
+    """Measured passes the row made (more than `repeats` with repeat_until)."""
+    repeat_stop: str | None = None
+    """Why the passes stopped: "repeats" (as asked), "reached" (the energy interval within repeat_until), "gave up
+    at N" (max_repeats), or interrupted/failed."""
+    repeat_energy_per_prompt_wh_mean: float | None = None
+    """Across passes, energy per answered prompt on the headline scope (GPU, else CPU): mean, standard
+    deviation, coefficient of variation (sd/mean) and 95% Student t interval of the mean (none with 1 pass)."""
+    repeat_energy_per_prompt_wh_sd: float | None = None
+    repeat_energy_per_prompt_wh_cv: float | None = None
+    repeat_energy_per_prompt_wh_ci95_low: float | None = None
+    repeat_energy_per_prompt_wh_ci95_high: float | None = None
+    repeat_j_per_output_token_mean: float | None = None
+    """Across passes, J per output token: mean, standard deviation,
+    coefficient of variation (sd/mean) and 95% Student t interval of the mean (none with 1 pass)."""
+    repeat_j_per_output_token_sd: float | None = None
+    repeat_j_per_output_token_cv: float | None = None
+    repeat_j_per_output_token_ci95_low: float | None = None
+    repeat_j_per_output_token_ci95_high: float | None = None
+    repeat_output_tokens_per_s_mean: float | None = None
+    """Across passes, output tokens per second of a pass's wall time: mean, standard deviation,
+    coefficient of variation (sd/mean) and 95% Student t interval of the mean (none with 1 pass)."""
+    repeat_output_tokens_per_s_sd: float | None = None
+    repeat_output_tokens_per_s_cv: float | None = None
+    repeat_output_tokens_per_s_ci95_low: float | None = None
+    repeat_output_tokens_per_s_ci95_high: float | None = None
+    repeat_latency_p50_s_mean: float | None = None
+    """Across passes, the median latency of a pass: mean, standard deviation,
+    coefficient of variation (sd/mean) and 95% Student t interval of the mean (none with 1 pass)."""
+    repeat_latency_p50_s_sd: float | None = None
+    repeat_latency_p50_s_cv: float | None = None
+    repeat_latency_p50_s_ci95_low: float | None = None
+    repeat_latency_p50_s_ci95_high: float | None = None
+    repeat_ttft_p50_s_mean: float | None = None
+    """Across passes, the median TTFT of a pass: mean, standard deviation,
+    coefficient of variation (sd/mean) and 95% Student t interval of the mean (none with 1 pass)."""
+    repeat_ttft_p50_s_sd: float | None = None
+    repeat_ttft_p50_s_cv: float | None = None
+    repeat_ttft_p50_s_ci95_low: float | None = None
+    repeat_ttft_p50_s_ci95_high: float | None = None
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:
@@ -363,6 +403,9 @@ class BatchRunSummary(Stored):
     """The protocol's name and every parameter the row actually used (protocols/)."""
     comparability: list[str] | None = None
     """Why the figure is not comparable with the protocol's reference ([]: it is; None: no reference)."""
+    repeats: dict[str, Any] | None = None
+    """Each measured pass's figures (energy per prompt, J per output token, output tokens/s, latency and TTFT
+    p50), each figure's spread across passes, and why the passes stopped (runs/textgen_repeats.py)."""
     log: str | None = None
     results: MasterRow
 

@@ -1,0 +1,132 @@
+"""Repeated measured passes: the spread of each figure across passes, and repeating until the energy figure is
+tight. The GPU is the fake NVML module whose energy counter advances by a scripted amount as each request is
+answered (the hardware's double), so each pass's energy per prompt is known exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from fakes.fake_pynvml import FakeGpu, WallClock, make_module
+from fakes.servers import TokenServer
+from wattbench.campaigns.batch import run_batch
+from wattbench.config import BatchConfig, EnergyConfig
+from wattbench.data.models_csv import load_plan
+from wattbench.energy.meters import make_meter
+from wattbench.stats.repeats import ONE_PASS, converged, spread, t_quantile
+
+MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+PROMPTS = ["say 4", "say 4", "say 4"]
+
+
+def test_t_quantiles_and_spread_against_tables_and_hand_computed_values():
+    # Student t table, two-sided 95%: df 1, 2, 4, 9, 29.
+    for df, table in ((1, 12.7062), (2, 4.3027), (4, 2.7764), (9, 2.2622), (29, 2.0452)):
+        assert t_quantile(0.975, df) == pytest.approx(table, abs=1e-4)
+    found = spread([1.0, 1.2, 0.9, 1.1])
+    sd = math.sqrt(((0.05**2) * 2 + 0.15**2 + 0.15**2) / 3)
+    assert found.mean == pytest.approx(1.05) and found.sd == pytest.approx(sd) and found.cv == pytest.approx(sd / 1.05)
+    half = 3.1824463 * sd / 2  # t(0.975, 3) x sd / sqrt(4)
+    assert found.ci95 == pytest.approx((1.05 - half, 1.05 + half))
+    one = spread([2.0])
+    assert one.ci95 is None and one.note == ONE_PASS and one.mean == 2.0
+    assert spread([None, None]).n == 0 and spread([1.0, None, 3.0]).n == 2
+    assert not converged([1.0], 0.5) and converged([1.0, 1.0001, 0.9999], 0.01)
+
+
+@dataclass
+class JoulesPerAnswer(FakeGpu):
+    """A GPU whose energy counter advances by the next scripted amount as each answer is computed."""
+
+    script: list[float] = field(default_factory=list)
+    spent_j: float = 0.0
+
+    def answer(self) -> None:
+        self.spent_j += self.script.pop(0)
+
+    def counter_mj(self, t: float) -> int:
+        return self.counter_offset_mj + int(round(self.spent_j * 1000))
+
+    def power_w(self, t: float) -> float:
+        return 0.0  # no sampler here: the counter alone is read
+
+
+def _run(tmp_path: Path, per_pass_j: list[float], **settings) -> tuple[dict, dict]:
+    gpu = JoulesPerAnswer(0, "GPU-a", script=[j for value in per_pass_j for j in [value] * len(PROMPTS)])
+    # Each answer takes 0.15 s, longer than the counter's update period, so its window reads the counter.
+    server = TokenServer(MODEL, delay_s=0.15, on_answer=gpu.answer)
+    clock = WallClock()
+    meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
+    config = BatchConfig(backend="openai", endpoint=server.url, warmup_prompts=0, max_attempts=1, gpus=[0],
+                         output_dir=str(tmp_path / "out"), energy=EnergyConfig(meter="nvml", idle_seconds=0),
+                         **settings)  # fmt: skip
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text(f",Models to Add,Priority (1=hi),Class,Task,Reasoning State,Chat Template\n0,{MODEL},1,A,"
+                        "text_gen,Off (N/A),\n", encoding="utf-8")  # fmt: skip
+    try:
+        outcome = run_batch(config, load_plan(csv_path, 8, 16), PROMPTS, meter=meter)
+    finally:
+        server.close()
+    summary = json.loads(next(Path(config.output_dir).rglob("summary.json")).read_text())
+    return outcome.rows[0].model_dump(), summary
+
+
+def test_each_pass_is_kept_and_the_spread_is_that_of_the_scripted_values(tmp_path: Path):
+    per_pass = [10.0, 12.0, 11.0, 13.0]  # J per prompt in each pass
+    row, summary = _run(tmp_path, per_pass, repeats=4)
+    repeats = summary["repeats"]
+    assert repeats["passes"] == 4 and repeats["stop"] == "repeats"
+    seen = [p["energy_per_prompt_wh"] * 3600 for p in repeats["per_repeat"]]
+    assert seen == pytest.approx(per_pass)
+    mean_wh, sd_wh = statistics.fmean(per_pass) / 3600, statistics.stdev(per_pass) / 3600
+    half = t_quantile(0.975, 3) * sd_wh / 2
+    assert row["repeat_energy_per_prompt_wh_mean"] == pytest.approx(mean_wh)
+    assert row["repeat_energy_per_prompt_wh_sd"] == pytest.approx(sd_wh)
+    assert row["repeat_energy_per_prompt_wh_cv"] == pytest.approx(sd_wh / mean_wh)
+    assert row["repeat_energy_per_prompt_wh_ci95_low"] == pytest.approx(mean_wh - half)
+    assert row["repeat_energy_per_prompt_wh_ci95_high"] == pytest.approx(mean_wh + half)
+    # 4 output tokens per prompt: J per output token is a quarter of J per prompt, pass by pass.
+    assert [p["j_per_output_token"] for p in repeats["per_repeat"]] == pytest.approx([v / 4 for v in per_pass])
+    assert row["repeats_measured"] == 4 and row["total_prompts"] == 12 and row["successful_prompts"] == 12
+    assert all(p["output_tokens_per_s"] > 0 and p["latency_p50_s"] >= 0.15 for p in repeats["per_repeat"])
+
+
+def test_one_pass_says_it_has_no_interval(tmp_path: Path):
+    row, summary = _run(tmp_path, [10.0])
+    assert (
+        summary["repeats"]["note"] == ONE_PASS
+        and summary["repeats"]["spread"]["energy_per_prompt_wh"]["note"] == ONE_PASS
+    )
+    assert row["repeat_energy_per_prompt_wh_mean"] == pytest.approx(10.0 / 3600)
+    assert row["repeat_energy_per_prompt_wh_ci95_low"] is None and row["repeat_energy_per_prompt_wh_sd"] is None
+
+
+def _first_tight(values: list[float], relative: float, first: int) -> int | None:
+    """Independently of wattbench: the first pass count (from `first`) whose 95% t half-width is within
+    `relative` of the mean, by scipy's t quantile."""
+    from scipy import stats
+
+    for n in range(max(first, 2), len(values) + 1):
+        head = values[:n]
+        half = stats.t.ppf(0.975, n - 1) * statistics.stdev(head) / math.sqrt(n)
+        if half <= relative * statistics.fmean(head):
+            return n
+    return None
+
+
+def test_repeat_until_stops_at_the_pass_the_scripted_noise_allows_or_gives_up(tmp_path: Path):
+    noisy_then_steady = [10.0, 11.0, 10.4, 10.6, 10.5, 10.5, 10.6, 10.4]
+    expected = _first_tight(noisy_then_steady, 0.03, first=2)
+    assert expected is not None and 3 < expected < len(noisy_then_steady)
+    row, summary = _run(tmp_path / "a", noisy_then_steady, repeats=2, repeat_until=0.03, max_repeats=8)
+    assert summary["repeats"]["stop"] == "reached" and row["repeats_measured"] == expected
+    assert _first_tight(noisy_then_steady, 0.001, first=2) is None
+    row, summary = _run(tmp_path / "b", noisy_then_steady[:5], repeats=2, repeat_until=0.001, max_repeats=5)
+    assert summary["repeats"]["stop"] == "gave up at 5" and row["repeats_measured"] == 5
+    assert row["repeat_stop"] == "gave up at 5"
