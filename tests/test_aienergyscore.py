@@ -29,6 +29,7 @@ from wattbench.energy.meters import make_meter
 from wattbench.protocols import get_protocol
 from wattbench.protocols.base import RowFacts
 from wattbench.report.official import compare, rate_against
+from wattbench.report.ratings import rate
 from wattbench.runs.textgen_prompts import batch_prompts
 from wattbench.store.batch_dir import BatchDir
 from wattbench.store.schema import MasterRow
@@ -353,3 +354,45 @@ def test_a_job_on_a_node_without_the_dataset_file_keeps_its_record(tmp_path: Pat
     run = next((tmp_path / "br" / "individual_runs").iterdir())
     assert json.loads((run / "summary.json").read_text())["protocol"]["dataset"]["sha256"] == sha256
     assert BatchDir(tmp_path / "br").read_master()[0].dataset_sha256 == sha256
+
+
+def test_stars_and_the_board_comparison_admit_the_rows_energy_interval(tmp_path: Path, capsys):
+    board_csv = tmp_path / "board.csv"
+    board_csv.write_text("model,class,task,reasoning_state,total_gpu_energy\n"
+                         "a/one,A,text_gen,Off,0.001\na/two,A,text_gen,Off,0.006\n", encoding="utf-8")  # fmt: skip
+    # Bands of 1 Wh from 1 to 6 Wh per 1,000 queries. me/x: 3.9 with an interval 3.7-4.2, across the 4 Wh edge;
+    # me/y: 2.5 with 2.4-2.6, inside one band; me/z: one pass, no interval.
+    passes = {
+        "repeats": 5,
+        "repeat_energy_per_prompt_wh_ci95_low": 0.0037,
+        "repeat_energy_per_prompt_wh_ci95_high": 0.0042,
+    }
+    rows = [_row("me/x", "A", "Off", 3.9, **passes),
+            _row("me/y", "A", "Off", 2.5, **{**passes, "repeat_energy_per_prompt_wh_ci95_low": 0.0024,
+                                              "repeat_energy_per_prompt_wh_ci95_high": 0.0026}),
+            _row("me/z", "A", "Off", 4.5)]  # fmt: skip
+    official = {r.model_name: r for r in rate_against(rows, load_board(board_csv)).ratings}
+    assert official["me/x"].stars == 3 and official["me/x"].stars_range == [2, 3]
+    assert official["me/x"].stars_label == "2-3" and official["me/x"].wh_ci95 == pytest.approx([3.7, 4.2])
+    assert official["me/y"].stars_range is None and official["me/y"].stars_label == "4"
+    assert official["me/z"].wh_ci95 is None and official["me/z"].stars_range is None
+    out = tmp_path / "br"
+    for row in rows:
+        BatchDir(out).upsert_master(row)
+    assert main(["batch", "ratings", "--output-dir", str(out), "--against", "official", "--board", str(board_csv)]) == 0
+    assert "2-3 stars  me/x 'Off' 3.900 [3.700, 4.200] Wh/1000 queries" in capsys.readouterr().out
+    # Within the batch (bands 2.5-4.5): the same rule.
+    own = {r.model_name: r for r in rate(rows).ratings}
+    assert own["me/x"].stars_range == [1, 2] and own["me/y"].stars_range is None
+    # compare-official: whether the board's figure lies inside our interval.
+    board = tmp_path / "br2"
+    high = _row("openai/gpt-oss-120b", "C", "On (High)", 9354.4, reasoning=True, effort="high", fixed_length=False,
+                max_new_tokens=8192, gpu_name="NVIDIA H100 80GB HBM3", backend="hf", repeats=5,
+                repeat_energy_per_prompt_wh_ci95_low=8.2, repeat_energy_per_prompt_wh_ci95_high=10.1)  # fmt: skip
+    BatchDir(board).upsert_master(high)
+    (item,), _ = compare(BatchDir(board).read_master(), load_board())
+    assert item.ours_ci95 == pytest.approx([8200.0, 10100.0]) and item.board_inside is True  # the board's 8504
+    assert main(["batch", "compare-official", "--output-dir", str(board)]) == 0
+    assert (
+        "the board's figure is inside our 95% interval across passes [8,200.00, 10,100.00]" in capsys.readouterr().out
+    )

@@ -49,11 +49,21 @@ def ratings(
         typer.echo(f"{bounds.task} class {bounds.model_class or '-'}: Wh/1000 queries {edges} (5 stars lowest)")
     for rating in report.ratings:
         typer.echo(
-            f"{'*' * rating.stars:<5}  {rating.model_name} '{rating.reasoning_state}' "
-            f"{rating.wh_per_1000_queries:.3f} Wh/1000 queries ({rating.task}, class {rating.model_class or '-'})"
+            f"{_stars(rating.stars, rating.stars_range)}  {rating.model_name} '{rating.reasoning_state}' "
+            f"{rating.wh_per_1000_queries:.3f}{_interval(rating.wh_ci95)} Wh/1000 queries ({rating.task}, class "
+            f"{rating.model_class or '-'})"
         )
     for model, state, why in report.left_out:
         typer.echo(f"not rated: {model} '{state}': {why}")
+
+
+def _stars(stars: int, stars_range: list[int] | None) -> str:
+    """'****' or, when the row's energy interval reaches across a band edge, '3-4 stars'."""
+    return f"{stars_range[0]}-{stars_range[1]} stars" if stars_range else f"{'*' * stars:<9}"
+
+
+def _interval(interval: list[float] | None) -> str:
+    return f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
 
 
 def _official(rows: list, board_file: Path | None, as_json: bool) -> None:
@@ -68,8 +78,9 @@ def _official(rows: list, board_file: Path | None, as_json: bool) -> None:
     typer.echo(f"against the {board.label()} ({board.path}); 5 stars lowest energy")
     for rating in report.ratings:
         edges = " | ".join(f"{e:g}" for e in rating.band_edges)
-        typer.echo(f"{'*' * rating.stars:<5}  {rating.model_name} '{rating.reasoning_state}' "
-                   f"{rating.wh_per_1000_queries:.3f} Wh/1000 queries ({rating.group}; bands {edges})")  # fmt: skip
+        typer.echo(f"{_stars(rating.stars, rating.stars_range)}  {rating.model_name} '{rating.reasoning_state}' "
+                   f"{rating.wh_per_1000_queries:.3f}{_interval(rating.wh_ci95)} Wh/1000 queries ({rating.group}; "
+                   f"bands {edges})")  # fmt: skip
         if rating.note:
             typer.echo(f"       {rating.note}")
     for model, state, why in report.left_out:
@@ -97,6 +108,13 @@ def compare_official(output_dir: Path = OUTPUT_DIR, board_file: Path = BOARD) ->
         ratio = "n/a" if item.ratio is None else f"{item.ratio:.3f}"
         typer.echo(f"{item.row.model_name[:40]:<40} {(item.row.reasoning_state or '-')[:12]:<12} {ours:>12} "
                    f"{item.entry.wh_per_1000_queries:>12,.2f} {ratio:>8}")  # fmt: skip
+        if item.board_inside is not None:
+            lo, hi = item.ours_ci95 or (0.0, 0.0)
+            where = "inside" if item.board_inside else "outside"
+            typer.echo(f"    the board's figure is {where} our 95% interval across passes [{lo:,.2f}, {hi:,.2f}]")
+        else:
+            typer.echo("    1 pass: no interval (run with --repeats 3 or more to say whether the board's figure is "
+                       "within our noise)")  # fmt: skip
         for difference in item.differences or ["none: same protocol, GPU and answer length"]:
             typer.echo(f"    differs: {difference}")
     for row, why in unmatched:

@@ -34,19 +34,20 @@ def read_summary(folder: Path) -> BatchRunSummary:
     return BatchRunSummary.read(folder / "summary.json")
 
 
-def stars_of(row: MasterRow, batch_rows: list[MasterRow], board: Board) -> tuple[int | None, str]:
-    """(stars, where they come from): the board's bands when it has the group's range, else this batch's."""
+def stars_of(row: MasterRow, batch_rows: list[MasterRow], board: Board) -> tuple[int | None, str, list[int] | None]:
+    """(stars, where they come from, the range the row's energy interval allows): the board's bands when it has
+    the group's range, else this batch's."""
     official = rate_against([row], board)
     if official.ratings:
         first = official.ratings[0]
         outside = " (outside its range)" if first.note and "outside" in first.note else ""
-        return first.stars, f"against the {board.label()}{outside}"
+        return first.stars, f"against the {board.label()}{outside}", first.stars_range
     own = rate(batch_rows or [row])
     for rating in own.ratings:
         if rating.model_name == row.model_name and rating.reasoning_state == (row.reasoning_state or ""):
-            return rating.stars, "within this batch (no board range for its group)"
+            return rating.stars, "within this batch (no board range for its group)", rating.stars_range
     why = own.left_out[0][2] if own.left_out else "no measured energy"
-    return None, f"not rated: {why}"
+    return None, f"not rated: {why}", None
 
 
 def hardware_of(summary: BatchRunSummary) -> str:
@@ -63,7 +64,7 @@ def hardware_of(summary: BatchRunSummary) -> str:
 
 def label_facts(summary: BatchRunSummary, batch_rows: list[MasterRow], board: Board) -> LabelFacts:
     row = summary.results
-    stars, basis = stars_of(row, batch_rows, board)
+    stars, basis, stars_range = stars_of(row, batch_rows, board)
     return LabelFacts(
         model=row.model_name,
         task=row.task or "text_gen",
@@ -77,6 +78,7 @@ def label_facts(summary: BatchRunSummary, batch_rows: list[MasterRow], board: Bo
         protocol=row.protocol or "wattbench",
         comparable=row.comparable,
         note=row.not_comparable_reason,
+        stars_range=stars_range,
     )
 
 

@@ -188,7 +188,7 @@ def figures(plots: list[Plot]) -> str:
 def batch_section(rows: list[MasterRow] | None, ratings: RatingReport | None) -> str:
     if not rows:
         return "<p>No batch results (run <code>wattbench batch</code>, or pass <code>--batch-dir</code>).</p>"
-    stars = {(r.model_name, r.reasoning_state): r.stars for r in (ratings.ratings if ratings else [])}
+    stars = {(r.model_name, r.reasoning_state): r for r in (ratings.ratings if ratings else [])}
     head = "".join(f"<th>{html.escape(c)}</th>" for c in MASTER_SHOWN) + "<th>stars</th>"
     body = []
     for row in rows:
@@ -197,8 +197,12 @@ def batch_section(rows: list[MasterRow] | None, ratings: RatingReport | None) ->
             value = getattr(row, column, None)
             number = isinstance(value, int | float) and not isinstance(value, bool)
             cells.append(_cell(value, 3) if number else _cell(value, None))
-        count = stars.get((row.model_name, row.reasoning_state or ""))
-        cells.append(_cell("★" * count if count else None, None))
+        rating = stars.get((row.model_name, row.reasoning_state or ""))
+        shown = None
+        if rating is not None:
+            spans = f"{rating.stars_label} ★ (its energy interval spans a band edge)"
+            shown = spans if rating.stars_range else "★" * rating.stars
+        cells.append(_cell(shown, None))
         body.append(f"<tr>{''.join(cells)}</tr>")
     bounds = "".join(
         f"<li>{html.escape(b.task)}, class {html.escape(b.model_class or '-')}: Wh per 1000 queries band edges "

@@ -33,6 +33,8 @@ class LabelFacts:
     protocol: str
     comparable: bool | None
     note: str | None = None
+    stars_range: list[int] | None = None
+    """[fewest, most] stars the row's energy interval across passes allows, when they differ ("3-4 of 5")."""
 
 
 def energy_text(value: float | None) -> str:
@@ -66,9 +68,12 @@ def _figure(facts: LabelFacts):
     ax.text(18, 42, model, ha="center", va="center", fontsize=10, fontweight="bold", color=INK)
     ax.text(18, 39.2, f"{facts.task}, class {facts.model_class or '-'}, {facts.reasoning_state or 'default'}",
             ha="center", va="center", fontsize=8, color=INK)  # fmt: skip
+    # A range of stars (the energy interval spans a band edge): the certain ones filled, the uncertain ones not.
+    filled = facts.stars_range[0] if facts.stars_range else facts.stars
     for i in range(5):
-        _star(ax, 6 + i * 6, 33, 2.4, facts.stars is not None and i < facts.stars)
-    ax.text(18, 29, f"{facts.stars} of 5 stars" if facts.stars else "not rated", ha="center", fontsize=8, color=INK)
+        _star(ax, 6 + i * 6, 33, 2.4, filled is not None and i < filled)
+    said = f"{facts.stars_range[0]}-{facts.stars_range[1]}" if facts.stars_range else f"{facts.stars}"
+    ax.text(18, 29, f"{said} of 5 stars" if facts.stars else "not rated", ha="center", fontsize=8, color=INK)
     ax.text(18, 27, facts.stars_basis, ha="center", fontsize=6.5, color="#555555")
     ax.text(18, 22, energy_text(facts.wh_per_1000_queries), ha="center", va="center", fontsize=20,
             fontweight="bold", color=INK)  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 from wattbench.backends.registry import engine_fact
 from wattbench.data.board import Board, BoardEntry, GroupKey
-from wattbench.report.ratings import BANDS, stars_for
+from wattbench.report.ratings import BANDS, energy_interval, star_text, stars_between, stars_for
 from wattbench.store.schema import MasterRow
 
 OFFICIAL_TOKENS, OFFICIAL_REASONING_TOKENS, OFFICIAL_PROMPTS = 10, 8192, 1000
@@ -41,6 +41,13 @@ class OfficialRating:
     band_edges: list[float]
     note: str | None = None
     """Set when the run falls outside the board's range, or is not comparable."""
+    wh_ci95: list[float] | None = None
+    stars_range: list[int] | None = None
+    """[fewest, most] stars the row's energy interval allows, when they differ."""
+
+    @property
+    def stars_label(self) -> str:
+        return star_text(self.stars, self.stars_range)
 
 
 @dataclass
@@ -51,7 +58,8 @@ class OfficialReport:
 
     def to_dict(self) -> dict[str, Any]:
         left_out = [{"model_name": m, "reasoning_state": s, "reason": w} for m, s, w in self.left_out]
-        return {"board": self.board, "ratings": [r.__dict__ for r in self.ratings], "left_out": left_out}
+        ratings = [r.__dict__ | {"stars_label": r.stars_label} for r in self.ratings]
+        return {"board": self.board, "ratings": ratings, "left_out": left_out}
 
 
 def group_name(key: GroupKey) -> str:
@@ -88,11 +96,25 @@ def rate_against(rows: list[MasterRow], board: Board) -> OfficialReport:
         elif row.protocol != "aienergyscore":
             notes.append(f"measured with protocol {row.protocol or 'wattbench'}, not the board's")
         edges = [low + i * width for i in range(BANDS + 1)]
+
         # Outside the range the bands end: above the highest is the last band, below the lowest the first, even
         # for a group of one figure (whose equal-width bands have no width).
-        stars = 1 if value > high else 5 if value < low else stars_for(value, low, high)
+        def rule(v: float, low: float = low, high: float = high) -> int:
+            return 1 if v > high else 5 if v < low else stars_for(v, low, high)
+
+        interval = energy_interval(row)
         report.ratings.append(
-            OfficialRating(model, state, group_name(key), value, stars, edges, "; ".join(notes) or None)
+            OfficialRating(
+                model,
+                state,
+                group_name(key),
+                value,
+                rule(value),
+                edges,
+                "; ".join(notes) or None,
+                interval,
+                stars_between(interval, rule),
+            )  # fmt: skip
         )
     return report
 
@@ -104,6 +126,15 @@ class Comparison:
     ours_wh: float | None
     ratio: float | None
     differences: list[str]
+    ours_ci95: list[float] | None = None
+    """Our Wh per 1,000 queries' 95% interval across passes (None with one pass)."""
+
+    @property
+    def board_inside(self) -> bool | None:
+        """Whether the board's figure lies inside our interval (None without an interval)."""
+        if self.ours_ci95 is None:
+            return None
+        return self.ours_ci95[0] <= self.entry.wh_per_1000_queries <= self.ours_ci95[1]
 
 
 def differences(row: MasterRow, entry: BoardEntry, board: Board) -> list[str]:
@@ -139,5 +170,6 @@ def compare(rows: list[MasterRow], board: Board) -> tuple[list[Comparison], list
             continue
         ours = _energy(row) if (row.status or "completed") == "completed" else None
         ratio = ours / entry.wh_per_1000_queries if ours is not None and entry.wh_per_1000_queries else None
-        matched.append(Comparison(row, entry, ours, ratio, differences(row, entry, board)))
+        interval = energy_interval(row) if ours is not None else None
+        matched.append(Comparison(row, entry, ours, ratio, differences(row, entry, board), interval))
     return matched, unmatched
