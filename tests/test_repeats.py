@@ -130,3 +130,46 @@ def test_repeat_until_stops_at_the_pass_the_scripted_noise_allows_or_gives_up(tm
     row, summary = _run(tmp_path / "b", noisy_then_steady[:5], repeats=2, repeat_until=0.001, max_repeats=5)
     assert summary["repeats"]["stop"] == "gave up at 5" and row["repeats_measured"] == 5
     assert row["repeat_stop"] == "gave up at 5"
+
+
+def test_a_wattbot_run_repeats_its_measured_passes_and_a_resume_keeps_them(wattbot: Path, tmp_path: Path):
+    import json as _json
+
+    from fakes.servers import OK_BODY, ScriptedServer
+    from fakes.workspace import QUESTION_IDS, make_workspace
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
+
+    root = make_workspace(wattbot, tmp_path)
+    n = len(QUESTION_IDS)
+    per_pass = [20.0, 26.0, 23.0]  # J per question in each pass; the warm-up question's energy first
+    gpu = JoulesPerAnswer(0, "GPU-a", script=[5.0] + [j for value in per_pass for j in [value] * n])
+    server = ScriptedServer([], default=(200, _json.dumps(OK_BODY), {}, 0.15), on_answer=gpu.answer)
+    overrides = {"provider": "openai", "model": "served", "generation.base_url": server.url,
+                 "generation.gpus": [0], "task.repeats": 3}  # fmt: skip
+    try:
+        config, _ = load_run_config(root / "run.toml", overrides)
+        clock = WallClock()
+        meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
+        result = run_experiment(config, data_dir=root / "data", meter=meter)
+    finally:
+        server.close()
+    repeats = result.summary["repeats"]
+    assert repeats["passes"] == 3 and repeats["stop"] == "repeats" and repeats["per_repeat"][0]["scope"] == "gpu"
+    seen = [p["energy_per_question_wh"] * 3600 for p in repeats["per_repeat"]]
+    assert seen == pytest.approx(per_pass)
+    energy = repeats["spread"]["energy_per_question_wh"]
+    assert energy["mean"] == pytest.approx(statistics.fmean(per_pass) / 3600)
+    assert energy["sd"] == pytest.approx(statistics.stdev(per_pass) / 3600)
+    half = t_quantile(0.975, 2) * statistics.stdev(per_pass) / 3600 / math.sqrt(3)
+    assert energy["ci95"] == pytest.approx([energy["mean"] - half, energy["mean"] + half])
+    assert repeats["spread"]["score"]["sd"] == 0.0  # the same answers each pass: accuracy does not vary
+    lines = [_json.loads(line) for line in (result.run_dir / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["repeat"] for r in lines) == [0] * n + [1] * n + [2] * n
+    # The run's own figures are its first pass: the question energy of the summary is that pass's.
+    assert result.summary["energy"]["questions"]["energy_j"] == pytest.approx(per_pass[0] * n)
+    # A rerun finds every pass done: nothing is asked again.
+    asked = len(server.seen)
+    config, _ = load_run_config(root / "run.toml", overrides)
+    again = run_experiment(config, data_dir=root / "data", meter=make_meter("none"))
+    assert len(server.seen) == asked and again.summary["repeats"]["passes"] == 3

@@ -36,6 +36,7 @@ class ScriptedServer(Served):
         *,
         default: tuple[int, str, dict[str, str], float] | None = None,
         models: tuple[int, str] = (404, "no such route"),
+        on_answer: Callable[[], None] | None = None,
     ) -> None:
         self.replies = list(replies)
         self.default = default or (200, json.dumps(OK_BODY), {}, 0)
@@ -49,6 +50,8 @@ class ScriptedServer(Served):
                 server.seen.append((dict(self.headers), json.loads(self.rfile.read(length))))
                 status, body, headers, delay = server.replies.pop(0) if server.replies else server.default
                 time.sleep(delay)
+                if on_answer is not None:
+                    on_answer()
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)

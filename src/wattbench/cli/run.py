@@ -75,6 +75,7 @@ def _run(
     data_dir: Path | None,
     base_url: str | None = None,
     meter_url: str | None = None,
+    passes: dict[str, Any] | None = None,
 ):
     from wattbench.backends.registry import HUB_ENGINE
     from wattbench.runs.checks import load_run_config
@@ -90,6 +91,7 @@ def _run(
         "model": model,
         "generation.base_url": base_url,
         "energy.meter_url": meter_url,
+        **(passes or {}),
     }
     settings, warnings = load_run_config(config, overrides, FLAGS)
     for warning in warnings:
@@ -147,6 +149,9 @@ FLAGS = {
     "model": "--model",
     "generation.base_url": "--base-url",
     "energy.meter_url": "--meter-url",
+    "task.repeats": "--repeats",
+    "task.repeat_until": "--repeat-until",
+    "task.max_repeats": "--max-repeats",
 }
 """The config path each flag overrides, so an error about a flag's value names the flag."""
 
@@ -214,11 +219,20 @@ def run(
     data_dir: Path = _DATA,
     base_url: str = _BASE_URL,
     meter_url: str = METER_URL,
+    repeats: int = typer.Option(None, "--repeats", help="Measured passes over the questions (task.repeats, 1)."),
+    repeat_until: float = typer.Option(
+        None,
+        "--repeat-until",
+        help="Add passes until the energy per question's "
+        "95% interval is within this fraction of its mean (task.repeat_until).",
+    ),
+    max_repeats: int = typer.Option(None, "--max-repeats", help="With --repeat-until: the most passes (10)."),
 ) -> None:
     """Run a model over the WattBot questions with retrieval; write a resumable run dir and print the score.
     Exit 1 when the run failed (stopped on failures, or no question got an answer), 2 on bad input."""
+    passes = {"task.repeats": repeats, "task.repeat_until": repeat_until, "task.max_repeats": max_repeats}
     _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir, base_url,
-         meter_url)  # fmt: skip
+         meter_url, passes)  # fmt: skip
 
 
 # The seed's scripts call it "eval" (run + score); it is the same command.

@@ -207,6 +207,16 @@ class TaskConfig(BaseModel):
     max_consecutive_failures: int = Field(3, ge=1)
     """The run stops, marked failed with the reason, after this many failed questions in a row (a dead server);
     rerun the same command to resume."""
+    repeats: int = Field(1, ge=1)
+    """Measured passes over the questions (after the warm-up). The first pass is the run's answers and scores;
+    each further pass is kept in results.jsonl with its `repeat` number, and the summary's `repeats` gives each
+    figure's mean, standard deviation, coefficient of variation and 95% t interval across passes (accuracy too,
+    which varies only when the model samples)."""
+    repeat_until: float | None = Field(None, gt=0, lt=1)
+    """Keep adding passes (after `repeats`) until the 95% interval of the energy per question is within this
+    fraction of its mean (0.02: ±2%), or `max_repeats` passes; the summary records which."""
+    max_repeats: int = Field(10, ge=2)
+    """With repeat_until: the most passes."""
     warmup_questions: int = Field(1, ge=0)
     """Questions answered once before the measured ones, unrecorded and outside every meter window, so that lazy
     initialisation, kernel compilation and graph capture do not land in the first question's energy. Only where

@@ -18,6 +18,7 @@ from wattbench.energy.phases import phase_figures
 from wattbench.energy.shares import PerQuery, by_scope, complete_total_j, headline_kind
 from wattbench.runs.checkpoint import Checkpoints
 from wattbench.runs.costs import cost_usd, price_per_1m
+from wattbench.runs.wattbot_repeats import section as repeats_section
 from wattbench.scoring.intervals import with_intervals
 from wattbench.scoring.tally import ScoreTally
 from wattbench.scoring.wattbot import (
@@ -258,8 +259,10 @@ def write_outputs(
     backend_info: dict[str, Any],
     hardware: dict[str, Any],
     tally: ScoreTally | None = None,
+    passes: tuple[dict[int, dict[str, dict[str, Any]]], str | None] | None = None,
 ) -> dict[str, Any]:
-    """Rewrite the derived files from the records. With `tally` (a checkpoint while the run goes) the scores are
+    """Rewrite the derived files from the records. `passes`: the further measured passes and why they stopped,
+    for the summary's `repeats` (runs/wattbot_repeats.py). With `tally` (a checkpoint while the run goes) the scores are
     the tally's, kept as each record was stored; without (the run's end) they are read from submission.csv as
     the official metric reads it."""
     ordered = [records[q.id] for q in questions if q.id in records]
@@ -273,6 +276,9 @@ def write_outputs(
     for report in (scores or {}).values():
         with_intervals(report)
     built = seed_view(build_summary(config, questions, ordered, sessions, scores, backend_info, hardware))
+    if passes is not None:
+        first = {r["id"]: r for r in ordered}
+        built["repeats"] = repeats_section(first, passes[0], built["energy"].get("scope"), passes[1])
     summary = RunSummary.of(built, str(run.summary_json)).dump()
     run.write_json("summary.json", summary)
     run.write_json("results.json", results_json(ordered))

@@ -25,12 +25,14 @@ from wattbench.data.wattbot import Question, load_metadata, load_questions
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.hardware import model_disk_bytes, peak_rss_bytes
 from wattbench.energy.phases import gpu_phase_j
+from wattbench.energy.shares import headline_kind
 from wattbench.errors import DataError, WattbenchError
 from wattbench.retrieval.search import open_retriever
 from wattbench.runs.checks import check_run_config, open_meter
 from wattbench.runs.lifecycle import Lifecycle
 from wattbench.runs.loop import drive
 from wattbench.runs.outputs import Recorder, run_status, write_outputs
+from wattbench.runs.wattbot_repeats import further_passes, pass_figures, stop_reason
 from wattbench.store.lock import LOCK_NAME, DirLock
 from wattbench.store.logs import close_logger, file_logger
 from wattbench.store.paths import check_removable, linked_run_files, remove_run_dir, run_dir_path
@@ -150,6 +152,8 @@ def _run_locked(
         notify(f"warning: {torn}")
         log.warning(torn)
     records = run.read_results()
+    further = run.read_repeats()  # the further measured passes (task.repeats) a resumed run keeps
+    repeat_stop: str | None = None
     pending = [q for q in questions if q.id not in records or records[q.id].get("error")]
     sessions: list[dict[str, Any]] = list(previous.sessions) if previous else []
     session: dict[str, Any] = {"started_at": _now(), "wall_s": 0.0, "questions": 0, "energy": {}}
@@ -167,13 +171,16 @@ def _run_locked(
             backend = _load_model(life, config, session)
             backend_info, hardware = _describe(life, backend, config, session, log)
             task = WattBotTask(retriever, config, metadata)
-            if pending:
+            kind = headline_kind(backend_info.get("measured_devices"), None)
+            if pending or _passes_due(config, questions, records, further, kind):
                 for note in preflight(backend):
                     log.info(note)
-                _warm_up_and_idle(life, task, pending, config, session, log)
+                _warm_up_and_idle(life, task, pending or questions, config, session, log)
             recorded = Recorder(run, config, questions, questions_path, records, sessions, backend_info, hardware)
             _answer_all(pending, run, records, session, sessions, log, wall_start, task, life, on_progress,
                         recorded)  # fmt: skip
+            if _passes_due(config, questions, records, further, kind):
+                repeat_stop = _more_passes(config, questions, records, further, kind, run, task, life, sessions, log)
     except KeyboardInterrupt:
         interrupted = True
         log.info("interrupted: finished questions are saved; rerun the same command to resume")
@@ -183,7 +190,9 @@ def _run_locked(
         log.error(f"stopped: {exc}")
     finally:
         _end_session(session, wall_start, hardware, interrupted)
-    summary = write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware)
+    passes = (further, repeat_stop) if config.task.repeats > 1 or config.task.repeat_until else None
+    summary = write_outputs(run, config, questions, questions_path, records, sessions, backend_info, hardware,
+                            passes=passes)  # fmt: skip
     if refused is not None:
         raise refused
     log.info(
@@ -318,6 +327,51 @@ def _answer_all(
         session["stopped"] = stopped
         log.error(f"{stopped}; {len(pending) - done} questions not asked; rerun to resume")
         recorded(None)  # a checkpoint now: the stop is in the summary
+
+
+def _passes_due(
+    config: ExperimentConfig, questions: list[Question], records: dict[str, dict[str, Any]],
+    further: dict[int, dict[str, dict[str, Any]]], kind: str | None,
+) -> bool:  # fmt: skip
+    """Further passes are asked for, the run's own pass answered every question, and they are not yet done."""
+    if config.task.repeats == 1 and config.task.repeat_until is None:
+        return False
+    if any(q.id not in records or records[q.id].get("error") for q in questions):
+        return False
+    done = 1
+    while done in further and {q.id for q in questions} <= set(further[done]):
+        done += 1
+    passes = [pass_figures(n, records if n == 0 else further[n], kind) for n in range(done)]
+    return stop_reason(config, passes) is None
+
+
+def _more_passes(
+    config: ExperimentConfig, questions: list[Question], records: dict[str, dict[str, Any]],
+    further: dict[int, dict[str, dict[str, Any]]], kind: str | None, run: RunDir, task: WattBotTask,
+    life: Lifecycle, sessions: list[dict[str, Any]], log: logging.Logger,
+) -> str:  # fmt: skip
+    """The further measured passes, each question's record kept with its pass number (a resume goes on)."""
+    by_id = {q.id: q for q in questions}
+    first = {q.id: records[q.id] for q in questions}
+
+    def answer(number: int, ids: list[str]) -> str | None:
+        log.info(f"measured pass {number + 1}: {len(ids)} questions")
+
+        def store(question: Question, result: dict[str, Any], window: Measurement | None) -> None:
+            energy = window.to_dict() if window is not None else None
+            record = QuestionRecord.model_validate({**result, "energy": energy, "repeat": number})
+            record.prefill_energy_j, record.decode_energy_j = gpu_phase_j(window)
+            record.session = len(sessions)
+            run.append_result(record)
+            further.setdefault(number, {})[question.id] = record.dump()
+
+        limit = config.task.max_consecutive_failures
+        return life.items(task, [by_id[q] for q in ids], store, max_consecutive_failures=limit,
+                          limit_name="task.max_consecutive_failures")  # fmt: skip
+
+    reason = further_passes(config, first, further, kind, answer)
+    log.info(f"measured passes: {1 + len(further)} ({reason})")
+    return reason
 
 
 def _log_question(log: logging.Logger, record: QuestionRecord) -> None:

@@ -34,19 +34,26 @@ class RunDir:
         append_jsonl(self.results_jsonl, record.dump())
 
     def read_results(self) -> dict[str, dict[str, Any]]:
-        """The latest record per question id, read through QuestionRecord (so records of earlier releases get
-        today's fields); a line cut off by a kill is skipped."""
-        records: dict[str, dict[str, Any]] = {}
+        """The latest record per question id of the run's own pass (repeat 0), read through QuestionRecord (so
+        records of earlier releases get today's fields); a line cut off by a kill is skipped."""
+        return self._read_passes().get(0, {})
+
+    def read_repeats(self) -> dict[int, dict[str, dict[str, Any]]]:
+        """The further measured passes (task.repeats): pass number → question id → its latest record."""
+        return {n: records for n, records in self._read_passes().items() if n > 0}
+
+    def _read_passes(self) -> dict[int, dict[str, dict[str, Any]]]:
+        passes: dict[int, dict[str, dict[str, Any]]] = {}
         if not self.results_jsonl.exists():
-            return records
+            return passes
         for number, line in enumerate(self.results_jsonl.read_text(encoding="utf-8").splitlines(), start=1):
             try:
                 data = json.loads(line)
             except json.JSONDecodeError:
                 continue
             record = QuestionRecord.of(data, f"{self.results_jsonl} line {number}")
-            records[record.id] = record.dump()
-        return records
+            passes.setdefault(record.repeat, {})[record.id] = record.dump()
+        return passes
 
     def read_summary(self) -> RunSummary | None:
         if not self.summary_json.exists():

@@ -141,6 +141,9 @@ class QuestionRecord(Stored):
     energy: MeterWindow | None = None
     """The question's meter window (energy/base.Measurement), split at the answer's first token where it could be."""
     session: int | None = None
+    repeat: int = 0
+    """The measured pass this answer belongs to (task.repeats): 0 is the run's own answer, which every score and
+    file of the run is built from; 1, 2, ... are further passes, read by RunDir.read_repeats."""
 
 
 class RunSummary(Stored):
@@ -186,6 +189,9 @@ class RunSummary(Stored):
     index and model loads and its idle baseline, and why it stopped, if it did."""
     config: dict[str, Any] = Field(default_factory=dict)
     """The run's ExperimentConfig, as it ran."""
+    repeats: dict[str, Any] | None = None
+    """With task.repeats > 1 or task.repeat_until: each measured pass's figures, each figure's spread across the
+    passes, and why they stopped (runs/wattbot_repeats.py); None for a run of one pass."""
     vs_best_member: dict[str, Any] | None = None
     """An ensemble: its paired comparison with its best member (report/compare.paired_figures, kaggle mode);
     None for a run, or an ensemble scored against no solution."""
