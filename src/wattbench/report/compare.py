@@ -117,8 +117,8 @@ def _read_records(run: Compared) -> None:
             window = Measurement.from_dict(record["energy"])
             for kind in window.totals_j():
                 value = window.total_j(kind)
-                if _positive(value):
-                    run.energy_j.setdefault(kind, {})[qid] = float(value)  # type: ignore[arg-type]
+                if value is not None and _positive(value):
+                    run.energy_j.setdefault(kind, {})[qid] = float(value)
 
 
 def _positive(value: Any) -> bool:
