@@ -153,3 +153,44 @@ def test_the_report_reads_every_sweep_and_names_a_broken_one(tmp_path: Path):
     (tmp_path / "b" / "load.json").write_text('{"points": [{"batch_size": "x"', encoding="utf-8")
     with pytest.raises(DataError, match=r"b/load.json: not a wattbench load result"):
         find_sweeps(tmp_path)
+
+
+def test_repeated_passes_per_batch_size_give_the_mean_and_its_interval(tmp_path: Path, capsys):
+    import statistics
+    from dataclasses import replace
+
+    from wattbench.runs.load import LoadPoint, combine
+    from wattbench.stats.repeats import t_quantile
+
+    base = LoadPoint(batch_size=8, requests=32, completed=32, failed=0, window_s=2.0, window_output_tokens=1000.0,
+                     gpu_energy_j=100.0, j_per_output_token=0.1, output_tokens_per_s=500.0, avg_gpu_power_w=50.0,
+                     ttft_p50_s=0.1, ttft_p90_s=0.2, ttft_p99_s=0.3, tpot_p50_s=0.01, tpot_p90_s=0.02, tpot_p99_s=0.03,
+                     energy_unavailable=None, problem=None, first_error=None)  # fmt: skip
+    scripted = [0.10, 0.12, 0.11]
+    point = combine([replace(base, j_per_output_token=j, output_tokens_per_s=400 + 100 * i)
+                     for i, j in enumerate(scripted)])  # fmt: skip
+    half = t_quantile(0.975, 2) * statistics.stdev(scripted) / 3**0.5
+    assert point.repeats == 3 and len(point.passes) == 3 and point.requests == 96
+    assert point.j_per_output_token == pytest.approx(0.11) and point.j_per_output_token_sd == pytest.approx(0.01)
+    assert (point.j_per_output_token_ci95_low, point.j_per_output_token_ci95_high) == pytest.approx(
+        (0.11 - half, 0.11 + half)
+    )
+    assert point.output_tokens_per_s == pytest.approx(500.0) and combine([base]) is base  # one pass: as it is
+    # End to end: three passes per batch size, each kept in load.json; the CSV stays flat.
+    server = StreamingServer(ttft_s=0.01, itl_s=0.005, tokens=4)
+    config = tmp_path / "load.toml"
+    config.write_text(f'provider = "openai"\nmodel = "m"\n[generation]\nbase_url = "{server.url}"\n'
+                      '[energy]\nmeter = "none"\n', encoding="utf-8")  # fmt: skip
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "a"}\n', encoding="utf-8")
+    out = tmp_path / "load_results"
+    try:
+        code = main(["load", "--config", str(config), "--batch-sizes", "1", "--requests", "2", "--max-tokens", "4",
+                     "--prompts-file", str(prompts), "--output-dir", str(out), "--repeats", "3"])  # fmt: skip
+    finally:
+        server.close()
+    assert code == 0
+    (only,) = json.loads((out / "load.json").read_text())["points"]
+    assert only["repeats"] == 3 and [p["pass"] for p in only["passes"]] == [0, 1, 2]
+    assert only["output_tokens_per_s_ci95_low"] <= only["output_tokens_per_s"] <= only["output_tokens_per_s_ci95_high"]
+    assert "passes" not in (out / "load.csv").read_text().splitlines()[0].split(",")

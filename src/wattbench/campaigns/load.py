@@ -12,7 +12,7 @@ from wattbench.data.prompts import load_prompts
 from wattbench.energy.hardware import system_facts
 from wattbench.errors import ConfigError
 from wattbench.runs.checks import check_run_config, open_meter
-from wattbench.runs.load import LoadPoint, load_options, measure_point, write_results
+from wattbench.runs.load import LoadPoint, combine, load_options, measure_point, write_results
 
 
 def parse_batch_sizes(text: str) -> list[int]:
@@ -33,11 +33,13 @@ def sweep_prompts(data_dir: Path | None, prompts_file: Path | None) -> list[str]
 
 def run_load(
     config: ExperimentConfig, batch_sizes: list[int], requests: int, max_tokens: int, prompts: list[str],
-    out_dir: Path, notify: Callable[[str], None] = print,
+    out_dir: Path, notify: Callable[[str], None] = print, repeats: int = 1,
 ) -> list[LoadPoint]:  # fmt: skip
     """Every batch size in turn on a fresh engine (a managed server restarts with its new --max-num-seqs); the
     results are written after each point, so a sweep that fails late keeps what it measured."""
     engine = check_run_config(config)
+    if repeats < 1:
+        raise ConfigError(f"--repeats {repeats}: give 1 or more passes per batch size")
     too_few = [b for b in batch_sizes if requests < 2 * b]
     if too_few:
         raise ConfigError(f"--requests {requests}: batch size {too_few[0]} needs at least {2 * too_few[0]} "
@@ -49,8 +51,10 @@ def run_load(
              "machine": system_facts(), "meter_unavailable": meter.unavailable()}  # fmt: skip
     points: list[LoadPoint] = []
     for size in batch_sizes:
-        notify(f"load: batch size {size}, {requests} requests of {max_tokens} tokens")
-        point = measure_point(engine, options, prompts, size, requests, max_tokens, meter)
+        times = f", {repeats} passes" if repeats > 1 else ""
+        notify(f"load: batch size {size}, {requests} requests of {max_tokens} tokens{times}")
+        passes = [measure_point(engine, options, prompts, size, requests, max_tokens, meter) for _ in range(repeats)]
+        point = combine(passes)
         points.append(point)
         write_results(out_dir, points, facts)
         notify(point_line(point))
@@ -63,6 +67,11 @@ def point_line(point: LoadPoint) -> str:
 
     energy = (f"{fmt(point.j_per_output_token, '.4f')} J/token, {fmt(point.avg_gpu_power_w, '.0f')} W"
               if point.gpu_energy_j is not None else f"energy unavailable ({point.energy_unavailable})")  # fmt: skip
+    if point.j_per_output_token_ci95_low is not None and point.j_per_output_token_ci95_high is not None:
+        energy += (f" [{point.j_per_output_token_ci95_low:.4f}, {point.j_per_output_token_ci95_high:.4f}] over "
+                   f"{point.repeats} passes")  # fmt: skip
+    elif point.repeats == 1:
+        energy += " (1 pass: no interval)" if point.gpu_energy_j is not None else ""
     return (f"  B={point.batch_size}: {fmt(point.output_tokens_per_s, '.1f')} tokens/s, {energy}, TTFT p50 "
             f"{fmt(point.ttft_p50_s, '.3f')} s, TPOT p50 {fmt(point.tpot_p50_s, '.4f')} s, "
             f"{point.completed}/{point.requests} done" + (f"; {point.problem}" if point.problem else ""))  # fmt: skip

@@ -17,6 +17,7 @@ def load(
     batch_sizes: str = typer.Option("1,8,32", "--batch-sizes", help="Batch sizes (requests in flight), e.g. 1,8,32."),
     requests: int = typer.Option(None, "--requests", help="Requests per batch size (default: 4 x the largest)."),
     max_tokens: int = typer.Option(128, "--max-tokens", help="Output tokens of every request (min = max)."),
+    repeats: int = typer.Option(1, "--repeats", help="Measured passes per batch size (mean, sd, 95% interval)."),
     prompts_file: Path = typer.Option(None, "--prompts-file", help="Prompts (default: energy_score/prompts.csv)."),
     output_dir: Path = typer.Option(Path("load_results"), "--output-dir", help="Where load.json and load.csv go."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server URL ending in /v1."),
@@ -37,7 +38,8 @@ def load(
         print(f"warning: {warning}", file=sys.stderr)
     prompts = sweep_prompts(data_dir, prompts_file)
     count = requests if requests is not None else 4 * max(sizes)
-    points = run_load(settings, sizes, count, max_tokens, prompts, output_dir, lambda m: print(m, file=sys.stderr))
+    points = run_load(settings, sizes, count, max_tokens, prompts, output_dir, lambda m: print(m, file=sys.stderr),
+                      repeats)  # fmt: skip
     for path in plot_load(points, output_dir):
         typer.echo(f"plot: {path}")
     typer.echo(f"results: {output_dir / 'load.json'}, {output_dir / 'load.csv'}")

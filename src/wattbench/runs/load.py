@@ -5,12 +5,14 @@ limit for an OpenAI-compatible endpoint, `--max-num-seqs B` and B in flight for 
 sequences per batched generate for hf. Engines say how (`at_load`); one without it cannot be loaded (llama.cpp
 in process serves one sequence at a time: serve it with llama_cpp.server and load that). Reported per B: J per
 output token (GPU scope), output tokens/s and average GPU power, all inside the steady window; TTFT and TPOT
-percentiles over every completed request.
+percentiles over every completed request. With `--repeats R`, each batch size is measured R times, each pass on
+a fresh engine; the point gives the mean over passes with the spread of J per token and tokens/s, and keeps
+every pass in load.json.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from wattbench.backends.timing import spread
 from wattbench.energy.base import Meter
 from wattbench.energy.devices import as_devices, scope_rule
 from wattbench.runs.steady import SteadyWindow
+from wattbench.stats.repeats import spread as repeat_spread
 from wattbench.store.rundir import write_json
 from wattbench.store.schema import LoadResults
 
@@ -48,6 +51,41 @@ class LoadPoint:
     energy_unavailable: str | None
     problem: str | None
     first_error: str | None
+    repeats: int = 1
+    """Measured passes at this batch size (each on a fresh engine); the figures above are then their means."""
+    j_per_output_token_sd: float | None = None
+    j_per_output_token_ci95_low: float | None = None
+    j_per_output_token_ci95_high: float | None = None
+    """Across passes: standard deviation and 95% Student t interval of the mean (none with 1 pass)."""
+    output_tokens_per_s_sd: float | None = None
+    output_tokens_per_s_ci95_low: float | None = None
+    output_tokens_per_s_ci95_high: float | None = None
+    passes: list[dict[str, Any]] = field(default_factory=list)
+    """Each pass's own figures (with 2 or more passes)."""
+
+
+REPEATED = ("j_per_output_token", "output_tokens_per_s", "avg_gpu_power_w", "ttft_p50_s", "tpot_p50_s")
+"""The figures a point with several passes gives as the mean over them."""
+
+
+def combine(points: list[LoadPoint]) -> LoadPoint:
+    """Several passes at one batch size as one point: the mean of each repeated figure, the spread of the two
+    headline ones, and every pass kept. One pass is returned as it is."""
+    if len(points) == 1:
+        return points[0]
+    passes = [{"pass": i, **{k: v for k, v in asdict(p).items() if k != "passes"}} for i, p in enumerate(points)]
+    means: dict[str, Any] = {}
+    for name in REPEATED:
+        found = repeat_spread([getattr(p, name) for p in points])
+        means[name] = found.mean
+        if name in ("j_per_output_token", "output_tokens_per_s"):
+            low, high = found.ci95 if found.ci95 is not None else (None, None)
+            means |= {f"{name}_sd": found.sd, f"{name}_ci95_low": low, f"{name}_ci95_high": high}
+    first = points[0]
+    return replace(first, **means, repeats=len(points), passes=passes,
+                   completed=sum(p.completed for p in points), failed=sum(p.failed for p in points),
+                   requests=sum(p.requests for p in points),
+                   problem="; ".join(sorted({p.problem for p in points if p.problem})) or None)  # fmt: skip
 
 
 def load_options(engine: str, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
@@ -88,6 +126,8 @@ def _point(steady: SteadyWindow, completions: list[Any], in_flight: int, total: 
     if gpu_j is None:
         reasons = sorted(set(measured.unavailable.values())) if measured is not None else []
         unavailable = "; ".join(reasons) or ("no steady window" if measured is None else "GPU energy not measured")
+    timing = {**spread([c.ttft_s for c in ok if c.ttft_s is not None], "ttft"),
+              **spread([c.tpot_s for c in ok if c.tpot_s is not None], "tpot")}  # fmt: skip
     return LoadPoint(
         batch_size=in_flight, requests=total, completed=len(ok), failed=total - len(ok), window_s=window_s,
         window_output_tokens=tokens,
@@ -95,8 +135,8 @@ def _point(steady: SteadyWindow, completions: list[Any], in_flight: int, total: 
         j_per_output_token=gpu_j / tokens if gpu_j is not None and tokens else None,
         output_tokens_per_s=tokens / window_s if window_s else None,
         avg_gpu_power_w=gpu_j / window_s if gpu_j is not None and window_s else None,
-        **spread([c.ttft_s for c in ok if c.ttft_s is not None], "ttft"),
-        **spread([c.tpot_s for c in ok if c.tpot_s is not None], "tpot"),
+        ttft_p50_s=timing["ttft_p50_s"], ttft_p90_s=timing["ttft_p90_s"], ttft_p99_s=timing["ttft_p99_s"],
+        tpot_p50_s=timing["tpot_p50_s"], tpot_p90_s=timing["tpot_p90_s"], tpot_p99_s=timing["tpot_p99_s"],
         energy_unavailable=unavailable, problem=steady.problem,
         first_error=next((c.error for c in completions if not c.ok), None),
     )  # fmt: skip
@@ -111,8 +151,9 @@ def write_results(out_dir: Path, points: list[LoadPoint], facts: dict[str, Any])
     record = LoadResults.model_validate({**facts, "schema_version": LoadResults.VERSION, "anchor": ANCHOR,
                                          "points": rows})  # fmt: skip
     write_json(out_dir / "load.json", record.dump())
+    flat = [{k: v for k, v in row.items() if k != "passes"} for row in rows]  # the passes are in load.json
     with open(out_dir / "load.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["batch_size"])
+        writer = csv.DictWriter(handle, fieldnames=list(flat[0]) if flat else ["batch_size"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(flat)
     return out_dir
