@@ -173,3 +173,39 @@ def test_a_wattbot_run_repeats_its_measured_passes_and_a_resume_keeps_them(wattb
     config, _ = load_run_config(root / "run.toml", overrides)
     again = run_experiment(config, data_dir=root / "data", meter=make_meter("none"))
     assert len(server.seen) == asked and again.summary["repeats"]["passes"] == 3
+
+
+def test_a_run_stopped_inside_a_further_pass_finishes_that_pass_on_resume(wattbot: Path, tmp_path: Path):
+    import json as _json
+
+    from fakes.servers import OK_BODY, ScriptedServer
+    from fakes.workspace import QUESTION_IDS, make_workspace
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
+
+    root = make_workspace(wattbot, tmp_path)
+    n = len(QUESTION_IDS)
+    overrides = {"provider": "openai", "model": "served", "task.repeats": 2, "task.warmup_questions": 0}
+
+    def run_once(answers: int) -> tuple[object, int]:
+        gpu = JoulesPerAnswer(0, "GPU-a", script=[10.0] * answers)
+        server = ScriptedServer([], default=(200, _json.dumps(OK_BODY), {}, 0.15), on_answer=gpu.answer)
+        try:
+            config, _ = load_run_config(root / "run.toml", {**overrides, "generation.base_url": server.url,
+                                                            "generation.gpus": [0]})  # fmt: skip
+            clock = WallClock()
+            meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
+            return run_experiment(config, data_dir=root / "data", meter=meter), len(server.seen)
+        finally:
+            server.close()
+
+    first, asked = run_once(2 * n)
+    assert asked == 2 * n and first.summary["repeats"]["passes"] == 2
+    # As if the process died two questions before the end of the second pass.
+    results = first.run_dir / "results.jsonl"
+    results.write_text("".join(results.read_text().splitlines(keepends=True)[:-2]))
+    again, asked = run_once(2)
+    assert asked == 2  # only the two questions the second pass still lacked
+    assert again.summary["repeats"]["passes"] == 2 and again.summary["repeats"]["stop"] == "repeats"
+    lines = [_json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(r["repeat"] for r in lines) == [0] * n + [1] * n
