@@ -67,13 +67,19 @@ def test_a_sweep_point_against_a_streaming_server_measures_the_full_batch(tmp_pa
     assert all(p["min_tokens"] == 6 and p["stream"] for p in server.payloads[2:])
 
 
-def test_wattbench_load_writes_its_files_and_refuses_what_cannot_work(tmp_path: Path, capsys):
+def _sweep_inputs(tmp_path: Path, texts: list[str]) -> tuple[StreamingServer, Path, Path]:
+    """A streaming server, a load config pointing at it (no meter) and a prompts file."""
     server = StreamingServer(ttft_s=0.01, itl_s=0.005, tokens=4)
     config = tmp_path / "load.toml"
     config.write_text(f'provider = "openai"\nmodel = "m"\n[generation]\nbase_url = "{server.url}"\n'
                       '[energy]\nmeter = "none"\n', encoding="utf-8")  # fmt: skip
     prompts = tmp_path / "p.jsonl"
-    prompts.write_text('{"prompt": "a"}\n{"prompt": "b"}\n', encoding="utf-8")
+    prompts.write_text("".join(f'{{"prompt": "{t}"}}\n' for t in texts), encoding="utf-8")
+    return server, config, prompts
+
+
+def test_wattbench_load_writes_its_files_and_refuses_what_cannot_work(tmp_path: Path, capsys):
+    server, config, prompts = _sweep_inputs(tmp_path, ["a", "b"])
     out = tmp_path / "load_results"
     try:
         code = main(["load", "--config", str(config), "--batch-sizes", "1,2", "--requests", "4", "--max-tokens", "4",
@@ -177,12 +183,7 @@ def test_repeated_passes_per_batch_size_give_the_mean_and_its_interval(tmp_path:
     )
     assert point.output_tokens_per_s == pytest.approx(500.0) and combine([base]) is base  # one pass: as it is
     # End to end: three passes per batch size, each kept in load.json; the CSV stays flat.
-    server = StreamingServer(ttft_s=0.01, itl_s=0.005, tokens=4)
-    config = tmp_path / "load.toml"
-    config.write_text(f'provider = "openai"\nmodel = "m"\n[generation]\nbase_url = "{server.url}"\n'
-                      '[energy]\nmeter = "none"\n', encoding="utf-8")  # fmt: skip
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text('{"prompt": "a"}\n', encoding="utf-8")
+    server, config, prompts = _sweep_inputs(tmp_path, ["a"])
     out = tmp_path / "load_results"
     try:
         code = main(["load", "--config", str(config), "--batch-sizes", "1", "--requests", "2", "--max-tokens", "4",

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from wattbench.energy.base import Measurement
 from wattbench.errors import DataError
+from wattbench.report.runs import question_energy_by_kind
 from wattbench.scoring.intervals import paired_score, score_intervals
 from wattbench.scoring.wattbot import Mode, RowScore, score_files
 from wattbench.stats.bootstrap import Bootstrap
@@ -108,17 +108,11 @@ def _read_records(run: Compared) -> None:
     directory = RunDir(Path(run.source))
     summary = directory.read_summary()
     run.headline_scope = summary.energy.scope if summary is not None else None
-    for qid, record in directory.read_results().items():
-        if record.get("error"):
-            continue
-        if _positive(record.get("latency_s")):
+    records = directory.read_results()
+    for qid, record in records.items():
+        if not record.get("error") and _positive(record.get("latency_s")):
             run.latency_s[qid] = float(record["latency_s"])
-        if record.get("energy"):
-            window = Measurement.from_dict(record["energy"])
-            for kind in window.totals_j():
-                value = window.total_j(kind)
-                if value is not None and _positive(value):
-                    run.energy_j.setdefault(kind, {})[qid] = float(value)
+    run.energy_j = question_energy_by_kind(list(records.values()))
 
 
 def _positive(value: Any) -> bool:

@@ -190,3 +190,20 @@ def common_energy_scope(runs: list[RunInfo]) -> tuple[str | None, list[RunInfo],
     scope = max(counts, key=lambda kind: (counts[kind], kind == "gpu"))
     kept = [r for r in runs if r.wh_per_question_on(scope) is not None]
     return scope, kept, [r for r in runs if r not in kept]
+
+
+def question_energy_by_kind(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each answered question's energy (J) from its stored window, per kind of scope (gpu, cpu, dram): what
+    paired comparisons of energy read (report/compare.py, report/standings.py)."""
+    from wattbench.energy.base import Measurement
+
+    out: dict[str, dict[str, float]] = {}
+    for record in records:
+        if record.get("error") or not record.get("energy"):
+            continue
+        window = Measurement.from_dict(record["energy"])
+        for kind in window.totals_j():
+            value = window.total_j(kind)
+            if value is not None and value > 0:
+                out.setdefault(kind, {})[str(record["id"])] = float(value)
+    return out
