@@ -345,7 +345,7 @@ def test_a_job_on_a_node_without_the_dataset_file_keeps_its_record(tmp_path: Pat
     config = BatchConfig(protocol="aienergyscore", models_csv=str(models), prompts_file=str(dataset), num_prompts=2,
                          output_dir=str(tmp_path / "br"), energy=EnergyConfig(idle_seconds=0))  # fmt: skip
     spec = next(s for s in plan_rows(config, Filters())[1] if s.supported)
-    job = _payload(config, models, spec, batch_prompts(config))
+    job = _payload(config, models, spec, batch_prompts(config), False)
     assert job["dataset"]["sha256"] == sha256
     dataset.unlink()  # what the node sees: no file
     job_path = tmp_path / "job.json"

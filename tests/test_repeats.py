@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from wattbench.campaigns.batch import run_batch
 from wattbench.config import BatchConfig, EnergyConfig
 from wattbench.data.models_csv import load_plan
 from wattbench.energy.meters import make_meter
+from wattbench.runs.textgen import StopRequest
 from wattbench.stats.repeats import ONE_PASS, converged, spread, t_quantile
 
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -56,10 +58,43 @@ class JoulesPerAnswer(FakeGpu):
         return 0.0  # no sampler here: the counter alone is read
 
 
-def _run(tmp_path: Path, per_pass_j: list[float], **settings) -> tuple[dict, dict]:
+class Rig:
+    """One server for several batch sessions (a rerun goes to the same endpoint); each session's answers go to
+    the hook it sets."""
+
+    def __init__(self) -> None:
+        self.hook: Callable[[], None] = lambda: None
+        # Each answer takes 0.15 s, longer than the counter's update period, so its window reads the counter.
+        self.server = TokenServer(MODEL, delay_s=0.15, on_answer=lambda: self.hook())
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    made = Rig()
+    yield made
+    made.server.close()
+
+
+def _run(
+    tmp_path: Path, per_pass_j: list[float], stop_after: int | None = None, force: bool = False,
+    rig: Rig | None = None, fail_at: int | None = None, **settings,
+) -> tuple[dict, dict]:  # fmt: skip
+    """One batch row on a scripted GPU (J per prompt in each pass); `stop_after` answers asks it to stop (as a
+    first Ctrl-C does): the row finishes that prompt and is recorded as interrupted; answer number `fail_at`
+    fails (the server dies)."""
     gpu = JoulesPerAnswer(0, "GPU-a", script=[j for value in per_pass_j for j in [value] * len(PROMPTS)])
-    # Each answer takes 0.15 s, longer than the counter's update period, so its window reads the counter.
-    server = TokenServer(MODEL, delay_s=0.15, on_answer=gpu.answer)
+    stop = StopRequest()
+
+    def answer() -> None:
+        gpu.answer()
+        if fail_at is not None and len(gpu.script) == len(per_pass_j) * len(PROMPTS) - fail_at:
+            raise ConnectionError("the server dies")
+        if stop_after is not None and len(gpu.script) == len(per_pass_j) * len(PROMPTS) - stop_after:
+            stop.requested = True
+
+    own = rig is None
+    rig = rig or Rig()
+    rig.hook, server = answer, rig.server
     clock = WallClock()
     meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
     config = BatchConfig(backend="openai", endpoint=server.url, warmup_prompts=0, max_attempts=1, gpus=[0],
@@ -70,9 +105,10 @@ def _run(tmp_path: Path, per_pass_j: list[float], **settings) -> tuple[dict, dic
     csv_path.write_text(f",Models to Add,Priority (1=hi),Class,Task,Reasoning State,Chat Template\n0,{MODEL},1,A,"
                         "text_gen,Off (N/A),\n", encoding="utf-8")  # fmt: skip
     try:
-        outcome = run_batch(config, load_plan(csv_path, 8, 16), PROMPTS, meter=meter)
+        outcome = run_batch(config, load_plan(csv_path, 8, 16), PROMPTS, meter=meter, stop=stop, force=force)
     finally:
-        server.close()
+        if own:
+            server.close()
     summary = json.loads(next(Path(config.output_dir).rglob("summary.json")).read_text())
     return outcome.rows[0].model_dump(), summary
 
@@ -105,6 +141,72 @@ def test_one_pass_says_it_has_no_interval(tmp_path: Path):
     )
     assert row["repeat_energy_per_prompt_wh_mean"] == pytest.approx(10.0 / 3600)
     assert row["repeat_energy_per_prompt_wh_ci95_low"] is None and row["repeat_energy_per_prompt_wh_sd"] is None
+
+
+def _prompt_lines(tmp_path: Path) -> list[dict]:
+    path = next((tmp_path / "out").rglob("prompts.jsonl"))
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_rerun_row_keeps_the_passes_it_finished_and_runs_the_rest(tmp_path: Path, rig: Rig):
+    # Stopped after 5 answers: pass 0 finished (3 prompts at 10 J), pass 1 stopped after 2 of its prompts.
+    row, first = _run(tmp_path, [10.0, 50.0, 50.0], stop_after=5, repeats=3, rig=rig)
+    assert row["status"] == "interrupted" and first["repeats"]["passes"] == 2
+    kept = [r for r in _prompt_lines(tmp_path) if r["repeat"] == 0]
+    # The rerun's GPU spends 12 J then 11 J a prompt: passes 1 and 2 are measured again, pass 0 is not.
+    row, summary = _run(tmp_path, [12.0, 11.0], repeats=3, rig=rig)
+    assert row["status"] == "completed" and row["successful_prompts"] == 9 and row["total_prompts"] == 9
+    repeats = summary["repeats"]
+    assert repeats["passes"] == 3 and repeats["stop"] == "repeats"
+    assert [p["energy_per_prompt_wh"] * 3600 for p in repeats["per_repeat"]] == pytest.approx([10.0, 12.0, 11.0])
+    assert repeats["per_repeat"][0] == first["repeats"]["per_repeat"][0]  # the kept pass, as it was measured
+    lines = _prompt_lines(tmp_path)
+    assert [r["repeat"] for r in lines] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and lines[:3] == kept
+    # The row's energy is its passes' windows: the stopped pass's 100 J measured before the rerun is not in it.
+    assert row["gpu_energy_wh"] * 3600 == pytest.approx(99.0, abs=0.01)
+    assert summary["energy"]["sessions"] == 2 and summary["run_id"] == first["run_id"]
+    assert row["repeat_energy_per_prompt_wh_mean"] == pytest.approx(11.0 / 3600)
+    assert any("keeping the 1 measured passes" in p.read_text() for p in (tmp_path / "out" / "logs").glob("*.log"))
+
+
+def test_a_rerun_row_starts_again_when_what_a_pass_measures_changed_or_with_force(tmp_path: Path, rig: Rig):
+    _run(tmp_path, [10.0, 50.0], stop_after=4, repeats=2, rig=rig)
+    # Other output lengths: the kept pass would measure something else; everything runs again.
+    row, summary = _run(tmp_path, [12.0, 11.0], repeats=2, max_new_tokens=3, rig=rig)
+    assert summary["repeats"]["passes"] == 2 and summary["energy"]["sessions"] == 1
+    assert [p["energy_per_prompt_wh"] * 3600 for p in summary["repeats"]["per_repeat"]] == pytest.approx([12.0, 11.0])
+    assert len(_prompt_lines(tmp_path)) == 6
+    _run(tmp_path / "f", [10.0, 50.0], stop_after=4, repeats=2, rig=rig)
+    row, summary = _run(tmp_path / "f", [12.0, 11.0], repeats=2, force=True, rig=rig)
+    assert summary["energy"]["sessions"] == 1 and row["gpu_energy_wh"] * 3600 == pytest.approx(69.0, abs=0.01)
+    # A row that failed on the last prompt of its second pass (a dead server): that pass is not kept.
+    row, _ = _run(tmp_path / "d", [10.0, 50.0], fail_at=6, repeats=2, max_consecutive_failures=1, rig=rig)
+    assert row["status"] == "failed" and len(_prompt_lines(tmp_path / "d")) == 6
+    row, summary = _run(tmp_path / "d", [12.0], repeats=2, rig=rig)
+    assert row["status"] == "completed" and summary["energy"]["sessions"] == 2
+    assert [p["energy_per_prompt_wh"] * 3600 for p in summary["repeats"]["per_repeat"]] == pytest.approx([10.0, 12.0])
+    # More passes asked on the rerun: the finished one is kept, two more are run.
+    _run(tmp_path / "m", [10.0, 50.0], stop_after=4, repeats=2, rig=rig)
+    row, summary = _run(tmp_path / "m", [12.0, 11.0], repeats=3, rig=rig)
+    assert [p["energy_per_prompt_wh"] * 3600 for p in summary["repeats"]["per_repeat"]] == pytest.approx(
+        [10.0, 12.0, 11.0]
+    )
+
+
+def test_on_ray_the_finished_passes_go_to_the_node_with_the_row_s_job(tmp_path: Path, rig: Rig):
+    from wattbench.campaigns.batch_parallel import _earlier_run
+    from wattbench.executors.ray import write_tree
+    from wattbench.store.batch_dir import BatchDir
+
+    _run(tmp_path, [10.0, 50.0], stop_after=4, repeats=2, rig=rig)
+    spec = load_plan(tmp_path / "m.csv", 8, 16)[0]
+    files = _earlier_run(BatchDir(tmp_path / "out"), spec, fresh=False)
+    assert sorted(Path(name).name for name in files) == ["prompts.jsonl", "summary.json"]
+    assert _earlier_run(BatchDir(tmp_path / "out"), spec, fresh=True) == {}
+    write_tree(files, tmp_path / "node")  # where the Ray task places them: the node's scratch folder
+    row, summary = _run(tmp_path / "node", [12.0], repeats=2, rig=rig)
+    assert summary["energy"]["sessions"] == 2 and row["successful_prompts"] == 6
+    assert [p["energy_per_prompt_wh"] * 3600 for p in summary["repeats"]["per_repeat"]] == pytest.approx([10.0, 12.0])
 
 
 def _first_tight(values: list[float], relative: float, first: int) -> int | None:

@@ -40,7 +40,7 @@ def run_batch(
     facts = system_facts()
     with graceful_stop(stop, notify):
         for spec in to_run(specs, batch, force, outcome, notify):
-            outcome.rows.append(run_one(spec, prompts, config, batch, meter, facts, stop, notify))
+            outcome.rows.append(run_one(spec, prompts, config, batch, meter, facts, stop, notify, fresh=force))
             if stop.requested:
                 outcome.interrupted = True
                 break

@@ -36,7 +36,7 @@ from wattbench.urls import stash_secrets
 CHILD = ["-m", "wattbench.runs.child"]
 
 
-def _payload(config: BatchConfig, models_csv: Path, spec: ModelSpec, prompts: list[str]) -> dict[str, Any]:
+def _payload(config: BatchConfig, models_csv: Path, spec: ModelSpec, prompts: list[str], fresh: bool) -> dict[str, Any]:
     # The dataset's record (path, sha256, rows) is taken here, where the file is: a Ray node gets the prompts in
     # the job and may not have the file at all. The row goes as planned here (runs/child.py plans nothing).
     try:
@@ -44,7 +44,7 @@ def _payload(config: BatchConfig, models_csv: Path, spec: ModelSpec, prompts: li
     except Exception as exc:  # recorded, never a reason to fail the row
         dataset = {"error": str(exc)}
     return {"config": config.model_dump(mode="json"), "models_csv": str(models_csv), "spec": spec.to_plan(),
-            "prompts": prompts, "dataset": dataset}  # fmt: skip
+            "prompts": prompts, "dataset": dataset, "fresh": fresh}  # fmt: skip
 
 
 def _on_its_own_gpus(config: BatchConfig) -> BatchConfig:
@@ -54,7 +54,7 @@ def _on_its_own_gpus(config: BatchConfig) -> BatchConfig:
 
 def row_job(
     config: BatchConfig, spec: ModelSpec, prompts: list[str], models_csv: Path, timeout_s: float,
-    sizes: dict[str, ModelSize],
+    sizes: dict[str, ModelSize], fresh: bool = False,
 ) -> Job:  # fmt: skip
     """One (model, reasoning state) of the batch as a Job: here, the child reads its job file and writes into
     the batch folder itself; on a Ray node, into a scratch folder whose run dir and master row come back."""
@@ -63,7 +63,7 @@ def row_job(
     job_path = jobs_dir / f"{spec.run_key}.json"
     job_path.parent.mkdir(parents=True, exist_ok=True)
     # The child measures the GPUs it is given, whatever the batch's --gpus said.
-    payload = _payload(_on_its_own_gpus(config), models_csv.resolve(), spec, prompts)
+    payload = _payload(_on_its_own_gpus(config), models_csv.resolve(), spec, prompts, fresh)
     payload["config"] = stash_secrets(payload["config"])  # the child gets the real URLs through its environment
     write_atomically(job_path, json.dumps(payload) + "\n")
     # The engine says whether it holds a GPU here (a server reached over HTTP does not).
@@ -71,11 +71,11 @@ def row_job(
     gpus, memory_gb = gpu_request(engine_name(config), None, gen.tensor_parallel, spec.model_id, gen.dtype, sizes)
     log_path = jobs_dir / f"{spec.run_key}.out"
     return Job(spec.run_key, str(models_csv), [sys.executable, *CHILD, str(job_path)], log_path, timeout_s, gpus,
-               memory_gb, lambda: _row_shipment(config, spec, prompts, models_csv, batch))  # fmt: skip
+               memory_gb, lambda: _row_shipment(config, spec, prompts, models_csv, batch, fresh))  # fmt: skip
 
 
 def _row_shipment(
-    config: BatchConfig, spec: ModelSpec, prompts: list[str], models_csv: Path, batch: BatchDir
+    config: BatchConfig, spec: ModelSpec, prompts: list[str], models_csv: Path, batch: BatchDir, fresh: bool
 ) -> Shipment:
     remote = _on_its_own_gpus(config).model_copy(update={"output_dir": f"{SCRATCH}/out"})
 
@@ -86,8 +86,21 @@ def _row_shipment(
             if key.startswith("individual_runs/") and key.endswith("/summary.json"):
                 batch.upsert_master(BatchRunSummary.of(json.loads(files[key]), f"Ray result {key}").results)
 
-    job = json.dumps(_payload(remote, models_csv, spec, prompts)).encode()  # the node needs no models CSV
-    return Shipment([PYTHON, *CHILD, f"{SCRATCH}/job.json"], {"job.json": job}, land)
+    job = json.dumps(_payload(remote, models_csv, spec, prompts, fresh)).encode()  # the node needs no models CSV
+    return Shipment([PYTHON, *CHILD, f"{SCRATCH}/job.json"], {"job.json": job, **_earlier_run(batch, spec, fresh)},
+                    land)  # fmt: skip
+
+
+def _earlier_run(batch: BatchDir, spec: ModelSpec, fresh: bool) -> dict[str, bytes]:
+    """An unfinished earlier run of the row, sent along so the node goes on from the passes it finished
+    (runs/textgen_resume.py decides there what it keeps)."""
+    summary = batch.run_summary(spec.run_key)
+    if fresh or summary is None or summary.status == "completed":
+        return {}
+    folder = batch.run_dir(spec.run_key)
+    names = ("summary.json", "prompts.jsonl", "power.csv")
+    there = f"out/individual_runs/{spec.run_key}"
+    return {f"{there}/{name}": (folder / name).read_bytes() for name in names if (folder / name).is_file()}
 
 
 def run_batch_parallel(
@@ -106,7 +119,7 @@ def run_batch_parallel(
     outcome = BatchOutcome()
     prompts = limit_prompts(config, prompts)
     todo = to_run(specs, batch, force, outcome, notify)
-    jobs = [row_job(config, spec, prompts, models_csv, timeout_s, sizes or {}) for spec in todo]
+    jobs = [row_job(config, spec, prompts, models_csv, timeout_s, sizes or {}, force) for spec in todo]
     results: dict[str, Outcome] = {}
 
     def finished(result: Outcome) -> None:

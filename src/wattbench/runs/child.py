@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     stop, say = StopRequest(), lambda m: print(m, file=sys.stderr)
     with graceful_stop(stop, say):
         row = run_one(spec, job["prompts"], config, BatchDir(Path(config.output_dir)), batch_meter(config),
-                      system_facts(), stop, say, dataset=job.get("dataset"))  # fmt: skip
+                      system_facts(), stop, say, dataset=job.get("dataset"), fresh=bool(job.get("fresh")))  # fmt: skip
     if stop.requested:
         return interrupt_exit_code()
     return 0 if row.status == "completed" else 1

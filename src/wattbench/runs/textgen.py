@@ -35,6 +35,7 @@ from wattbench.runs.loop import drive
 from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
 from wattbench.runs.textgen_repeats import master_columns, per_repeat, section, spreads
+from wattbench.runs.textgen_resume import KeptPasses, kept_passes, prompts_sha256
 from wattbench.runs.textgen_row import log_prompt, log_totals, master_row, row_warnings
 from wattbench.stats.repeats import converged
 from wattbench.store.batch_dir import BatchDir
@@ -105,10 +106,20 @@ class RowRun:
     engine: dict[str, Any] = field(default_factory=dict)
     hardware: dict[str, Any] = field(default_factory=dict)
     num_prompts: int = 0
+    prompts_sha256: str = ""
     dataset: dict[str, Any] | None = None  # the prompts' record when taken elsewhere (a job's parent)
     repeat_wall_s: list[float] = field(default_factory=list)
     """Wall time of each measured pass, in order."""
+    repeat_windows: list[Measurement] = field(default_factory=list)
+    """Each measured pass's own meter window, in order (what a resumed row keeps of a pass)."""
     repeat_stop: str | None = None
+    kept: KeptPasses | None = None
+    """The finished passes of an earlier, unfinished run of this row that this run goes on from."""
+
+    def keep(self, kept: KeptPasses) -> None:
+        self.kept, self.run_id, self.started_at = kept, kept.run_id or self.run_id, kept.started_at or self.started_at
+        self.records, self.first_rendered = list(kept.records), kept.first_rendered
+        self.repeat_wall_s, self.repeat_windows = list(kept.wall_s), list(kept.windows)
 
 
 def run_one(
@@ -121,10 +132,19 @@ def run_one(
     stop: StopRequest,
     notify: Notify,
     dataset: dict[str, Any] | None = None,
+    fresh: bool = False,
 ) -> MasterRow:
+    """Run one row; unless `fresh`, go on from the passes an earlier, unfinished run of it finished
+    (runs/textgen_resume.py)."""
     assert spec.mode is not None
     log, log_path = batch.logger(spec.run_key)
-    run = RowRun(spec, config, batch.start_run(spec.run_key), log, num_prompts=len(prompts), dataset=dataset)
+    kept = None if fresh else kept_passes(batch, spec.run_key, config, spec.mode.to_dict(), prompts)
+    path = batch.start_run(spec.run_key, [r.dump() for r in kept.records] if kept else None)
+    run = RowRun(
+        spec, config, path, log, num_prompts=len(prompts), prompts_sha256=prompts_sha256(prompts), dataset=dataset
+    )
+    if kept is not None:
+        run.keep(kept)
     _log_start(run, len(prompts))
     notify(f"{spec.model_id} ({spec.state_label or 'default'}): {len(prompts) * config.repeats} prompts")
     life = Lifecycle(meter, run.path / "power.csv")
@@ -140,7 +160,8 @@ def run_one(
             run.idle = _idle(life, config, log)
             with meter.window("measured") as window:
                 failed_run = _measured_passes(life, task, prompts, run, stop)
-            run.measured = window.result
+            kept_j = run.kept.measured() if run.kept else None
+            run.measured = window.result if kept_j is None or window.result is None else kept_j + window.result
             if failed_run:
                 run.status, run.error = "failed", failed_run
             elif stop.requested:
@@ -186,6 +207,9 @@ def _log_start(run: RowRun, num_prompts: int) -> None:
     log.info(harmony_line(mode))
     for warning in spec.warnings:
         log.warning(f"row {spec.row.line}: {warning}")
+    if run.kept is not None:
+        log.info(f"Resuming run {run.run_id}: keeping the {run.kept.passes} measured passes it finished "
+                 f"({len(run.kept.records)} prompts); the pass it was stopped in is run again")  # fmt: skip
 
 
 def _finish(
@@ -200,7 +224,7 @@ def _finish(
     record = protocol.record(run.config.model_dump(), row_facts, run.engine)
     row = master_row(spec, run.config, run.records, planned, run.measured, facts, run.status, run.error,
                      run.run_id, run.started_at)  # fmt: skip
-    passes = per_repeat(run.records, run.repeat_wall_s)
+    passes = per_repeat(run.records, run.repeat_wall_s, run.repeat_windows)
     row = row.model_copy(update={
         "protocol": protocol.name, "comparable": None if notes is None else not notes,
         "not_comparable_reason": "; ".join(notes) if notes else None,
@@ -232,7 +256,7 @@ def _finish(
         hardware=run.hardware,
         protocol=record,
         comparability=notes,
-        repeats=section(passes, run.repeat_stop),
+        repeats=section(passes, run.repeat_stop, run.prompts_sha256),
         log=str(log_path),
         results=row,
     )
@@ -358,14 +382,19 @@ def _measured_passes(
             log_prompt(run.log, record, len(run.records), total)
 
     reason: str | None = None
-    for repeat in range(most):
+    done = len(run.repeat_wall_s)  # passes kept from an earlier run of the row
+    run.repeat_stop = _enough(run, done, most) if done else None
+    for repeat in range(done, most if run.repeat_stop is None else done):
         chunks = [Chunk(repeat, list(enumerate(prompts[start : start + size], start=start)))
                   for start in range(0, len(prompts), size)]  # fmt: skip
-        started = time.perf_counter()
+        started, first = time.perf_counter(), life.meter.reading()
         reason = life.items(task, chunks, store, max_consecutive_failures=config.max_consecutive_failures,
                             limit_name="max_consecutive_failures", stop=lambda: stop.requested,
                             judge_last=True)  # fmt: skip
         run.repeat_wall_s.append(time.perf_counter() - started)
+        # The pass's own window (its calls and the gaps between them), kept should the row be resumed later;
+        # the source warnings stay with the row's window.
+        run.repeat_windows.append(life.meter.between(f"pass {repeat}", first, life.meter.reading()))
         if reason or stop.requested:
             run.repeat_stop = "failed" if reason else "interrupted"
             break
@@ -386,7 +415,7 @@ def _enough(run: RowRun, done: int, most: int) -> str | None:
         return None
     if config.repeat_until is None:
         return "repeats"
-    passes = per_repeat(run.records, run.repeat_wall_s)
+    passes = per_repeat(run.records, run.repeat_wall_s, run.repeat_windows)
     energy = [p["energy_per_prompt_wh"] for p in passes]
     if converged(energy, config.repeat_until):
         run.log.info(f"Energy per prompt within ±{config.repeat_until:.1%} of its mean after {done} passes")

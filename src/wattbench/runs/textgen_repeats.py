@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from wattbench.energy.base import Measurement
 from wattbench.energy.carbon import J_PER_WH
 from wattbench.stats.repeats import ONE_PASS, Spread, spread
 from wattbench.store.schema import PromptRecord
@@ -27,9 +28,13 @@ def _energy_j(ok: list[PromptRecord]) -> tuple[float | None, str | None]:
     return None, None
 
 
-def per_repeat(records: list[PromptRecord], wall_s: list[float]) -> list[dict[str, Any]]:
-    """One dict of FIGURES per pass (None where a pass did not measure a figure)."""
+def per_repeat(
+    records: list[PromptRecord], wall_s: list[float], windows: list[Measurement] | None = None
+) -> list[dict[str, Any]]:
+    """One dict of FIGURES per pass (None where a pass did not measure a figure), with the pass's own meter window
+    (`window`) where it was taken."""
     out = []
+    windows = windows or []
     for repeat, wall in enumerate(wall_s):
         ok = [r for r in records if r.repeat == repeat and r.status == "ok"]
         energy_j, scope = _energy_j(ok)
@@ -44,6 +49,7 @@ def per_repeat(records: list[PromptRecord], wall_s: list[float]) -> list[dict[st
             "output_tokens_per_s": None if output is None or wall <= 0 else output / wall,
             "latency_p50_s": statistics.median(latencies) if latencies else None,
             "ttft_p50_s": statistics.median(ttfts) if ttfts else None,
+            "window": windows[repeat].to_dict() if repeat < len(windows) else None,
         })  # fmt: skip
     return out
 
@@ -61,12 +67,14 @@ def master_columns(found: dict[str, Spread]) -> dict[str, float | None]:
     return out
 
 
-def section(passes: list[dict[str, Any]], stop: str | None) -> dict[str, Any]:
-    """The summary's `repeats`: each pass's figures, each figure's spread, and why the passes stopped."""
+def section(passes: list[dict[str, Any]], stop: str | None, prompts_sha256: str) -> dict[str, Any]:
+    """The summary's `repeats`: each pass's figures, each figure's spread, why the passes stopped, and the prompt
+    set's hash (what a resumed row checks before it keeps a finished pass, runs/textgen_resume.py)."""
     found = spreads(passes)
     return {
         "passes": len(passes),
         "stop": stop,
+        "prompts_sha256": prompts_sha256,
         "note": ONE_PASS if len(passes) == 1 else "",
         "per_repeat": passes,
         "spread": {figure: s.to_dict() for figure, s in found.items()},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import json
 import logging
 import time
 from pathlib import Path
@@ -92,13 +93,20 @@ class BatchDir:
         except WattbenchError:
             return None
 
-    def start_run(self, key: str) -> Path:
-        """A fresh run dir: a previous partial run of the same key is replaced, not appended to."""
+    def start_run(self, key: str, keep: list[dict[str, Any]] | None = None) -> Path:
+        """The run dir, ready for this run: a previous partial run of the same key is replaced, not appended to;
+        with `keep` (the records of the passes a resumed row keeps), prompts.jsonl holds just those and the power
+        timeline goes on. The old summary goes either way: it describes a run that is no longer on disk."""
         path = self.run_dir(key)
         with guarded(path, "start the run in"):
             path.mkdir(parents=True, exist_ok=True)
-            for name in ("prompts.jsonl", "summary.json", "power.csv"):
-                (path / name).unlink(missing_ok=True)
+            (path / "summary.json").unlink(missing_ok=True)
+            if keep:
+                lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in keep)
+                write_atomically(path / "prompts.jsonl", lines)
+            else:
+                for name in ("prompts.jsonl", "power.csv"):
+                    (path / name).unlink(missing_ok=True)
         return path
 
     def lock(self) -> DirLock:

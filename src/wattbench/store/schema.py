@@ -411,7 +411,9 @@ class BatchRunSummary(Stored):
     """Why the figure is not comparable with the protocol's reference ([]: it is; None: no reference)."""
     repeats: dict[str, Any] | None = None
     """Each measured pass's figures (energy per prompt, J per output token, output tokens/s, latency and TTFT
-    p50), each figure's spread across passes, and why the passes stopped (runs/textgen_repeats.py)."""
+    p50) with its own meter window (`window`), each figure's spread across passes, why the passes stopped, and
+    the prompts' hash (`prompts_sha256`): what a rerun checks before it keeps the finished passes
+    (runs/textgen_resume.py, runs/textgen_repeats.py)."""
     log: str | None = None
     results: MasterRow
 
