@@ -19,8 +19,8 @@ from wattbench.config import BatchConfig, EnergyConfig
 from wattbench.data.models_csv import load_plan
 from wattbench.energy.base import Measurement
 from wattbench.energy.devices import as_devices, cuda_to_nvml, scope_rule, server_devices
+from wattbench.energy.gpu_counter import COUNTER_PERIOD_S
 from wattbench.energy.meters import make_meter
-from wattbench.energy.nvml import COUNTER_PERIOD_S
 from wattbench.energy.rapl import RaplSource
 from wattbench.energy.shares import of_window, per_query, split_j
 from wattbench.errors import WattbenchError

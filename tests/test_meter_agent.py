@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,59 @@ def test_an_agent_down_mid_run_leaves_that_window_unavailable(agent):
     assert "did not answer" in second.result.unavailable["gpu:0"]
 
 
+@contextmanager
+def _serving(gpus: list[FakeGpu], clock: WallClock) -> Iterator[str]:
+    server = make_server(Readings(make_module(gpus, clock), [g.index for g in gpus]), "127.0.0.1", 0, None)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_counter_reset_or_wrap_on_the_agent_s_host_is_counted_as_a_local_one_is():
+    clock = WallClock()
+    reset = FakeGpu(0, "GPU-a", schedule=[(0.0, 300.0)], resets_at=clock.now + 0.3)
+    wrapping = FakeGpu(1, "GPU-b", schedule=[(0.0, 100.0)], counter_offset_mj=2**64 - 20_000)
+    wrapping.counter_offset_mj -= int(wrapping.energy_j(0.0, clock.now) * 1000)  # 20 J before the wrap, now
+    with _serving([reset, wrapping], clock) as url:
+        meter = make_meter("auto", meter_url=url, sampler_hz=20)
+        meter.sampler.start(None)
+        try:
+            with meter.window("across") as window:
+                time.sleep(0.6)
+        finally:
+            meter.sampler.stop()
+    result = window.result
+    # Before: the difference of the two raw readings, -5,000 J for the reset and -1.8e13 J for the wrap.
+    # After the reset the counter restarted from 0: what it counted since is kept, the sampler's last reading
+    # before it (at most 50 ms of 300 W) is the most that can be lost.
+    since_reset = 300.0 * (result.duration_s - 0.3)
+    assert since_reset - 1.0 < result.energy_j["gpu:0"] <= 300.0 * result.duration_s * 1.03
+    assert result.energy_j["gpu:0"] == pytest.approx(300.0 * result.duration_s, abs=300.0 * 0.05 + 6.0)
+    assert result.energy_j["gpu:1"] == pytest.approx(100.0 * result.duration_s, rel=0.05)
+    assert any("gpu:0: energy counter reset" in w for w in result.warnings)
+    assert not any(w.startswith("gpu:1") for w in result.warnings)  # a wrap is not a reset
+
+
+def test_a_window_shorter_than_the_counter_step_is_estimated_from_the_agent_s_power():
+    # A 50 ms prefill under a 100 ms counter step read 0 J (10 of 10 times) before: the agent's power readings
+    # were ignored. Now it is estimated from them and says so.
+    clock = WallClock()
+    gpu = FakeGpu(0, "GPU-a", schedule=[(0.0, 400.0)], counter_period_s=0.1)
+    with _serving([gpu], clock) as url:
+        meter = make_meter("auto", meter_url=url, sampler_hz=None)
+        for _ in range(3):
+            with meter.window("prefill") as window:
+                time.sleep(0.05)
+            result = window.result
+            assert result.method["gpu:0"] == "remote_agent_power_estimate"
+            # The agent's two readings bracket the window (each taken when its request arrived there).
+            assert result.energy_j["gpu:0"] == pytest.approx(400.0 * result.duration_s, rel=0.25)
+            assert any("shorter than the energy counter" in w for w in result.warnings)
+
+
 def test_an_unreachable_agent_is_a_reason_not_an_error():
     meter = make_meter("auto", meter_url="http://127.0.0.1:9/v1", sampler_hz=None)
     assert not meter.sources and "did not answer" in meter.unavailable()["gpu"]
@@ -120,6 +175,41 @@ def test_batch_against_a_server_with_meter_url_has_gpu_energy(agent, tmp_path: P
     duration_s = float(row["total_duration_seconds"])
     assert float(row["gpu_energy_wh"]) * 3600 == pytest.approx(400.0 * duration_s, rel=0.1)
     assert row["energy_method"] == "remote_agent_nvml_counter"
+
+
+def test_a_wattbot_run_against_a_server_elsewhere_with_meter_url_has_a_gpu_headline(
+    agent, wattbot: Path, tmp_path: Path, monkeypatch
+):
+    import json
+
+    from fakes.servers import OK_BODY, ScriptedServer
+    from fakes.workspace import QUESTION_IDS, make_workspace
+    from wattbench.energy import devices
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
+
+    url, _ = agent
+    root = make_workspace(wattbot, tmp_path)
+    server = ScriptedServer([], default=(200, json.dumps(OK_BODY), {}, 0.15))
+    # The server stands for one on the agent's host: this machine is not where the model runs.
+    monkeypatch.setattr(devices, "is_local_url", lambda address: False)
+    overrides = {"provider": "openai", "model": "served", "generation.base_url": server.url,
+                 "energy.meter_url": url, "energy.grid_intensity_g_per_kwh": 400.0}  # fmt: skip
+    try:
+        config, _ = load_run_config(root / "run.toml", overrides)
+        result = run_experiment(config, data_dir=root / "data")
+    finally:
+        server.close()
+    energy = result.summary["energy"]
+    # Before: scope, questions and CO2e were null ("the model runs on another machine").
+    assert energy["scope"] == "gpu" and energy["co2e_scope"] == "gpu"
+    questions = energy["questions"]
+    assert questions["answered"] == len(QUESTION_IDS) and questions["energy_j"] > 0
+    # GPUs 0 and 1 of the agent draw 300 + 100 W; each question's window is at least its 0.15 s answer.
+    assert questions["energy_j"] >= 400.0 * 0.15 * len(QUESTION_IDS) * 0.95
+    assert energy["co2e_g"] == pytest.approx(energy["by_kind_wh"]["gpu"] / 1000 * 400.0)
+    assert energy["total_j"] is None and "not its CPU" in energy["total_unavailable"]
+    assert result.summary["backend"]["measured_devices"]["metered_remotely"] is True
 
 
 def test_meter_serve_without_nvml_or_with_bad_gpus_is_one_line_exit_2(capsys):

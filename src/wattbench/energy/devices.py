@@ -46,10 +46,14 @@ class Devices:
     """What the engine itself calls its devices ("cuda:0", "cpu"), for summaries."""
     remote_reason: str = REMOTE
     """Not local: why its energy is unavailable (a remote server, a remote API)."""
+    metered_remotely: bool = False
+    """Its host's GPUs are measured by a meter agent there (`--meter-url`): the agent's GPU energy is the run's
+    (and its headline); a host other than this one has its CPU unmeasured."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gpus": list(self.gpus), "local": self.local, "gpu_unknown": self.gpu_unknown,
-                "labels": list(self.labels)}  # fmt: skip
+        out = {"gpus": list(self.gpus), "local": self.local, "gpu_unknown": self.gpu_unknown,
+               "labels": list(self.labels)}  # fmt: skip
+        return {**out, "metered_remotely": True} if self.metered_remotely else out
 
 
 def as_devices(value: Any) -> Devices:

@@ -74,7 +74,7 @@ def make_meter(
     if kind == "none":
         return null_meter("energy metering is off (meter = none)")
     if meter_url:
-        return _remote_meter(meter_url, meter_token, clock)
+        return _remote_meter(meter_url, meter_token, clock, sampler_hz)
     context = SourceContext(gpu_indices, powercap_root, nvml)
     sources: list[Source] = []
     unavailable: dict[str, str] = {}
@@ -98,9 +98,10 @@ def make_meter(
     return meter
 
 
-def _remote_meter(url: str, token: str | None, clock: Clock) -> Meter:
+def _remote_meter(url: str, token: str | None, clock: Clock, sampler_hz: float | None) -> Meter:
     """The GPUs of a meter agent on another host; an agent that cannot be read now leaves GPU energy unavailable
-    with the reason, and the run goes on."""
+    with the reason, and the run goes on. With a sampler, each tick is one reading from the agent: its power
+    timeline, and power readings inside every window."""
     from wattbench.energy.remote import open_remote
 
     try:
@@ -110,4 +111,6 @@ def _remote_meter(url: str, token: str | None, clock: Clock) -> Meter:
     else:
         meter = Meter([source], clock=clock)
     meter.remote_gpus = True
+    if sampler_hz and meter.sources:
+        PowerSampler(meter, hz=sampler_hz)
     return meter

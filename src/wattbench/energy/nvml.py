@@ -5,21 +5,18 @@ read at each poll. Power is read at each poll too: the instantaneous field (NVML
 driver has it, else `nvmlDeviceGetPowerUsage` (a 1-second average on Ampere and newer), integrated by the
 trapezoid rule over the real poll times (window edges included; the power sampler makes polls frequent). On GPUs
 without the counter that integral is the energy; elsewhere it estimates windows too short for the counter's
-steps and cross-checks long ones. Scopes are `gpu:<NVML index>`:
-the physical index, so runs on different CUDA_VISIBLE_DEVICES sets stay comparable.
+steps and cross-checks long ones (energy/gpu_counter.py). Scopes are `gpu:<NVML index>`: the physical index, so
+runs on different CUDA_VISIBLE_DEVICES sets stay comparable.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from wattbench.energy.base import SourceUnavailable, Verdict
-
-_WRAP_MJ = 2**64  # the counter is an unsigned 64-bit mJ value
-
+from wattbench.energy.gpu_counter import NVML, GpuTrack, judge
 
 MIG_REASON = (
     "NVML cannot measure a MIG slice: energy and power are reported for the whole GPU, shared with every other "
@@ -112,20 +109,6 @@ def visible_devices(nvml: Any, env: Mapping[str, str] | None = None) -> tuple[li
 POWER_INSTANT_FIELD = 186
 """NVML_FI_DEV_POWER_INSTANT: the instantaneous power field (nvmlDeviceGetFieldValues), in mW."""
 
-COUNTER_PERIOD_S = 0.1
-"""The energy counter advances in steps of about 20-100 ms: a window shorter than this cannot be read from it."""
-
-CHECK_MIN_S = 5.0
-"""Counter and integrated power are compared only over windows at least this long: the averaged power reading
-lags by up to a second, which dominates shorter windows."""
-
-DISAGREEMENT = 0.10
-"""Counter vs integrated power beyond this relative difference gets a warning."""
-
-AVERAGE_S = 1.0
-"""The averaging period of nvmlDeviceGetPowerUsage on Ampere and newer: its integral lags the true power by up
-to this much at each edge of a window, which the cross-check allows for."""
-
 
 def read_power_w(nvml: Any, handle: Any, instant: bool = True) -> tuple[float, str]:
     """(power in W, "instant" or "average"): the instantaneous field where the driver has it, else
@@ -143,33 +126,18 @@ def read_power_w(nvml: Any, handle: Any, instant: bool = True) -> tuple[float, s
     return float(nvml.nvmlDeviceGetPowerUsage(handle)) / 1000.0, "average"
 
 
-@dataclass
-class _Gpu:
-    """What one GPU's scope has seen so far; windows take snapshots of it."""
-
-    handle: Any
-    method: str  # nvml_counter, or nvml_power where the GPU has no energy counter
-    power_kind: str  # instant or average
-    counter_mj: int | None = None
-    counter_j: float = 0.0
-    power_j: float = 0.0  # trapezoid integral of power over the poll times
-    last_power: tuple[float, float] | None = None  # (time_s, W)
-    polls: int = 0
-    failures: int = 0
-    last_failure: str = ""
-
-
 class NvmlSource:
     """Energy of a set of GPUs; see the module docstring. Every poll reads the counter (where there is one) and
     power, so each window has both: the counter is the figure, power covers windows the counter cannot resolve
-    and checks it over long ones."""
+    and checks it over long ones (energy/gpu_counter.py, shared with the meter agent's readings)."""
 
     name = "nvml"
 
     def __init__(self, nvml: Any, indices: list[int]) -> None:
         self.nvml = nvml
         self.indices = list(indices)
-        self._gpus: dict[str, _Gpu] = {}
+        self._gpus: dict[str, GpuTrack] = {}
+        self._handles: dict[str, Any] = {}
         self._unavailable: dict[str, str] = {}
         self._warnings: list[str] = []
         for index in self.indices:
@@ -180,11 +148,12 @@ class NvmlSource:
             except Exception as exc:
                 self._unavailable[scope] = f"NVML reports no power for this GPU ({exc})"
                 continue
+            self._handles[scope] = handle
             try:
                 counter = int(nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
-                self._gpus[scope] = _Gpu(handle, "nvml_counter", power_kind, counter_mj=counter)
+                self._gpus[scope] = GpuTrack(True, power_kind, counter_mj=counter)
             except Exception:  # NVMLError_NotSupported before Volta
-                self._gpus[scope] = _Gpu(handle, "nvml_power_sampling", power_kind)
+                self._gpus[scope] = GpuTrack(False, power_kind)
 
     def scopes(self) -> list[str]:
         return list(self._gpus)
@@ -193,7 +162,7 @@ class NvmlSource:
         return dict(self._unavailable)
 
     def methods(self) -> dict[str, str]:
-        return {scope: gpu.method for scope, gpu in self._gpus.items()}
+        return {scope: NVML.counter if g.has_counter else NVML.power_only for scope, g in self._gpus.items()}
 
     def power_kinds(self) -> dict[str, str]:
         """Which power reading each GPU gives: instant (NVML_FI_DEV_POWER_INSTANT) or average (1 s)."""
@@ -208,96 +177,28 @@ class NvmlSource:
         rather than reading every GPU a second time per tick."""
         return {s: (g.last_power[1], g.power_kind) for s, g in self._gpus.items() if g.last_power is not None}
 
-    def _poll_counter(self, scope: str, gpu: _Gpu) -> None:
-        current = int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
-        previous = gpu.counter_mj if gpu.counter_mj is not None else current
-        if current >= previous:
-            delta = current - previous
-        elif previous > _WRAP_MJ // 2:  # wrapped past 2^64 mJ
-            delta = current + _WRAP_MJ - previous
-        else:  # the driver reloaded and the counter restarted from 0: count what it has seen since
-            delta = current
-            self._warnings.append(f"{scope}: energy counter reset ({previous} → {current} mJ); counted from 0")
-        gpu.counter_mj = current
-        gpu.counter_j += delta / 1000.0
-
-    def _poll_power(self, gpu: _Gpu, now_s: float) -> None:
-        power_w, _ = read_power_w(self.nvml, gpu.handle, gpu.power_kind == "instant")
-        if gpu.last_power is not None and now_s > gpu.last_power[0]:
-            gpu.power_j += (now_s - gpu.last_power[0]) * (power_w + gpu.last_power[1]) / 2.0
-        gpu.last_power = (now_s, power_w)
-
     def poll(self, now_s: float) -> None:
         for scope, gpu in self._gpus.items():
+            handle = self._handles[scope]
             try:
-                if gpu.method == "nvml_counter":
-                    self._poll_counter(scope, gpu)
-                self._poll_power(gpu, now_s)
+                if gpu.has_counter:
+                    warning = gpu.add_counter(scope, int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(handle)))
+                    if warning:
+                        self._warnings.append(warning)
+                gpu.add_power(now_s, read_power_w(self.nvml, handle, gpu.power_kind == "instant")[0])
                 gpu.polls += 1
             except Exception as exc:  # a GPU that fell off the bus must not stop the run; its windows say so
-                gpu.failures += 1
-                gpu.last_failure = str(exc) or type(exc).__name__
+                gpu.failed(str(exc) or type(exc).__name__)
 
     def cumulative_j(self) -> dict[str, float]:
-        return {s: (g.counter_j if g.method == "nvml_counter" else g.power_j) for s, g in self._gpus.items()}
+        return {s: g.cumulative_j() for s, g in self._gpus.items()}
 
     def snapshot(self) -> dict[str, tuple[float, float, int, int, float | None]]:
         """Per scope (counter J, power J, polls, failures, last power W): what a window compares at its edges."""
-        return {
-            s: (g.counter_j, g.power_j, g.polls, g.failures, g.last_power[1] if g.last_power else None)
-            for s, g in self._gpus.items()
-        }
+        return {s: g.snapshot() for s, g in self._gpus.items()}
 
     def judge(self, before: dict[str, Any], after: dict[str, Any], duration_s: float) -> Verdict:
-        """A window's GPU energy where the counter alone would mislead: unknown after a failed read, estimated
-        from power when the window is shorter than the counter's step or the counter did not move, and a
-        warning when counter and power disagree over a long window."""
-        verdict = Verdict()
-        for scope, (counter0, power0, polls0, failures0, edge0) in before.items():
-            if scope not in after:
-                continue
-            counter1, power1, polls1, failures1, edge1 = after[scope]
-            gpu = self._gpus[scope]
-            if failures1 > failures0:
-                verdict.unavailable[scope] = (
-                    f"NVML read failed {failures1 - failures0} time(s) in this window ({gpu.last_failure})"
-                )
-                continue
-            if gpu.method != "nvml_counter":
-                if polls1 - polls0 < 3 and duration_s > 1.0:
-                    verdict.warnings.append(f"{scope}: power integrated from only {polls1 - polls0} readings")
-                continue
-            counter_j, power_j = counter1 - counter0, power1 - power0
-            if duration_s < COUNTER_PERIOD_S:
-                verdict.energy_j[scope] = power_j
-                verdict.method[scope] = "nvml_power_estimate"
-                verdict.warnings.append(
-                    f"{scope}: a {1000 * duration_s:.0f} ms window is shorter than the energy counter's update "
-                    f"period (~{1000 * COUNTER_PERIOD_S:.0f} ms); estimated from {gpu.power_kind} power"
-                )
-            elif counter_j <= 0 < power_j:
-                verdict.energy_j[scope] = power_j
-                verdict.method[scope] = "nvml_power_integrated"
-                verdict.warnings.append(
-                    f"{scope}: the energy counter did not advance over {duration_s:.2f} s while power read "
-                    f"{power_j / duration_s:.0f} W (stuck counter); energy integrated from power instead"
-                )
-            elif duration_s >= CHECK_MIN_S and polls1 - polls0 >= 5 and power_j > 0:
-                gap = abs(counter_j / power_j - 1.0)
-                if gap > DISAGREEMENT and abs(counter_j - power_j) > _lag_j(gpu, counter_j / duration_s, edge0, edge1):
-                    verdict.warnings.append(
-                        f"{scope}: counter energy {counter_j:.1f} J and integrated {gpu.power_kind} power "
-                        f"{power_j:.1f} J disagree by {gap:.0%}"
-                    )
-        return verdict
-
-
-def _lag_j(gpu: _Gpu, mean_w: float, edge0: float | None, edge1: float | None) -> float:
-    """How far the averaged reading's integral can be off at the two edges: the difference between what it read
-    there and the window's mean power, for up to one averaging period each. Instant readings do not lag."""
-    if gpu.power_kind != "average":
-        return 0.0
-    return AVERAGE_S * sum(abs(edge - mean_w) for edge in (edge0, edge1) if edge is not None)
+        return judge(self._gpus, before, after, duration_s, NVML)
 
 
 def open_source(context: Any) -> NvmlSource:

@@ -1,11 +1,13 @@
 """GPU energy from a meter agent on another host (`wattbench meter serve`, energy/agent.py): the meter's Source
 for a run against a server there (`--meter-url URL`).
 
-Each window edge asks the agent for its counters; the agent reads them when the request arrives, by its own
-clock, so the window's energy is the difference of two readings taken on the GPU host. The GPUs measured are the
-ones the agent serves (the user chose them with `meter serve --gpus`). An agent that cannot be reached, that
-refuses the token, or that fails at a window's edge leaves the GPU energy of that window unavailable with the
-reason; the run goes on. The token comes from a file or $WATTBENCH_METER_TOKEN and is sent only as a header.
+Each window edge (and each sampler tick) asks the agent for its counters and power; the agent reads them when the
+request arrives, by its own clock, so the window's energy is the difference of two readings taken on the GPU
+host, judged by the rules a local GPU's windows are (energy/gpu_counter.py: resets, wraps, short windows). The
+GPUs measured are the ones the agent serves (the user chose them with `meter serve --gpus`). An agent that
+cannot be reached, that refuses the token, or that fails at a window's edge leaves the GPU energy of that window
+unavailable with the reason; the run goes on. The token comes from a file or $WATTBENCH_METER_TOKEN and is sent
+only as a header.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import urllib.request
 from typing import Any
 
 from wattbench.energy.base import SourceUnavailable, Verdict
+from wattbench.energy.gpu_counter import AGENT, GpuTrack, judge
 from wattbench.urls import parse_url
 
 TIMEOUT_S = 3.0
@@ -46,57 +49,96 @@ def fetch(url: str, token: str | None, timeout_s: float = TIMEOUT_S) -> dict[str
 
 
 class RemoteSource:
-    """The agent's GPUs as scopes `gpu:<index>` (the agent host's NVML indices)."""
+    """The agent's GPUs as scopes `gpu:<index>` (the agent host's NVML indices). Each reading advances the same
+    per-GPU track a local NVML GPU has (energy/gpu_counter.py): the counter with its reset and wrap handling, and
+    the agent's power readings integrated over the agent's own reading times, so a window shorter than the
+    counter's step is estimated from power, and a GPU there without a counter is measured by its power."""
 
     name = "remote"
 
     def __init__(self, url: str, token: str | None, first: dict[str, Any]) -> None:
         self.url, self._token = url, token
-        self._base = {g["index"]: g["energy_j"] for g in first["gpus"]}
-        self._last = dict(self._base)
+        self._tracks: dict[str, GpuTrack] = {}
+        self._warnings: list[str] = []
         self._error: str | None = None
-        self._failures = 0
-        self._last_ok = True
         self._clock_s: float | None = first.get("agent_clock_s")
-        self._names = {g["index"]: g.get("name") for g in first["gpus"]}
+        self._powerless: dict[str, str] = {}
+        for gpu in first["gpus"]:
+            scope = f"gpu:{gpu['index']}"
+            if gpu.get("energy_j") is None and gpu.get("power_w") is None:
+                self._powerless[scope] = f"the agent's GPU {gpu['index']} reports neither energy nor power"
+                continue
+            has_counter = gpu.get("energy_j") is not None
+            track = GpuTrack(has_counter, str(gpu.get("power_kind") or "instant"))
+            self._tracks[scope] = track
+        self._advance(first)
 
     def scopes(self) -> list[str]:
-        return [f"gpu:{i}" for i, energy in self._base.items() if energy is not None]
+        return list(self._tracks)
 
     def unavailable(self) -> dict[str, str]:
-        return {f"gpu:{i}": f"the agent's GPU {i} has no energy counter" for i, e in self._base.items() if e is None}
+        return dict(self._powerless)
 
     def methods(self) -> dict[str, str]:
-        return dict.fromkeys(self.scopes(), "remote_agent_nvml_counter")
+        return {scope: AGENT.counter if t.has_counter else AGENT.power_only for scope, t in self._tracks.items()}
+
+    def power_kinds(self) -> dict[str, str]:
+        return {scope: track.power_kind for scope, track in self._tracks.items()}
+
+    def last_power_w(self) -> dict[str, tuple[float, str]]:
+        """The power each GPU read at the agent's last reading (the sampler's timeline)."""
+        return {s: (t.last_power[1], t.power_kind) for s, t in self._tracks.items() if t.last_power is not None}
+
+    def _advance(self, reading: dict[str, Any]) -> None:
+        self._clock_s = reading.get("agent_clock_s", self._clock_s)
+        seen = set()
+        for gpu in reading.get("gpus", []):
+            scope = f"gpu:{gpu.get('index')}"
+            track = self._tracks.get(scope)
+            if track is None:
+                continue
+            seen.add(scope)
+            if track.has_counter:
+                if gpu.get("energy_j") is None:
+                    track.failed("the agent read no energy counter")
+                    continue
+                warning = track.add_counter(scope, int(round(float(gpu["energy_j"]) * 1000)))
+                if warning:
+                    self._warnings.append(warning)
+            if gpu.get("power_w") is not None and self._clock_s is not None:
+                track.add_power(float(self._clock_s), float(gpu["power_w"]))
+            track.polls += 1
+        for scope in set(self._tracks) - seen:
+            self._tracks[scope].failed("the agent's reading left this GPU out")
 
     def poll(self, now_s: float) -> None:
         try:
             reading = fetch(self.url, self._token)
         except AgentError as exc:
-            self._failures, self._error, self._last_ok = self._failures + 1, str(exc), False
+            self._error = str(exc)
+            for track in self._tracks.values():
+                track.failed(str(exc))
             return
-        self._last_ok = True
-        self._clock_s = reading.get("agent_clock_s")
-        for gpu in reading.get("gpus", []):
-            if gpu["index"] in self._last and gpu["energy_j"] is not None:
-                self._last[gpu["index"]] = gpu["energy_j"]
+        try:
+            self._advance(reading)
+        except (KeyError, TypeError, ValueError) as exc:  # a malformed reading: those GPUs' windows are unknown
+            for track in self._tracks.values():
+                track.failed(f"the meter agent at {self.url} sent a malformed reading ({exc})")
 
     def cumulative_j(self) -> dict[str, float]:
-        return {f"gpu:{i}": e - self._base[i] for i, e in self._last.items() if e is not None}
+        return {scope: track.cumulative_j() for scope, track in self._tracks.items()}
 
     def warnings(self) -> list[str]:
-        return []
+        drained, self._warnings = self._warnings, []
+        return drained
 
     def snapshot(self) -> dict[str, Any]:
-        return {"failures": self._failures, "ok": self._last_ok, "error": self._error, "agent_clock_s": self._clock_s}
+        return {scope: track.snapshot() for scope, track in self._tracks.items()}
 
     def judge(self, before: dict[str, Any], after: dict[str, Any], duration_s: float) -> Verdict:
-        """A window with a failed reading at an edge (or in between) has no GPU energy: a stale counter at an edge
-        would give it another window's energy."""
-        verdict = Verdict()
-        if not before["ok"] or not after["ok"] or after["failures"] > before["failures"]:
-            verdict.unavailable = dict.fromkeys(self.scopes(), f"remote meter: {after['error']}")
-        return verdict
+        """As a local GPU's window (energy/gpu_counter.py): a failed reading at an edge or in between leaves the
+        window's GPU energy unknown, since a stale counter at an edge would give it another window's energy."""
+        return judge(self._tracks, before, after, duration_s, AGENT)
 
 
 def remote_settings(meter_url: str | None, token_file: str | None) -> dict[str, Any]:

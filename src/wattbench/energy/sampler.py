@@ -104,6 +104,10 @@ class PowerSampler:
                 power_w = self._gpu_row(scope, handle, wall, elapsed, polled.get(scope))
                 if power_w is not None:
                     powers[scope] = power_w
+            for scope, (power_w, kind) in polled.items():
+                if scope not in self.handles:  # a GPU read by a source alone (a meter agent's): its power only
+                    powers[scope] = power_w
+                    self.rows.append((wall, elapsed, scope, power_w, kind, None, None, None, None))
             if self._last_cumulative is not None:
                 last_t, last = self._last_cumulative
                 for scope, joules in cumulative.items():

@@ -140,8 +140,11 @@ def by_scope(
 
 def headline_kind(devices: dict | None, measured: Measurement | None) -> str | None:
     """The scope a run's headline figures are on: GPU when its engine holds GPUs (as zeus and the AI Energy Score
-    report), the CPU package for an engine on this machine's CPU, none for a model on another machine."""
+    report), the CPU package for an engine on this machine's CPU, none for a model on another machine unless a
+    meter agent there measures its GPUs (`--meter-url`)."""
     if devices is not None:
+        if devices.get("metered_remotely"):
+            return "gpu"
         if not devices.get("local", True):
             return None
         return "gpu" if devices.get("gpus") or devices.get("gpu_unknown") else "cpu"
@@ -158,6 +161,8 @@ def complete_total_j(measured: Measurement | None, devices: dict | None) -> tupl
         return None, "nothing was measured"
     used = ["cpu"] + (["gpu"] if devices is None or devices.get("gpus") or devices.get("gpu_unknown") else [])
     if devices is not None and not devices.get("local", True):
+        if devices.get("metered_remotely"):
+            return None, "the meter agent measures the GPUs of the model's host, not its CPU, so no total"
         return None, "the model runs on another machine"
     missing = [kind for kind in used if measured.total_j(kind) is None]
     if missing:

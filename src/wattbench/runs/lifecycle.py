@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -78,6 +79,8 @@ class Lifecycle:
         self.load_s = time.perf_counter() - started
         self.load_window = load.result
         self.devices = as_devices(self.backend.devices())
+        if self.meter.remote_gpus and self.meter.measures_anything():
+            self.devices = replace(self.devices, metered_remotely=True)  # the agent's GPUs are the model's
         self.meter.focus(*scope_rule(self.devices))
         return self.backend
 
