@@ -285,3 +285,45 @@ def workspace(wattbot: Path, tmp_path_factory) -> Path:
     from fakes.workspace import make_workspace
 
     return make_workspace(wattbot, tmp_path_factory.mktemp("phases"))
+
+
+def test_a_batch_row_keeps_what_its_windows_found_a_reset_and_a_prefill_estimated_from_power(tmp_path: Path):
+    """The row's calls are nested windows: before, each drained the counter-reset warning first and the row kept
+    only totals (`warnings: []` everywhere), and a 50 ms prefill estimated from power was under
+    `energy_method: nvml_counter` with nothing to say so."""
+    from wattbench.campaigns.batch import plan_rows, run_batch
+    from wattbench.config import BatchConfig, EnergyConfig
+    from wattbench.data.models_csv import Filters
+    from wattbench.runs.textgen_prompts import batch_prompts
+    from wattbench.store.batch_dir import BatchDir
+
+    clock = WallClock()
+    # A quantised counter (100 ms steps) that the driver resets 0.5 s into the row.
+    gpu = FakeGpu(0, "GPU-a", schedule=[(0.0, 250.0)], counter_period_s=0.1, resets_at=clock.now + 0.5)
+    meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen2.5-7B-Instruct", "A", "Off (N/A)")])
+    prompts = prompts_jsonl(tmp_path / "p.jsonl", [f"question {i}" for i in range(4)])
+    server = StreamingServer(ttft_s=0.05, itl_s=0.05, tokens=5)
+    out = tmp_path / "out"
+    config = BatchConfig(models_csv=str(models), prompts_file=str(prompts), num_prompts=4, backend="openai",
+                         endpoint=server.url, gpus=[0], output_dir=str(out), max_new_tokens=5, warmup_prompts=0,
+                         energy=EnergyConfig(meter="nvml", idle_seconds=0))  # fmt: skip
+    try:
+        _, specs = plan_rows(config, Filters())
+        run_batch(config, specs, batch_prompts(config), meter=meter)
+    finally:
+        server.close()
+    run = next((out / "individual_runs").iterdir())
+    records = [json.loads(line) for line in (run / "prompts.jsonl").read_text().splitlines()]
+    summary = json.loads((run / "summary.json").read_text())
+    row = BatchDir(out).read_master()[0]
+    resets = [w for w in summary["energy_warnings"] if "energy counter reset" in w]
+    assert len(resets) == 1 and "energy counter reset" in " ".join(summary["energy"]["warnings"])
+    assert sum(any("energy counter reset" in w for w in r["energy_warnings"]) for r in records) == 1
+    # Every prefill (50 ms) was shorter than the counter's step: estimated from power, and each record says so.
+    assert all(r["phase_energy_method"] == "nvml_counter,nvml_power_estimate" for r in records)
+    assert all(r["energy_method"] == "nvml_counter" for r in records)
+    assert row.phase_energy_method == "nvml_counter,nvml_power_estimate" and row.energy_method == "nvml_counter"
+    assert row.energy_warnings == len(summary["energy_warnings"]) >= 1
+    log = next((out / "logs").glob("*.log")).read_text()
+    assert "energy counter reset" in log

@@ -254,6 +254,10 @@ class Meter:
         self._unavailable = dict(unavailable or {})
         self._lock = threading.Lock()  # windows and the sampler thread both poll the sources
         self._focus: tuple[Callable[[str], bool], dict[str, str]] | None = None
+        # Source warnings (a counter reset) are drained by the innermost window that closes after them; each open
+        # window collects those its inner windows drained, so the row's or run's window has them too.
+        self._inherited: dict[int, list[str]] = {}
+        self._next_window = 0
         self.remote_gpus = False  # a meter agent's GPUs (energy/remote.py): the run's by the user's choice
 
     def focus(self, keep: Callable[[str], bool] | None, reasons: dict[str, str] | None = None) -> None:
@@ -303,7 +307,7 @@ class Meter:
     def between(self, label: str, first: Reading, last: Reading) -> Measurement:
         """The measurement between two readings, judged as a window of its own (a stretch shorter than the
         counter's step is estimated from power and says so); its source warnings stay with the enclosing window."""
-        return self._result(label, last[0] - first[0], first[1], last[1], first[2], last[2], None, drain=False)
+        return self._result(label, last[0] - first[0], first[1], last[1], first[2], last[2], None)
 
     def _poll_with_snapshots(self) -> Reading:
         with self._lock:
@@ -320,22 +324,37 @@ class Meter:
     @contextmanager
     def window(self, label: str) -> Iterator[Window]:
         window = Window(label)
+        with self._lock:
+            self._next_window += 1
+            key = self._next_window
+            self._inherited[key] = []
         start, before, snapshots = self._poll_with_snapshots()
         sampler_mark = self.sampler.mark() if self.sampler is not None else None
         try:
             yield window
         finally:
             end, after, later = self._poll_with_snapshots()
-            window.result = self._result(label, end - start, before, after, snapshots, later, sampler_mark)
+            window.result = self._result(label, end - start, before, after, snapshots, later, sampler_mark, key)
+
+    def _drain_into_open(self, key: int) -> list[str]:
+        """This window's source warnings: those its inner windows drained, then those pending now, which every
+        other open window (the enclosing ones) receives too."""
+        with self._lock:
+            drained = self._drain_warnings()
+            for other, found in self._inherited.items():
+                if other != key:
+                    found.extend(drained)
+            inherited = self._inherited.pop(key, [])
+        return list(dict.fromkeys([*inherited, *drained]))
 
     def _result(
         self, label: str, duration_s: float, before: dict[str, float], after: dict[str, float],
-        snapshots: list[dict[str, Any]], later: list[dict[str, Any]], sampler_mark: Any, drain: bool = True,
+        snapshots: list[dict[str, Any]], later: list[dict[str, Any]], sampler_mark: Any, key: int | None = None,
     ) -> Measurement:  # fmt: skip
         energy = {scope: after[scope] - before[scope] for scope in after if scope in before}
         method = {s: m for s, m in self.methods().items() if s in energy}
         unavailable = self.unavailable()
-        warnings = self._drain_warnings() if drain else []
+        warnings = self._drain_into_open(key) if key is not None else []
         for source, first, last in zip(self.sources, snapshots, later):
             judge = getattr(source, "judge", None)
             verdict = judge(first, last, duration_s) if judge is not None else Verdict()

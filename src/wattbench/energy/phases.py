@@ -155,6 +155,27 @@ def phase_figures(items: list[tuple[dict[str, Any] | None, int | None, int | Non
     return {"split_items": len(split), "unsplit_items": len(items) - len(split), "by_kind": by_kind}
 
 
+def methods_text(window: Measurement | None) -> str | None:
+    """How a window was measured, as records and master rows write it: its distinct methods, comma-separated."""
+    methods = sorted(set(window.method.values())) if window is not None else []
+    return ",".join(methods) or None
+
+
+def phase_methods_text(window: Measurement | None) -> str | None:
+    """The same for a split window's prefill and decode together (None when it was not split)."""
+    if window is None or not window.phases:
+        return None
+    return ",".join(sorted({m for part in window.phases.values() for m in part.method.values()})) or None
+
+
+def window_warnings(window: Measurement | None) -> list[str]:
+    """A window's warnings with its prefill's and decode's (a prefill estimated from power says so there)."""
+    if window is None:
+        return []
+    parts = [w for part in window.phases.values() for w in part.warnings]
+    return list(dict.fromkeys([*window.warnings, *parts]))
+
+
 def gpu_phase_j(window: Measurement | None) -> tuple[float | None, float | None]:
     """(prefill, decode) GPU energy of one split window; (None, None) when it was not split or no GPU was read."""
     if window is None or not window.phases:

@@ -16,6 +16,7 @@ from wattbench.energy.base import CONCURRENT_RUNS, Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g
 from wattbench.energy.phases import phase_figures
 from wattbench.energy.shares import PerQuery, by_scope, complete_total_j, headline_kind
+from wattbench.energy.warning_list import gathered
 from wattbench.runs.checkpoint import Checkpoints
 from wattbench.runs.costs import cost_usd, price_per_1m
 from wattbench.runs.wattbot_repeats import section as repeats_section
@@ -194,7 +195,13 @@ def _energy(
     total_j, no_total = complete_total_j(total, devices)
     headline_j = total.total_j(headline) if total is not None and headline else None
     none = PerQuery(None, sum(1 for r in records if not r.get("error")), 0).to_dict()
+    warnings, distinct = gathered(
+        [(name, m.warnings) for name, m in phases.items() if m is not None]
+        + [(str(r.get("id")), (r.get("energy") or {}).get("warnings") or []) for r in records]
+    )
     return {
+        "warnings": warnings,
+        "warnings_count": distinct,
         "scope": headline,
         "phases": {name: (m.to_dict() if m else None) for name, m in phases.items()},
         "total_j": total_j,

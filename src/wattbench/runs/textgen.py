@@ -26,8 +26,9 @@ from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.devices import Devices
 from wattbench.energy.hardware import model_disk_bytes
-from wattbench.energy.phases import gpu_phase_j
+from wattbench.energy.phases import gpu_phase_j, methods_text, phase_methods_text, window_warnings
 from wattbench.energy.shares import split_j
+from wattbench.energy.warning_list import gathered
 from wattbench.protocols import get_protocol
 from wattbench.protocols.base import RowFacts, with_tokens
 from wattbench.runs.lifecycle import Lifecycle, open_meter
@@ -225,6 +226,11 @@ def _finish(
     row = master_row(spec, run.config, run.records, planned, run.measured, facts, run.status, run.error,
                      run.run_id, run.started_at)  # fmt: skip
     passes = per_repeat(run.records, run.repeat_wall_s, run.repeat_windows)
+    energy_warnings, distinct = gathered(
+        [("idle baseline", run.idle.warnings if run.idle else []), ("", run.measured.warnings if run.measured else [])]
+        + [(f"prompt {r.prompt_index} of pass {r.repeat}", r.energy_warnings) for r in run.records]
+    )
+    phase_methods = sorted({m for r in run.records if r.phase_energy_method for m in r.phase_energy_method.split(",")})
     row = row.model_copy(update={
         "protocol": protocol.name, "comparable": None if notes is None else not notes,
         "not_comparable_reason": "; ".join(notes) if notes else None,
@@ -232,6 +238,7 @@ def _finish(
         "dataset_sha256": row_facts.dataset.get("sha256"), "dtype": _text(run.engine.get("dtype")),
         "engine_version": _engine_version(run.engine), "gpu_driver": facts.get("driver_version"),
         "repeats_measured": len(run.repeat_wall_s), "repeat_stop": run.repeat_stop, **master_columns(spreads(passes)),
+        "energy_warnings": distinct, "phase_energy_method": ",".join(phase_methods) or None,
     })  # fmt: skip
     if notes:
         run.log.warning(f"Not comparable with the {protocol.name} reference: {row.not_comparable_reason}")
@@ -249,6 +256,7 @@ def _finish(
         model_load_s=run.load_s,
         first_rendered_prompt=run.first_rendered,
         energy=run.measured.to_dict() if run.measured else None,
+        energy_warnings=energy_warnings,
         idle=run.idle.to_dict() if run.idle else None,
         energy_unavailable=meter.unavailable(),
         measured_devices=run.devices.to_dict() if run.devices else None,
@@ -262,6 +270,8 @@ def _finish(
     )
     write_json(run.path / "summary.json", summary.dump())
     batch.upsert_master(row)
+    for warning in energy_warnings:
+        run.log.warning(f"Energy: {warning}")
     log_totals(run.log, row, run.error, meter.unavailable())
     close_logger(run.log)
     return row
@@ -371,9 +381,11 @@ def _measured_passes(
         weights = [float(e.record.get("completion_tokens") or 0) for e in results]
         gpu, cpu = (_shares(energy.get(kind), weights) for kind in ("gpu", "cpu"))
         prefill_j, decode_j = gpu_phase_j(window)  # batch size 1 only: one request's window split at its first token
+        how = {"energy_method": methods_text(window), "phase_energy_method": phase_methods_text(window),
+               "energy_warnings": window_warnings(window)}  # fmt: skip
         for evaluated, gpu_j, cpu_j in zip(results, gpu, cpu):
             energy_j = {"gpu_energy_j": gpu_j, "cpu_energy_j": cpu_j, "prefill_energy_j": prefill_j,
-                        "decode_energy_j": decode_j}  # fmt: skip
+                        "decode_energy_j": decode_j, **how}  # fmt: skip
             record = PromptRecord.model_validate({**evaluated.record, **energy_j})
             if run.first_rendered is None:
                 run.first_rendered = evaluated.rendered

@@ -21,6 +21,8 @@ def log_prompt(log: Logger, record: PromptRecord, done: int, total: int) -> None
     if record.status != "ok":
         log.error(f"Prompt {done}/{total} (#{record.prompt_index}) failed: {record.error}")
         return
+    for warning in record.energy_warnings:
+        log.warning(f"Prompt {done}/{total} (#{record.prompt_index}) energy: {warning}")
     ttft = f", ttft {record.ttft_s:.3f} s" if record.ttft_s is not None else ""
     log.info(
         f"Prompt {done}/{total} (#{record.prompt_index}): latency {record.latency_s or 0.0:.3f} s{ttft}, "
@@ -66,6 +68,8 @@ def row_warnings(row: MasterRow) -> list[str]:
         warnings.append(f"fixed length not held: asked for exactly {row.max_new_tokens} new tokens a prompt, got "
                         f"{row.output_lengths_seen} (the engine ignores min_tokens?); the energy per query is not at "
                         "the asked length")  # fmt: skip
+    if row.energy_warnings:
+        warnings.append(f"{row.energy_warnings} energy warning(s) from the meter (summary.json: energy_warnings)")
     if row.usage_unknown_prompts:
         warnings.append(f"{row.usage_unknown_prompts} prompts with impossible token counts from the engine: token "
                         "totals, throughput and tokens/J unknown (prompts.jsonl: usage_warning)")  # fmt: skip

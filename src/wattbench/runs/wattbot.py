@@ -364,6 +364,8 @@ def _more_passes(
             record.session = len(sessions)
             run.append_result(record)
             further.setdefault(number, {})[question.id] = record.dump()
+            for warning in record.energy.warnings if record.energy is not None else []:
+                log.warning(f"{question.id} (pass {number + 1}): energy: {warning}")
 
         limit = config.task.max_consecutive_failures
         return life.items(task, [by_id[q] for q in ids], store, max_consecutive_failures=limit,
@@ -377,6 +379,8 @@ def _more_passes(
 def _log_question(log: logging.Logger, record: QuestionRecord) -> None:
     for note in record.notes:
         log.warning(f"{record.id}: {note}")
+    for warning in record.energy.warnings if record.energy is not None else []:
+        log.warning(f"{record.id}: energy: {warning}")
     log.info(
         f"{record.id}: value {record.pred_value!r} ref {record.pred_ref} latency {record.latency_s:.2f} s "
         f"tokens {record.prompt_tokens}+{record.completion_tokens}"

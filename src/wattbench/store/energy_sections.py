@@ -100,3 +100,8 @@ class RunEnergy(AsGiven):
     grid_intensity_g_per_kwh: float | None = None
     concurrent_runs: int | None = None
     """Runs that shared this machine's CPU package (local executor); cpu/dram then include theirs."""
+    warnings: list[str] = Field(default_factory=list)
+    """Every distinct warning of the run's meter windows (each question's, each phase's), with where it was raised:
+    a counter reset, a window estimated from power (energy/warning_list.py)."""
+    warnings_count: int = 0
+    """How many distinct warnings there were (the list stops at 100)."""

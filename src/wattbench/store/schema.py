@@ -241,6 +241,13 @@ class PromptRecord(Stored):
     call was not split (a batch of prompts, an engine that reports no token, no GPU measured)."""
     decode_energy_j: float | None = None
     """GPU energy from the first token to the end of the call."""
+    energy_method: str | None = None
+    """How the call's window was measured, per scope kind (`gpu:nvml_counter`; `gpu:nvml_power_estimate` for a
+    window shorter than the counter's step)."""
+    phase_energy_method: str | None = None
+    """How the prefill and decode windows were measured (a 50 ms prefill is estimated from power, and says so)."""
+    energy_warnings: list[str] = Field(default_factory=list)
+    """What the call's window warned of: a counter reset inside it, an estimate from power, too few readings."""
 
 
 class MasterRow(Stored):
@@ -363,6 +370,12 @@ class MasterRow(Stored):
     repeat_ttft_p50_s_cv: float | None = None
     repeat_ttft_p50_s_ci95_low: float | None = None
     repeat_ttft_p50_s_ci95_high: float | None = None
+    energy_warnings: Count = None
+    """Distinct warnings the row's meter windows raised (summary.json's `energy_warnings` lists them): a counter
+    reset, windows estimated from power, power integrated from too few readings. 0: none."""
+    phase_energy_method: str | None = None
+    """How the prefill/decode windows of the split prompts were measured (`nvml_power_estimate` where a prefill
+    was shorter than the counter's step)."""
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:
@@ -398,6 +411,9 @@ class BatchRunSummary(Stored):
     first_rendered_prompt: str | None = None
     energy: MeterWindow | None = None
     """The meter window of the row's measured passes (every repeat; warm-up and the model load outside it)."""
+    energy_warnings: list[str] = Field(default_factory=list)
+    """Every distinct warning of the row's windows (the measured window's and each call's), with where it was
+    raised (energy/warning_list.py)."""
     energy_unavailable: dict[str, str] = Field(default_factory=dict)
     measured_devices: dict[str, Any] | None = None
     """The devices the row's engine held, whose scopes its energy covers (energy/devices.py)."""
