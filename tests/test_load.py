@@ -195,3 +195,36 @@ def test_repeated_passes_per_batch_size_give_the_mean_and_its_interval(tmp_path:
     assert only["repeats"] == 3 and [p["pass"] for p in only["passes"]] == [0, 1, 2]
     assert only["output_tokens_per_s_ci95_low"] <= only["output_tokens_per_s"] <= only["output_tokens_per_s_ci95_high"]
     assert "passes" not in (out / "load.csv").read_text().splitlines()[0].split(",")
+
+
+def test_a_sweep_samples_power_so_a_gpu_without_a_counter_is_measured_and_few_readings_are_said(tmp_path: Path):
+    """A GPU without an energy counter whose power steps between 80 W and 400 W every 0.1 s. Before, the sweep
+    never started the sampler: the steady window was integrated from its two edge readings (J/token 16-33% off)
+    and the meter's "only 2 readings" warning was dropped from the point."""
+    from wattbench.campaigns.load import run_load
+    from wattbench.runs.checks import load_run_config
+
+    server = StreamingServer(ttft_s=0.05, itl_s=0.05, tokens=12)
+    config_path = tmp_path / "load.toml"
+    config_path.write_text('provider = "openai"\nmodel = "m"\n', encoding="utf-8")
+    clock = WallClock()
+    start = clock.now
+    steps = [(0.0, 80.0)] + [(start + 0.1 * k, 400.0 if k % 2 else 80.0) for k in range(1, 2000)]
+    gpu = FakeGpu(0, "GPU-a", schedule=steps, has_counter=False)
+    config, _ = load_run_config(config_path, {"generation.gpus": [0], "generation.base_url": server.url})
+    points = {}
+    try:
+        for hz in (200, None):
+            meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=hz, clock=clock)
+            out = tmp_path / f"out_{hz}"
+            (points[hz],) = run_load(config, [2], 8, 12, ["a"], out, notify=lambda m: None, meter=meter)
+    finally:
+        server.close()
+    sampled, edges_only = points[200], points[None]
+    assert sampled.window_s > 1.0 and sampled.energy_method == "nvml_power_sampling"
+    t0, t1 = clock.edges_of(sampled.window_s)
+    assert sampled.gpu_energy_j == pytest.approx(gpu.energy_j(t0, t1), rel=0.03)
+    assert not sampled.warnings and (tmp_path / "out_200" / "power.csv").read_text().count("gpu:0") > 100
+    assert any("power integrated from only 2 readings" in w for w in edges_only.warnings)
+    row = json.loads((tmp_path / "out_None" / "load.json").read_text())["points"][0]
+    assert any("only 2 readings" in w for w in row["warnings"])

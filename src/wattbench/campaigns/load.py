@@ -9,9 +9,11 @@ from wattbench.backends.registry import backend_class
 from wattbench.config import ExperimentConfig
 from wattbench.data.paths import resolve_data_dir
 from wattbench.data.prompts import load_prompts
+from wattbench.energy.base import Meter
 from wattbench.energy.hardware import system_facts
 from wattbench.errors import ConfigError
 from wattbench.runs.checks import check_run_config, open_meter
+from wattbench.runs.lifecycle import Lifecycle
 from wattbench.runs.load import LoadPoint, combine, load_options, measure_point, write_results
 
 
@@ -33,10 +35,13 @@ def sweep_prompts(data_dir: Path | None, prompts_file: Path | None) -> list[str]
 
 def run_load(
     config: ExperimentConfig, batch_sizes: list[int], requests: int, max_tokens: int, prompts: list[str],
-    out_dir: Path, notify: Callable[[str], None] = print, repeats: int = 1,
+    out_dir: Path, notify: Callable[[str], None] = print, repeats: int = 1, meter: Meter | None = None,
 ) -> list[LoadPoint]:  # fmt: skip
     """Every batch size in turn on a fresh engine (a managed server restarts with its new --max-num-seqs); the
-    results are written after each point, so a sweep that fails late keeps what it measured."""
+    results are written after each point, so a sweep that fails late keeps what it measured. The power sampler
+    runs through the whole sweep (its timeline in power.csv), as in any run: a GPU without an energy counter is
+    integrated from its readings, and every steady window has readings inside it. `meter`: a program's own (a
+    test's); else the config's."""
     engine = check_run_config(config)
     if repeats < 1:
         raise ConfigError(f"--repeats {repeats}: give 1 or more passes per batch size")
@@ -46,18 +51,23 @@ def run_load(
                           "requests for a steady state (twice the batch size)")  # fmt: skip
     options = backend_class(engine).run_options(config)
     load_options(engine, options, batch_sizes[0])  # an engine without a load mode fails before anything runs
-    meter = open_meter(config)
+    meter = meter or open_meter(config)
     facts = {"engine": engine, "model": config.model, "requests": requests, "max_tokens": max_tokens,
              "machine": system_facts(), "meter_unavailable": meter.unavailable()}  # fmt: skip
     points: list[LoadPoint] = []
-    for size in batch_sizes:
-        times = f", {repeats} passes" if repeats > 1 else ""
-        notify(f"load: batch size {size}, {requests} requests of {max_tokens} tokens{times}")
-        passes = [measure_point(engine, options, prompts, size, requests, max_tokens, meter) for _ in range(repeats)]
-        point = combine(passes)
-        points.append(point)
-        write_results(out_dir, points, facts)
-        notify(point_line(point))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with Lifecycle(meter, out_dir / "power.csv"):  # the sampler: started here, stopped and flushed at the end
+        for size in batch_sizes:
+            times = f", {repeats} passes" if repeats > 1 else ""
+            notify(f"load: batch size {size}, {requests} requests of {max_tokens} tokens{times}")
+            passes = [measure_point(engine, options, prompts, size, requests, max_tokens, meter)
+                      for _ in range(repeats)]  # fmt: skip
+            point = combine(passes)
+            points.append(point)
+            write_results(out_dir, points, facts)
+            notify(point_line(point))
+            for warning in point.warnings:
+                notify(f"  warning: B={size}: {warning}")
     return points
 
 

@@ -114,8 +114,10 @@ def judge(
             verdict.unavailable[scope] = names.failure.format(count=failures1 - failures0, error=gpu.last_failure)
             continue
         if not gpu.has_counter:
-            if polls1 - polls0 < 3 and duration_s > 1.0:
-                verdict.warnings.append(f"{scope}: power integrated from only {polls1 - polls0} readings")
+            readings = polls1 - polls0 + 1  # the window's first edge is a reading too
+            if readings < 4 and duration_s > 1.0:
+                verdict.warnings.append(f"{scope}: power integrated from only {readings} readings over "
+                                        f"{duration_s:.1f} s (no power sampler running?)")  # fmt: skip
             continue
         counter_j, power_j = counter1 - counter0, power1 - power0
         if duration_s < COUNTER_PERIOD_S:

@@ -21,6 +21,7 @@ from wattbench.backends.registry import backend_class, create_backend
 from wattbench.backends.timing import spread
 from wattbench.energy.base import Meter
 from wattbench.energy.devices import as_devices, scope_rule
+from wattbench.energy.phases import methods_text
 from wattbench.runs.steady import SteadyWindow
 from wattbench.stats.repeats import spread as repeat_spread
 from wattbench.store.rundir import write_json
@@ -62,6 +63,10 @@ class LoadPoint:
     output_tokens_per_s_ci95_high: float | None = None
     passes: list[dict[str, Any]] = field(default_factory=list)
     """Each pass's own figures (with 2 or more passes)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the steady window's meter warned of (power integrated from too few readings, a counter reset)."""
+    energy_method: str | None = None
+    """How the steady window was measured (nvml_counter, nvml_power_sampling, ...)."""
 
 
 REPEATED = ("j_per_output_token", "output_tokens_per_s", "avg_gpu_power_w", "ttft_p50_s", "tpot_p50_s")
@@ -85,7 +90,9 @@ def combine(points: list[LoadPoint]) -> LoadPoint:
     return replace(first, **means, repeats=len(points), passes=passes,
                    completed=sum(p.completed for p in points), failed=sum(p.failed for p in points),
                    requests=sum(p.requests for p in points),
-                   problem="; ".join(sorted({p.problem for p in points if p.problem})) or None)  # fmt: skip
+                   problem="; ".join(sorted({p.problem for p in points if p.problem})) or None,
+                   warnings=list(dict.fromkeys(w for p in points for w in p.warnings)),
+                   energy_method=",".join(sorted({p.energy_method or "" for p in points} - {""})) or None)  # fmt: skip
 
 
 def load_options(engine: str, options: dict[str, Any], in_flight: int) -> dict[str, Any]:
@@ -139,6 +146,8 @@ def _point(steady: SteadyWindow, completions: list[Any], in_flight: int, total: 
         tpot_p50_s=timing["tpot_p50_s"], tpot_p90_s=timing["tpot_p90_s"], tpot_p99_s=timing["tpot_p99_s"],
         energy_unavailable=unavailable, problem=steady.problem,
         first_error=next((c.error for c in completions if not c.ok), None),
+        warnings=list(measured.warnings) if measured is not None else [],
+        energy_method=methods_text(measured),
     )  # fmt: skip
 
 
@@ -151,7 +160,8 @@ def write_results(out_dir: Path, points: list[LoadPoint], facts: dict[str, Any])
     record = LoadResults.model_validate({**facts, "schema_version": LoadResults.VERSION, "anchor": ANCHOR,
                                          "points": rows})  # fmt: skip
     write_json(out_dir / "load.json", record.dump())
-    flat = [{k: v for k, v in row.items() if k != "passes"} for row in rows]  # the passes are in load.json
+    # The passes are in load.json; the warnings go into one cell.
+    flat = [{k: ("; ".join(v) if k == "warnings" else v) for k, v in row.items() if k != "passes"} for row in rows]
     with open(out_dir / "load.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(flat[0]) if flat else ["batch_size"])
         writer.writeheader()
