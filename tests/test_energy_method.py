@@ -191,6 +191,38 @@ def test_a_batch_rows_prompts_share_its_energy_by_output_tokens(tmp_path: Path):
     assert row.tokens_per_joule == pytest.approx(430 / (row.gpu_energy_wh * 3600))
 
 
+def test_prompts_cut_off_after_their_tokens_are_charged_their_share(tmp_path: Path):
+    """Six streams at once, two cut off by the server after all their tokens. Before, a failed prompt weighed 0
+    tokens: the answered prompts were charged its energy (48.8 against 32.6 Wh per 1,000 queries) and the failed
+    energy read 0."""
+    from fakes.servers import StreamingServer
+
+    model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    server = StreamingServer(ttft_s=0.05, itl_s=0.02, tokens=10)
+    clock = WallClock()
+    meter = make_meter("nvml", nvml=make_module([FakeGpu(0, "GPU-a", schedule=[(0.0, 300.0)])], clock),
+                       gpu_indices=[0], sampler_hz=None, clock=clock)  # fmt: skip
+    config = BatchConfig(backend="openai", endpoint=server.url, batch_size=6, warmup_prompts=0, max_attempts=1,
+                         gpus=[0], output_dir=str(tmp_path / "out"), energy=EnergyConfig(meter="nvml", idle_seconds=0),
+                         max_new_tokens=10)  # fmt: skip
+    prompts = ["one", "two [cut]", "three", "four", "five [cut]", "six"]
+    try:
+        outcome = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 10, 16), prompts, meter=meter)
+    finally:
+        server.close()
+    row = outcome.rows[0]
+    lines = next(Path(config.output_dir).rglob("prompts.jsonl")).read_text().splitlines()
+    by_prompt = {r["prompt_index"]: r for r in map(json.loads, lines)}
+    cut = [by_prompt[1], by_prompt[4]]
+    assert all(r["status"] == "error" and r["failed_output_tokens"] == 10 for r in cut)
+    shares = [by_prompt[i]["gpu_energy_j"] for i in range(6)]
+    assert all(share == pytest.approx(shares[0]) for share in shares)  # ten tokens each: equal shares
+    total_wh = row.gpu_energy_wh
+    assert row.successful_prompts == 4
+    assert row.avg_energy_per_prompt_wh == pytest.approx(total_wh / 6)  # not total / 4
+    assert row.failed_gpu_energy_wh == pytest.approx(total_wh * 2 / 6)
+
+
 def test_a_gpu_without_a_counter_in_a_batch_row_is_sampled_within_two_percent(tmp_path: Path):
     """A server on this machine (GPU 0) answers slowly while the GPU's power steps between 80 W and 400 W in real
     time; the row's sampler (100 Hz) integrates it. Without the sampler, two edge readings would miss every step."""

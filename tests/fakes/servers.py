@@ -158,7 +158,8 @@ class StreamingServer(Served):
     """Streams each chat reply as server-sent events on a script: the first chunk `ttft_s` after the request
     arrives, then one every `itl_s`, `tokens` tokens in all (`per_chunk` to a chunk), then a usage chunk (unless
     `usage=False`) and [DONE]. `cut_after` chunks ends the stream with no finish reason, as a server that cut it
-    off. A request's own `max_tokens` wins over `tokens` when smaller."""
+    off; a request whose message holds "[cut]" gets all its tokens and is then cut off so (no finish reason, no
+    usage). A request's own `max_tokens` wins over `tokens` when smaller."""
 
     def __init__(self, ttft_s: float, itl_s: float, tokens: int, *, per_chunk: int = 1, usage: bool = True,
                  cut_after: int | None = None) -> None:  # fmt: skip
@@ -178,6 +179,7 @@ class StreamingServer(Served):
                 payload = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 outer.payloads.append(payload)
                 total = min(tokens, int(payload.get("max_tokens") or tokens))
+                marked = "[cut]" in json.dumps(payload.get("messages"))
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
@@ -192,9 +194,9 @@ class StreamingServer(Served):
                         time.sleep(itl_s)
                     n = min(per_chunk, total - sent)
                     sent, chunks = sent + n, chunks + 1
-                    reason = "length" if sent == total else None
+                    reason = "length" if sent == total and not marked else None
                     self._event({"choices": [{"delta": {"content": "tok " * n}, "finish_reason": reason}]})
-                if usage and (cut_after is None or sent == total):
+                if usage and not marked and (cut_after is None or sent == total):
                     self._event({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": sent}})
                 self._event("[DONE]")
                 self.wfile.write(b"0\r\n\r\n")

@@ -103,6 +103,7 @@ class Completion:
     attempts: int = 1  # how many times the request was sent (server backends retry 429, 5xx and timeouts)
     notes: list[str] = field(default_factory=list)  # what the run log should say (a capped Retry-After, say)
     usage_warning: str | None = None  # token counts the engine reported that could not be true (backends/usage.py)
+    generated_tokens: int | None = None  # a failed request's output tokens before it failed (a stream cut off)
 
     @property
     def ok(self) -> bool:

@@ -30,7 +30,7 @@ from wattbench.backends.base import (
     finish_reason,
     options_of,
 )
-from wattbench.backends.sse import Limits, Reply, ReplyTimeout, post, stream_completion
+from wattbench.backends.sse import Limits, Reply, ReplyTimeout, StreamFailure, post, stream_completion
 from wattbench.energy.devices import Devices, server_devices
 from wattbench.errors import WattbenchError
 from wattbench.urls import parse_url
@@ -352,7 +352,11 @@ class OpenAICompatBackend(BackendBase):
         if reply.events is None:
             return self._parse(reply.text, started)
         streamed = stream_completion(reply, started)
-        return self._failed(streamed, started) if isinstance(streamed, str) else streamed
+        if isinstance(streamed, StreamFailure):
+            failed = self._failed(streamed.error, started)
+            failed.generated_tokens = streamed.generated_tokens
+            return failed
+        return streamed
 
     def _parse(self, body: str, started: float) -> Completion:
         try:

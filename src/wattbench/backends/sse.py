@@ -178,8 +178,17 @@ async def _body(response: Any, started: float, on_output: Callable[[str], None] 
     return reply
 
 
-def stream_completion(reply: Reply, started: float) -> Completion | str:
-    """The Completion a stream adds up to, or the error it carried (a string)."""
+@dataclass(frozen=True)
+class StreamFailure:
+    """A stream that failed, and the output tokens it had delivered first: the engine generated them, so their
+    energy is the failed request's (energy/shares.py), not the answered requests'."""
+
+    error: str
+    generated_tokens: int
+
+
+def stream_completion(reply: Reply, started: float) -> Completion | StreamFailure:
+    """The Completion a stream adds up to, or how it failed."""
     assert reply.events is not None
     answer: list[str] = []
     reasoning: list[str] = []
@@ -187,7 +196,8 @@ def stream_completion(reply: Reply, started: float) -> Completion | str:
     usage: dict[str, Any] = {}
     for event in reply.events:
         if "error" in event:
-            return f"the server's stream reported an error: {str(event['error'])[:200]}"
+            error = f"the server's stream reported an error: {str(event['error'])[:200]}"
+            return StreamFailure(error, _delivered(usage, reply))
         piece, thought = _delta_text(event)
         answer.append(piece)
         reasoning.append(thought)
@@ -197,8 +207,9 @@ def stream_completion(reply: Reply, started: float) -> Completion | str:
     if reason is None:
         # A stream cut off by the server: llama_cpp.server ends a stream this way when another request arrives
         # (unless started with --interrupt_requests False). Its partial text is not an answer.
-        return ("the stream ended without a finish reason: the server cut the reply off (llama_cpp.server does "
-                "so when another request arrives; start it with --interrupt_requests False)")  # fmt: skip
+        return StreamFailure("the stream ended without a finish reason: the server cut the reply off (llama_cpp."
+                             "server does so when another request arrives; start it with --interrupt_requests False)",
+                             _delivered(usage, reply))  # fmt: skip
     notes = []
     completion_tokens = usage.get("completion_tokens")
     if completion_tokens is None:
@@ -220,3 +231,9 @@ def stream_completion(reply: Reply, started: float) -> Completion | str:
         itl_s=reply.times.itl_s,
         notes=notes,
     )
+
+
+def _delivered(usage: dict[str, Any], reply: Reply) -> int:
+    """Output tokens a failed stream delivered: the usage it sent, else its chunks that held text."""
+    counted = usage.get("completion_tokens")
+    return int(counted) if isinstance(counted, int) and counted >= 0 else len(reply.times.offsets_s)

@@ -378,7 +378,9 @@ def _measured_passes(
         # A generate call is metered as a whole; its energy is split over its prompts by output tokens
         # (energy/shares.py), so the shares add up to the window exactly.
         energy = window.totals_j() if window else {}
-        weights = [float(e.record.get("completion_tokens") or 0) for e in results]
+        # A prompt that failed after generating (a stream cut off) weighs the tokens it was sent.
+        weights = [float(e.record.get("completion_tokens") or e.record.get("failed_output_tokens") or 0)
+                   for e in results]  # fmt: skip
         gpu, cpu = (_shares(energy.get(kind), weights) for kind in ("gpu", "cpu"))
         prefill_j, decode_j = gpu_phase_j(window)  # batch size 1 only: one request's window split at its first token
         how = {"energy_method": methods_text(window), "phase_energy_method": phase_methods_text(window),

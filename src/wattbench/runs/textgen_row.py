@@ -121,6 +121,7 @@ def _energy_figures(
         "tokens_per_joule": gpu.output_tokens_per_j,
         "avg_energy_per_prompt_wh": gpu.wh_per_query,
         "wh_per_1000_queries": gpu.wh_per_1000_queries,
+        "failed_gpu_energy_wh": None if gpu.failed_energy_j is None else gpu.failed_energy_j / J_PER_WH,
         "cpu_energy_wh": None if cpu_j is None else cpu_j / J_PER_WH,
         "energy_method": ",".join(sorted(set(measured.method.values()))) if measured and measured.method else None,
         "idle_power_w": idle if measured and measured.idle_power_w else None,

@@ -241,6 +241,9 @@ class PromptRecord(Stored):
     call was not split (a batch of prompts, an engine that reports no token, no GPU measured)."""
     decode_energy_j: float | None = None
     """GPU energy from the first token to the end of the call."""
+    failed_output_tokens: int | None = None
+    """A failed prompt: the output tokens it was sent before it failed (a stream cut off); its energy share is
+    weighed by them, as an answered prompt's is by its output tokens."""
     energy_method: str | None = None
     """How the call's window was measured, per scope kind (`gpu:nvml_counter`; `gpu:nvml_power_estimate` for a
     window shorter than the counter's step)."""
@@ -370,6 +373,9 @@ class MasterRow(Stored):
     repeat_ttft_p50_s_cv: float | None = None
     repeat_ttft_p50_s_ci95_low: float | None = None
     repeat_ttft_p50_s_ci95_high: float | None = None
+    failed_gpu_energy_wh: float | None = None
+    """GPU energy of the prompts that failed (their shares, by the tokens they were sent before failing): beside
+    the answered prompts' figures, never in them. 0: no prompt failed after generating."""
     energy_warnings: Count = None
     """Distinct warnings the row's meter windows raised (summary.json's `energy_warnings` lists them): a counter
     reset, windows estimated from power, power integrated from too few readings. 0: none."""

@@ -91,6 +91,7 @@ def evaluate(request: GenerationRequest, completion: Completion, mode: Reasoning
         "itl_s": completion.itl_s,
         "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens,
+        "failed_output_tokens": None if completion.ok else completion.generated_tokens,
         "usage_warning": completion.usage_warning,
         "reasoning_tokens": reasoning_tokens,
         "answer_tokens": answer_tokens,
