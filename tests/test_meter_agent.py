@@ -296,3 +296,30 @@ def test_idle_connections_are_closed_and_threads_bounded(agent, monkeypatch):
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_run_and_load_take_the_engine_s_gpus_with_gpus(wattbot: Path, tmp_path: Path, capsys):
+    """The methods name `--gpus` for a server on this machine (energy/devices.py says so when it is missing);
+    `run` and `load` had no such flag."""
+    import json
+
+    from fakes.servers import OK_BODY, ScriptedServer
+    from fakes.workspace import make_workspace
+
+    root = make_workspace(wattbot, tmp_path)
+    server = ScriptedServer([], default=(200, json.dumps(OK_BODY), {}, 0.0))
+    try:
+        code = main(["run", "--config", str(root / "run.toml"), "--data-dir", str(root / "data"), "--quiet",
+                     "--provider", "openai", "--model", "served", "--base-url", server.url, "--gpus", "0,2",
+                     "--name", "on-gpus"])  # fmt: skip
+    finally:
+        server.close()
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((root / "runs" / "on-gpus" / "summary.json").read_text())
+    assert summary["backend"]["measured_devices"]["gpus"] == [0, 2]
+    assert summary["config"]["generation"]["gpus"] == [0, 2]
+    for command in (["run", "--config", str(root / "run.toml")], ["load", "--batch-sizes", "1"]):
+        capsys.readouterr()
+        assert main([*command, "--gpus", "0,x"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--gpus '0,x': give NVML indices" in err[0]

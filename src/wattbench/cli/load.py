@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from wattbench.cli import app
-from wattbench.cli.options import DATA_DIR, METER_URL
+from wattbench.cli.options import DATA_DIR, ENGINE_GPUS, METER_URL, gpu_list
 
 
 @app.command("load")
@@ -22,6 +22,7 @@ def load(
     output_dir: Path = typer.Option(Path("load_results"), "--output-dir", help="Where load.json and load.csv go."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server URL ending in /v1."),
     meter_url: str = METER_URL,
+    gpus: str = ENGINE_GPUS,
     data_dir: Path = DATA_DIR,
 ) -> None:
     """J per output token, tokens/s, TTFT/TPOT and GPU power at each batch size, between the moment the batch is
@@ -31,9 +32,10 @@ def load(
     from wattbench.runs.checks import load_run_config
 
     sizes = parse_batch_sizes(batch_sizes)
-    overrides = {"generation.base_url": base_url, "energy.meter_url": meter_url}
+    overrides = {"generation.base_url": base_url, "energy.meter_url": meter_url, "generation.gpus": gpu_list(gpus)}
     settings, warnings = load_run_config(config, overrides, {"generation.base_url": "--base-url",
-                                                             "energy.meter_url": "--meter-url"})  # fmt: skip
+                                                             "energy.meter_url": "--meter-url",
+                                                             "generation.gpus": "--gpus"})  # fmt: skip
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     prompts = sweep_prompts(data_dir, prompts_file)

@@ -25,11 +25,7 @@ def serve(
     ),  # fmt: skip
 ) -> None:
     """Answer the served GPUs' energy counters and power over HTTP (read-only) until interrupted."""
+    from wattbench.cli.options import gpu_list
     from wattbench.energy.agent import serve as serve_agent
-    from wattbench.errors import ConfigError
 
-    try:
-        indices = [int(part) for part in gpus.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(f"--gpus {gpus!r}: give NVML indices separated by commas, e.g. 0,1") from None
-    serve_agent(indices, host, port, token_file)
+    serve_agent(gpu_list(gpus) or [], host, port, token_file)

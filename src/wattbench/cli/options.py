@@ -26,6 +26,24 @@ METER_URL = typer.Option(
     None, "--meter-url", help="A meter agent on the server's host (wattbench meter serve): its GPUs' energy."
 )
 CAMPAIGN_CONFIG = typer.Option(None, "--config", help="TOML/YAML file of this command's settings; flags override.")
+ENGINE_GPUS = typer.Option(
+    None, "--gpus", help="The GPUs (NVML indices, 0,1) the engine runs on and the meter measures (generation.gpus)."
+)
+
+
+def gpu_list(text: str | None, flag: str = "--gpus") -> list[int] | None:
+    """A comma-separated list of NVML indices ("0,1"); None when not given. Bad text is one line naming the flag."""
+    from wattbench.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        indices = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        indices = []
+    if not indices or any(i < 0 for i in indices):
+        raise ConfigError(f"{flag} {text!r}: give NVML indices separated by commas, e.g. 0,1")
+    return indices
 
 
 def executor_overrides(

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from wattbench.cli import app
-from wattbench.cli.options import DATA_DIR, METER_URL
+from wattbench.cli.options import DATA_DIR, ENGINE_GPUS, METER_URL, gpu_list
 
 
 def _progress(quiet: bool):
@@ -149,6 +149,7 @@ FLAGS = {
     "model": "--model",
     "generation.base_url": "--base-url",
     "energy.meter_url": "--meter-url",
+    "generation.gpus": "--gpus",
     "task.repeats": "--repeats",
     "task.repeat_until": "--repeat-until",
     "task.max_repeats": "--max-repeats",
@@ -219,6 +220,7 @@ def run(
     data_dir: Path = _DATA,
     base_url: str = _BASE_URL,
     meter_url: str = METER_URL,
+    gpus: str = ENGINE_GPUS,
     repeats: int = typer.Option(None, "--repeats", help="Measured passes over the questions (task.repeats, 1)."),
     repeat_until: float = typer.Option(
         None,
@@ -230,7 +232,8 @@ def run(
 ) -> None:
     """Run a model over the WattBot questions with retrieval; write a resumable run dir and print the score.
     Exit 1 when the run failed (stopped on failures, or no question got an answer), 2 on bad input."""
-    passes = {"task.repeats": repeats, "task.repeat_until": repeat_until, "task.max_repeats": max_repeats}
+    passes = {"task.repeats": repeats, "task.repeat_until": repeat_until, "task.max_repeats": max_repeats,
+              "generation.gpus": gpu_list(gpus)}  # fmt: skip
     _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir, base_url,
          meter_url, passes)  # fmt: skip
 
