@@ -216,11 +216,14 @@ def test_prompts_cut_off_after_their_tokens_are_charged_their_share(tmp_path: Pa
     cut = [by_prompt[1], by_prompt[4]]
     assert all(r["status"] == "error" and r["failed_output_tokens"] == 10 for r in cut)
     shares = [by_prompt[i]["gpu_energy_j"] for i in range(6)]
-    assert all(share == pytest.approx(shares[0]) for share in shares)  # ten tokens each: equal shares
+    # Six streams of ten tokens side by side: each in flight as long as the others, so about equal shares.
+    assert all(r["energy_share"] == "in_flight" for r in by_prompt.values())
+    assert all(share == pytest.approx(shares[0], rel=0.15) for share in shares)
+    assert sum(shares) == pytest.approx(row.gpu_energy_wh * 3600, rel=0.2)  # the call within the row's window
     total_wh = row.gpu_energy_wh
     assert row.successful_prompts == 4
-    assert row.avg_energy_per_prompt_wh == pytest.approx(total_wh / 6)  # not total / 4
-    assert row.failed_gpu_energy_wh == pytest.approx(total_wh * 2 / 6)
+    assert row.avg_energy_per_prompt_wh == pytest.approx(total_wh / 6, rel=0.1)  # not total / 4
+    assert row.failed_gpu_energy_wh == pytest.approx(total_wh * 2 / 6, rel=0.15)
 
 
 def test_a_gpu_without_a_counter_in_a_batch_row_is_sampled_within_two_percent(tmp_path: Path):

@@ -63,6 +63,10 @@ def test_a_sweep_point_against_a_streaming_server_measures_the_full_batch(tmp_pa
     assert point.avg_gpu_power_w == pytest.approx(250.0, rel=0.05)
     assert point.j_per_output_token == pytest.approx(250.0 * point.window_s / point.window_output_tokens, rel=0.05)
     assert point.ttft_p50_s == pytest.approx(0.1, abs=0.03) and point.tpot_p50_s == pytest.approx(0.05, abs=0.015)
+    # Per request (energy/inflight.py): always two in flight on a flat 250 W, each for its 0.35 s.
+    assert point.request_energy_p50_j == pytest.approx(125.0 * 0.35, rel=0.15)
+    assert point.request_energy_p50_j <= point.request_energy_p90_j < 2 * point.request_energy_p50_j
+    assert point.request_prefill_p50_j + point.request_decode_p50_j <= point.request_energy_p90_j * 1.01
     assert [p["max_tokens"] for p in server.payloads[2:]] == [6] * 6  # after the two warm-up requests
     assert all(p["min_tokens"] == 6 and p["stream"] for p in server.payloads[2:])
 

@@ -245,8 +245,15 @@ def test_a_batch_row_at_batch_size_1_reports_prefill_and_decode(tmp_path: Path):
     prefill_j = sum(r["prefill_energy_j"] for r in records)
     assert row.prefill_j_per_input_token == pytest.approx(prefill_j / 15)  # the server counts 5 prompt tokens
     assert row.decode_j_per_output_token == pytest.approx(sum(r["decode_energy_j"] for r in records) / 12)
-    # Three prompts in one call share their steps: not split.
-    assert all(r["prefill_energy_j"] is None for r in batched) and batched_row.prefill_j_per_input_token is None
+    # Three prompts in one call share their steps: each gets its share by the in-flight rule (energy/inflight.py).
+    # The power is flat, so the draws cannot be told apart: the three, in flight together, share every stretch.
+    assert all(r["energy_share"] == "in_flight" for r in batched) and batched_row.energy_share == "in_flight"
+    for record in batched:
+        assert record["prefill_energy_j"] == pytest.approx(250 * 0.2 / 3, abs=250 * SLACK_S)
+        assert record["decode_energy_j"] == pytest.approx(250 * 0.2 / 3, abs=250 * SLACK_S)
+    assert sum(r["gpu_energy_j"] for r in batched) == pytest.approx(batched_row.gpu_energy_wh * 3600, rel=0.2)
+    assert batched_row.prefill_j_per_input_token is not None
+    assert row.energy_share == "output_tokens"  # one prompt a call: the whole window, split at its first token
 
 
 @pytest.mark.slow

@@ -159,3 +159,91 @@ class WallClock:
                 if end - start == duration_s:
                     return start, end
         raise AssertionError(f"no two clock readings are {duration_s} s apart")
+
+
+@dataclass
+class AdditiveGpu(FakeGpu):
+    """A GPU whose power follows the requests a scripted server has in flight, in real time: `base_w`, plus
+    `prefill_w` for each request waiting for its first token and `decode_w` for each past it (the server calls
+    `arrive`, `first` and `done` as it serves). `saturate_w` > 0 bends the requests' part (a GPU that cannot draw
+    more than base + saturate_w): the part of d watts becomes saturate_w x (1 - exp(-d / saturate_w)). Energy is
+    integrated exactly over the server's own event times."""
+
+    base_w: float = 0.0
+    prefill_w: float = 0.0
+    decode_w: float = 0.0
+    saturate_w: float = 0.0
+    spans: list[list[float | None]] = field(default_factory=list)  # per request: [arrived, first token, done]
+    keys: list[str] = field(default_factory=list)  # per request: what the server was asked (its last message)
+
+    def __post_init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+
+    def arrive(self, key: str = "") -> int:
+        with self._lock:
+            self.spans.append([time.monotonic(), None, None])
+            self.keys.append(key)
+            return len(self.spans) - 1
+
+    def first(self, index: int) -> None:
+        with self._lock:
+            self.spans[index][1] = time.monotonic()
+
+    def done(self, index: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            span = self.spans[index]
+            span[1] = span[1] if span[1] is not None else now
+            span[2] = now
+
+    def _counts(self, t: float) -> tuple[int, int]:
+        prefill = decode = 0
+        for start, first, end in list(self.spans):
+            if start is None or t < start or (end is not None and t >= end):
+                continue
+            if first is None or t < first:
+                prefill += 1
+            else:
+                decode += 1
+        return prefill, decode
+
+    def _requests_w(self, prefill: int, decode: int) -> float:
+        part = self.prefill_w * prefill + self.decode_w * decode
+        if self.saturate_w > 0:
+            import math
+
+            return self.saturate_w * (1 - math.exp(-part / self.saturate_w))
+        return part
+
+    def power_w(self, t: float) -> float:
+        return self.base_w + self._requests_w(*self._counts(t))
+
+    def energy_j(self, t0: float, t1: float) -> float:
+        edges = {t0, t1}
+        for span in list(self.spans):
+            edges.update(x for x in span if x is not None and t0 < x < t1)
+        points = sorted(edges)
+        return sum((b - a) * self.power_w(a) for a, b in zip(points, points[1:]))
+
+    def own_j(self, index: int) -> tuple[float, float]:
+        """(prefill, decode) energy the request's own draw cost, by the server's times (additive model)."""
+        start, first, end = self.spans[index]
+        assert start is not None and first is not None and end is not None
+        return self.prefill_w * (first - start), self.decode_w * (end - first)
+
+    def proportional_j(self, index: int) -> float:
+        """With saturation: the request's share of the requests' part at each instant, in proportion to what it
+        would draw alone in its phase (the reference the additive rule is compared with)."""
+        start, first, end = self.spans[index]
+        assert start is not None and first is not None and end is not None
+        edges = sorted({x for span in self.spans for x in span if x is not None and start <= x <= end})
+        total = 0.0
+        for a, b in zip(edges, edges[1:]):
+            prefill, decode = self._counts(a)
+            nominal = self.prefill_w * prefill + self.decode_w * decode
+            mine = self.prefill_w if a < first else self.decode_w
+            if nominal > 0:
+                total += (b - a) * self._requests_w(prefill, decode) * mine / nominal
+        return total

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 OK_BODY = {
     "choices": [{"message": {"content": '{"answer_value": 4}'}, "finish_reason": "stop"}],
@@ -75,8 +76,13 @@ class ScriptedServer(Served):
         _serve(self, Handler)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 resets connections when many requests arrive at once
+
+
 def _serve(server: Served, handler: type[BaseHTTPRequestHandler]) -> None:
-    server.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.httpd = _Server(("127.0.0.1", 0), handler)
     server.url = f"http://127.0.0.1:{server.httpd.server_address[1]}/v1"
     threading.Thread(target=server.httpd.serve_forever, daemon=True).start()
 
@@ -162,7 +168,8 @@ class StreamingServer(Served):
     usage). A request's own `max_tokens` wins over `tokens` when smaller."""
 
     def __init__(self, ttft_s: float, itl_s: float, tokens: int, *, per_chunk: int = 1, usage: bool = True,
-                 cut_after: int | None = None) -> None:  # fmt: skip
+                 cut_after: int | None = None, gpu: Any = None) -> None:  # fmt: skip
+        """`gpu`: a fake GPU told when each request arrives, has its first token, and is done (AdditiveGpu)."""
         self.payloads: list[dict] = []
         outer = self
 
@@ -180,6 +187,8 @@ class StreamingServer(Served):
                 outer.payloads.append(payload)
                 total = min(tokens, int(payload.get("max_tokens") or tokens))
                 marked = "[cut]" in json.dumps(payload.get("messages"))
+                last = (payload.get("messages") or [{}])[-1].get("content", "")
+                index = gpu.arrive(str(last)) if gpu is not None else None
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
@@ -193,9 +202,13 @@ class StreamingServer(Served):
                     if chunks:
                         time.sleep(itl_s)
                     n = min(per_chunk, total - sent)
+                    if not chunks and gpu is not None:
+                        gpu.first(index)
                     sent, chunks = sent + n, chunks + 1
                     reason = "length" if sent == total and not marked else None
                     self._event({"choices": [{"delta": {"content": "tok " * n}, "finish_reason": reason}]})
+                if gpu is not None:
+                    gpu.done(index)
                 if usage and not marked and (cut_after is None or sent == total):
                     self._event({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": sent}})
                 self._event("[DONE]")

@@ -268,7 +268,16 @@ class LlamaCppBackend(BackendBase):
         # llama.cpp in process serves one sequence at a time; the batch is answered in order. Plain chat requests
         # (the WattBot task, with its grammar) keep llama-cpp-python's chat path, on which its published figures
         # were measured; anything the chat API cannot express is rendered here from the model's own template.
-        return [self._rendered_one(r) if self._needs_rendering(r) else self._one(r) for r in requests]
+        completions = []
+        for request in requests:
+            # Each request starts when the one before it is done: the in-flight rule (energy/inflight.py) then
+            # sees one request at a time, not the later ones waiting as if they were prefilling.
+            if request.on_output is not None and len(requests) > 1:
+                request.on_output("sent")
+            completions.append(self._rendered_one(request) if self._needs_rendering(request) else self._one(request))
+            if request.on_output is not None and len(requests) > 1:
+                request.on_output("done")
+        return completions
 
     def info(self) -> dict[str, Any]:
         import llama_cpp

@@ -82,6 +82,8 @@ def point_line(point: LoadPoint) -> str:
                    f"{point.repeats} passes")  # fmt: skip
     elif point.repeats == 1:
         energy += " (1 pass: no interval)" if point.gpu_energy_j is not None else ""
+    if point.request_energy_p50_j is not None and point.request_energy_p90_j is not None:
+        energy += f"; per request {point.request_energy_p50_j:.2f} J p50, {point.request_energy_p90_j:.2f} J p90"
     return (f"  B={point.batch_size}: {fmt(point.output_tokens_per_s, '.1f')} tokens/s, {energy}, TTFT p50 "
             f"{fmt(point.ttft_p50_s, '.3f')} s, TPOT p50 {fmt(point.tpot_p50_s, '.4f')} s, "
             f"{point.completed}/{point.requests} done" + (f"; {point.problem}" if point.problem else ""))  # fmt: skip

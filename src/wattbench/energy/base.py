@@ -100,6 +100,9 @@ class Measurement:
     phases: dict[str, Measurement] = field(default_factory=dict)
     """One request's window split at its first token (energy/phases.py): prefill and decode; empty when the
     window was not split. A sum of windows has no phases of its own."""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    """Each request's share of the window's last generate call, per kind of scope (energy/inflight.py), for the
+    run to put in each request's record; not written with the window itself."""
 
     @property
     def avg_power_w(self) -> dict[str, float]:

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wattbench.energy.base import Measurement, Meter, Reading
+from wattbench.energy.base import Measurement, Meter, Reading, scope_kind
+from wattbench.energy.inflight import InFlight
 
 PREFILL, DECODE = "prefill", "decode"
 
@@ -40,6 +41,7 @@ class PhaseMarks:
         self._lock = threading.Lock()
         self.void: str | None = None  # why the last call is not split
         self._tokens: dict[str, int] = {}  # the last call's request: input and output tokens
+        self.inflight: InFlight | None = None  # the last call's, when it carried several requests
 
     def mark(self, edge: str) -> None:
         """Read the counters at `edge` (call, sent, first_token, done); only the first reading of an edge counts."""
@@ -55,6 +57,7 @@ class PhaseMarks:
         one split. True when it is split (one request); the counters are read at the call now."""
         with self._lock:
             self._readings, self.void, self._tokens = {}, None, {}
+        self.inflight = None
         if requests != 1:
             self.void = "several requests share the call's prefill and decode steps"
             return False
@@ -92,6 +95,24 @@ class PhaseMarks:
         prefill, decode = self.meter.between(PREFILL, sent, first), self.meter.between(DECODE, first, done)
         prefill.tokens, decode.tokens = dict(self._tokens), dict(self._tokens)
         return {PREFILL: prefill, DECODE: decode}
+
+    def shares(self, window: Measurement | None) -> list[dict[str, Any]] | None:
+        """Each request's share of the item's window, per kind of scope (energy/inflight.py): a lone request
+        gets the whole window with the split above; several in flight, the in-flight rule. None when the last
+        call was neither (a lone request that reported no first token, an engine that cannot tell)."""
+        if self.inflight is not None:
+            return self.inflight.shares(window)
+        if window is None or not window.phases:
+            return None
+        share: dict[str, Any] = {}
+        for kind, total_j in window.totals_j().items():
+            prefill_j, decode_j = window.phases[PREFILL].total_j(kind), window.phases[DECODE].total_j(kind)
+            if total_j is None or prefill_j is None or decode_j is None:
+                continue
+            idle_w = sum(w for s, w in window.idle_power_w.items() if scope_kind(s) == kind)
+            share[kind] = {"energy_j": total_j, "prefill_energy_j": prefill_j, "decode_energy_j": decode_j,
+                           "base_energy_j": min(idle_w * window.duration_s, total_j)}  # fmt: skip
+        return [share] if share else None
 
 
 @dataclass

@@ -67,6 +67,7 @@ class PowerSampler:
         self._started_at: float | None = None
         self._trackers: dict[int, dict[str, list[float]]] = {}  # open window → scope → [peak, n, sum, sum of squares]
         self._next_mark = 0
+        self._series: dict[int, list[tuple[float, dict[str, float]]]] = {}  # open series → (time, power by scope)
         self.max_memory_used_mib: dict[str, float] = {}
         self.cpu_time_s = 0.0
         self._stop = threading.Event()
@@ -115,6 +116,8 @@ class PowerSampler:
                         powers[scope] = (joules - last[scope]) / (now - last_t)
                         self.rows.append((wall, elapsed, scope, powers[scope], "counter", None, None, None, None))
             self._last_cumulative = (now, cumulative)
+            for series in self._series.values():
+                series.append((now, dict(powers)))
             for tracked in self._trackers.values():
                 for scope, power in powers.items():
                     stats = tracked.setdefault(scope, [0.0, 0.0, 0.0, 0.0])
@@ -132,6 +135,18 @@ class PowerSampler:
             self._next_mark += 1
             self._trackers[self._next_mark] = {}
             return self._next_mark
+
+    def start_series(self) -> int:
+        """Keep every tick's power (by scope, on the meter's clock) from now until `end_series`: what per-request
+        attribution shapes a call's energy with (energy/inflight.py)."""
+        with self._lock:
+            self._next_mark += 1
+            self._series[self._next_mark] = []
+            return self._next_mark
+
+    def end_series(self, key: int) -> list[tuple[float, dict[str, float]]]:
+        with self._lock:
+            return self._series.pop(key, [])
 
     def close_window(self, mark: int | None) -> tuple[dict[str, float], dict[str, float]]:
         """(peak power, standard deviation of the sampled power) per scope since `mark`, which it ends."""

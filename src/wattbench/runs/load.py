@@ -16,11 +16,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from wattbench.backends.base import GenerationRequest
 from wattbench.backends.registry import backend_class, create_backend
 from wattbench.backends.timing import spread
 from wattbench.energy.base import Meter
 from wattbench.energy.devices import as_devices, scope_rule
+from wattbench.energy.inflight import InFlight
 from wattbench.energy.phases import methods_text
 from wattbench.runs.steady import SteadyWindow
 from wattbench.stats.repeats import spread as repeat_spread
@@ -67,9 +70,25 @@ class LoadPoint:
     """What the steady window's meter warned of (power integrated from too few readings, a counter reset)."""
     energy_method: str | None = None
     """How the steady window was measured (nvml_counter, nvml_power_sampling, ...)."""
+    request_energy_p50_j: float | None = None
+    """Per completed request, its GPU energy over the whole call (ramp-up and drain included) by the in-flight
+    rule (energy/inflight.py): the median and 90th percentile, and the medians of its prefill and decode parts."""
+    request_energy_p90_j: float | None = None
+    request_prefill_p50_j: float | None = None
+    request_decode_p50_j: float | None = None
 
 
-REPEATED = ("j_per_output_token", "output_tokens_per_s", "avg_gpu_power_w", "ttft_p50_s", "tpot_p50_s")
+REPEATED = (
+    "j_per_output_token",
+    "output_tokens_per_s",
+    "avg_gpu_power_w",
+    "ttft_p50_s",
+    "tpot_p50_s",
+    "request_energy_p50_j",
+    "request_energy_p90_j",
+    "request_prefill_p50_j",
+    "request_decode_p50_j",
+)
 """The figures a point with several passes gives as the mean over them."""
 
 
@@ -103,24 +122,46 @@ def measure_point(
     engine: str, options: dict[str, Any], prompts: list[str], in_flight: int, total: int, max_tokens: int,
     meter: Meter,
 ) -> LoadPoint:  # fmt: skip
-    """One batch size: warm the engine up, then N requests with the steady window around the full batch."""
+    """One batch size: warm the engine up, then N requests with the steady window around the full batch; the
+    whole call in a window of its own, which the in-flight rule shares out per request."""
     steady = SteadyWindow(meter, in_flight, total)
     backend = create_backend(engine, **load_options(engine, options, in_flight))
+    tracker = InFlight(meter, total)
+    shares: list[dict[str, Any]] | None = None
     try:
         meter.focus(*scope_rule(as_devices(backend.devices())))
         warm = [GenerationRequest(messages=[{"role": "user", "content": prompts[0]}], max_tokens=4)] * in_flight
         backend.generate(warm)  # kernels, caches and connections, outside the window
         requests = [
             GenerationRequest(messages=[{"role": "user", "content": prompts[i % len(prompts)]}], max_tokens=max_tokens,
-                              min_tokens=max_tokens, request_id=f"load-{in_flight}-{i}", on_output=steady.hook(i))
+                              min_tokens=max_tokens, request_id=f"load-{in_flight}-{i}",
+                              on_output=tracker.hook(i, steady.hook(i)))
             for i in range(total)
         ]  # fmt: skip
-        completions = backend.generate(requests)
+        with meter.window(f"load call, batch {in_flight}") as whole:
+            tracker.begin()
+            completions = backend.generate(requests)
+            tracker.end()
+        shares = tracker.shares(whole.result)
     finally:
         steady.finish()
         backend.close()
         meter.focus(None)
-    return _point(steady, completions, in_flight, total)
+    point = _point(steady, completions, in_flight, total)
+    _add_request_figures(point, shares, completions)
+    return point
+
+
+def _add_request_figures(point: LoadPoint, shares: list[dict[str, Any]] | None, completions: list[Any]) -> None:
+    """p50/p90 of the completed requests' GPU energy, and the medians of their prefill and decode parts."""
+    gpu: list[dict[str, Any]] = [s["gpu"] for s, c in zip(shares or [], completions) if c.ok and s.get("gpu")]
+    if not gpu:
+        return
+    energy = [float(g["energy_j"]) for g in gpu]
+    point.request_energy_p50_j = float(np.percentile(energy, 50))
+    point.request_energy_p90_j = float(np.percentile(energy, 90))
+    point.request_prefill_p50_j = float(np.median([g["prefill_energy_j"] for g in gpu]))
+    point.request_decode_p50_j = float(np.median([g["decode_energy_j"] for g in gpu]))
 
 
 def _point(steady: SteadyWindow, completions: list[Any], in_flight: int, total: int) -> LoadPoint:

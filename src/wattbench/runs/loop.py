@@ -11,6 +11,7 @@ from typing import Any
 from wattbench.backends.base import Backend, Completion, GenerationRequest
 from wattbench.backends.usage import check_usage
 from wattbench.energy.base import Measurement, Meter
+from wattbench.energy.inflight import InFlight
 from wattbench.energy.phases import PhaseMarks
 from wattbench.errors import WattbenchError
 from wattbench.tasks.base import Exchange, Task
@@ -24,7 +25,14 @@ def marked_generate(backend: Backend, requests: list[GenerationRequest], marks: 
     the call is one request: the prefill and decode of energy/phases.py. The loop takes the marks; the meter
     never drives the engine."""
     if not marks.begin(len(requests)):
-        return backend.generate(requests)
+        # Several requests share the engine: their events are timed for the in-flight rule (energy/inflight.py).
+        tracker = marks.inflight = InFlight(marks.meter, len(requests))
+        hooked = [replace(r, on_output=tracker.hook(i, r.on_output)) for i, r in enumerate(requests)]
+        tracker.begin()
+        try:
+            return backend.generate(hooked)
+        finally:
+            tracker.end()
     request = replace(requests[0], on_output=marks.on_output(requests[0].on_output))
     completions = backend.generate([request])
     done = completions[0] if completions else None
@@ -76,6 +84,7 @@ def run_items(
             measured = window.result
             if measured is not None and marks is not None:
                 measured.phases = marks.phases()
+                measured.requests = marks.shares(measured) or []
         except (KeyboardInterrupt, WattbenchError):  # a refused key (AuthError) among them
             raise
         except Exception as exc:  # one item's failure never stops the run

@@ -26,8 +26,6 @@ from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.devices import Devices
 from wattbench.energy.hardware import model_disk_bytes
-from wattbench.energy.phases import gpu_phase_j, methods_text, phase_methods_text, window_warnings
-from wattbench.energy.shares import split_j
 from wattbench.energy.warning_list import gathered
 from wattbench.protocols import get_protocol
 from wattbench.protocols.base import RowFacts, with_tokens
@@ -35,6 +33,7 @@ from wattbench.runs.lifecycle import Lifecycle, open_meter
 from wattbench.runs.loop import drive
 from wattbench.runs.outputs import shared_package_note
 from wattbench.runs.textgen_backend import RunFailed, harmony_line, harmony_usable, load_backend
+from wattbench.runs.textgen_energy import prompt_energy
 from wattbench.runs.textgen_repeats import master_columns, per_repeat, section, spreads
 from wattbench.runs.textgen_resume import KeptPasses, kept_passes, prompts_sha256
 from wattbench.runs.textgen_row import log_prompt, log_totals, master_row, row_warnings
@@ -239,6 +238,7 @@ def _finish(
         "engine_version": _engine_version(run.engine), "gpu_driver": facts.get("driver_version"),
         "repeats_measured": len(run.repeat_wall_s), "repeat_stop": run.repeat_stop, **master_columns(spreads(passes)),
         "energy_warnings": distinct, "phase_energy_method": ",".join(phase_methods) or None,
+        "energy_share": ",".join(sorted({r.energy_share for r in run.records if r.energy_share})) or None,
     })  # fmt: skip
     if notes:
         run.log.warning(f"Not comparable with the {protocol.name} reference: {row.not_comparable_reason}")
@@ -359,12 +359,6 @@ def _row_facts(run: RowRun, facts: dict[str, Any]) -> RowFacts:
     )
 
 
-def _shares(total_j: float | None, weights: list[float]) -> list[float | None]:
-    if total_j is None:
-        return [None] * len(weights)
-    return list(split_j(total_j, weights))
-
-
 def _measured_passes(
     life: Lifecycle, task: TextGenTask, prompts: list[str], run: RowRun, stop: StopRequest
 ) -> str | None:
@@ -375,19 +369,8 @@ def _measured_passes(
     total = len(prompts) * most
 
     def store(chunk: Chunk, results: list[Evaluated], window: Measurement | None) -> None:
-        # A generate call is metered as a whole; its energy is split over its prompts by output tokens
-        # (energy/shares.py), so the shares add up to the window exactly.
-        energy = window.totals_j() if window else {}
-        # A prompt that failed after generating (a stream cut off) weighs the tokens it was sent.
-        weights = [float(e.record.get("completion_tokens") or e.record.get("failed_output_tokens") or 0)
-                   for e in results]  # fmt: skip
-        gpu, cpu = (_shares(energy.get(kind), weights) for kind in ("gpu", "cpu"))
-        prefill_j, decode_j = gpu_phase_j(window)  # batch size 1 only: one request's window split at its first token
-        how = {"energy_method": methods_text(window), "phase_energy_method": phase_methods_text(window),
-               "energy_warnings": window_warnings(window)}  # fmt: skip
-        for evaluated, gpu_j, cpu_j in zip(results, gpu, cpu):
-            energy_j = {"gpu_energy_j": gpu_j, "cpu_energy_j": cpu_j, "prefill_energy_j": prefill_j,
-                        "decode_energy_j": decode_j, **how}  # fmt: skip
+        # Each prompt's share of the call's window (runs/textgen_energy.py); the shares add up to it exactly.
+        for evaluated, energy_j in zip(results, prompt_energy(window, [e.record for e in results])):
             record = PromptRecord.model_validate({**evaluated.record, **energy_j})
             if run.first_rendered is None:
                 run.first_rendered = evaluated.rendered

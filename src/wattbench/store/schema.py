@@ -241,6 +241,10 @@ class PromptRecord(Stored):
     call was not split (a batch of prompts, an engine that reports no token, no GPU measured)."""
     decode_energy_j: float | None = None
     """GPU energy from the first token to the end of the call."""
+    energy_share: str | None = None
+    """Which rule gave this prompt its share of the call: `in_flight` (several prompts in flight, by their own
+    times and the sampled power, energy/inflight.py) or `output_tokens` (a prompt alone, or an engine that streams
+    no tokens)."""
     failed_output_tokens: int | None = None
     """A failed prompt: the output tokens it was sent before it failed (a stream cut off); its energy share is
     weighed by them, as an answered prompt's is by its output tokens."""
@@ -373,6 +377,8 @@ class MasterRow(Stored):
     repeat_ttft_p50_s_cv: float | None = None
     repeat_ttft_p50_s_ci95_low: float | None = None
     repeat_ttft_p50_s_ci95_high: float | None = None
+    energy_share: str | None = None
+    """How the row's prompts were given their shares of each call: in_flight, output_tokens, or both."""
     failed_gpu_energy_wh: float | None = None
     """GPU energy of the prompts that failed (their shares, by the tokens they were sent before failing): beside
     the answered prompts' figures, never in them. 0: no prompt failed after generating."""
