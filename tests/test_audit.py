@@ -14,6 +14,8 @@ from wattbench.report.runs import load_runs
 
 GPU_RUN = {"hardware.gpu_count": 1, "backend.devices": ["cuda:0"]}
 DISAGREE = "gpu:0: counter energy 100.0 J and integrated power 150.0 J disagree by 33%"
+RESET = "q003: gpu:0: energy counter reset (5000000 → 120 mJ); counted from 0"
+SHARED = {"scope": "gpu:0", "pid": 4242, "name": "python", "used_memory_mib": 2048.0}
 
 CASES: dict[str, tuple[dict, str]] = {
     "no_tokens": ({"tokens": (500, 0)}, "0 output tokens"),
@@ -33,6 +35,14 @@ CASES: dict[str, tuple[dict, str]] = {
         "2 session(s); output_tokens 7 vs 1640 summed over results.jsonl; total time 46.0 s vs 20.0 s",
     ),
     "incomplete": ({"overrides": {"complete": False}}, "resume it"),
+    "counter_reset": (
+        {"gpu_wh_per_question": 0.1, "overrides": {"energy.warnings": [RESET]}},
+        "energy counter reset",
+    ),
+    "shared_gpu": (
+        {"gpu_wh_per_question": 0.1, "overrides": {"energy.shared_gpu": [SHARED]}},
+        "1 other process(es) used the run's GPUs while it was measured (pid 4242 python on gpu:0)",
+    ),
 }
 
 

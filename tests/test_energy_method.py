@@ -400,3 +400,97 @@ def test_runs_are_compared_on_one_scope_and_the_others_listed(wattbot: Path, tmp
     for plot in (plot_energy(runs, tmp_path / "plots"), plot_pareto(runs, tmp_path / "plots")):
         assert plot.note.startswith("compared on gpu energy only; not drawn (no gpu energy measured): cpu-only")
         assert all(path.exists() for path in plot.files)
+
+
+def test_another_process_on_the_gpu_is_said_in_the_window_the_row_and_the_summary(tmp_path: Path):
+    """A second process (pid 1, never this run's) holds the GPU for part of a batch row. Before, the row's energy
+    was called its own, silently; now it is kept as measured and flagged, with the process named."""
+    model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    server = TokenServer(model, delay_s=0.1)
+    clock = WallClock()
+    start = clock.now
+    other = FakeGpu(0, "GPU-a", schedule=[(0.0, 300.0)], processes=[(start + 0.4, start + 0.8, 1, 3 * 2**30)])
+    meter = make_meter("nvml", nvml=make_module([other], clock), gpu_indices=[0], sampler_hz=50, clock=clock)
+    config = BatchConfig(backend="openai", endpoint=server.url, warmup_prompts=0, gpus=[0], max_attempts=1,
+                         output_dir=str(tmp_path / "out"), energy=EnergyConfig(meter="nvml", idle_seconds=0))  # fmt: skip
+    try:
+        row = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 8, 16),
+                        ["say 4"] * 10, meter=meter).rows[0]  # fmt: skip
+    finally:
+        server.close()
+    assert row.status == "completed" and row.shared_gpu is True
+    summary = json.loads(next(Path(config.output_dir).rglob("summary.json")).read_text())
+    (process,) = summary["energy"]["shared_gpu"]
+    assert process["pid"] == 1 and process["scope"] == "gpu:0" and process["used_memory_mib"] == 3072.0
+    assert process["name"]  # /proc/1/comm
+    assert any("shared with another process (pid 1" in w for w in summary["energy_warnings"])
+    records = [
+        json.loads(line) for line in next(Path(config.output_dir).rglob("prompts.jsonl")).read_text().splitlines()
+    ]
+    flagged = [r for r in records if any("shared with another process" in w for w in r["energy_warnings"])]
+    assert 0 < len(flagged) < len(records)  # the calls while it ran, not the others
+    # A row alone on its GPU says so: False, not unknown.
+    alone = FakeGpu(0, "GPU-b", schedule=[(0.0, 300.0)])
+    meter = make_meter("nvml", nvml=make_module([alone], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
+    server = TokenServer(model)
+    config = config.model_copy(update={"endpoint": server.url, "output_dir": str(tmp_path / "alone")})
+    try:
+        row = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 8, 16), ["say 4"], meter=meter).rows[
+            0
+        ]
+    finally:
+        server.close()
+    assert row.shared_gpu is False
+
+
+def test_the_run_s_own_processes_are_not_another_user(monkeypatch):
+    """This process and its children are the run's; so is a server on this machine found by its port."""
+    import os
+    import subprocess
+    import sys
+
+    from wattbench.energy.gpu_processes import ProcessWatch, listening_pids, tree
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in tree({os.getpid()})
+        gpu = FakeGpu(0, "GPU-a", processes=[(0.0, 1e12, child.pid, 2**30), (0.0, 1e12, os.getpid(), 2**30)])
+        clock = WallClock()
+        watch = ProcessWatch(make_module([gpu], clock), {"gpu:0": gpu}, clock=clock)
+        watch.check(force=True)
+        assert watch.between(0, watch.checks) == []
+    finally:
+        child.kill()
+    server = TokenServer("m")
+    try:
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        assert os.getpid() in listening_pids(port)  # the fake server listens in this process
+    finally:
+        server.close()
+
+
+def test_a_wattbot_run_names_another_process_on_its_gpu_and_audit_flags_it(wattbot: Path, tmp_path: Path):
+    from fakes.servers import OK_BODY, ScriptedServer
+    from fakes.workspace import make_workspace
+    from wattbench.report.audit import audit_runs
+    from wattbench.report.runs import load_runs
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
+
+    root = make_workspace(wattbot, tmp_path)
+    server = ScriptedServer([], default=(200, json.dumps(OK_BODY), {}, 0.05))
+    clock = WallClock()
+    gpu = FakeGpu(0, UUIDS[0], schedule=[(0.0, 200.0)], processes=[(0.0, 1e12, 1, 2**30)])
+    meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=None, clock=clock)
+    overrides = {"provider": "openai", "model": "served", "generation.base_url": server.url, "generation.gpus": [0]}
+    try:
+        config, _ = load_run_config(root / "run.toml", overrides)
+        result = run_experiment(config, data_dir=root / "data", meter=meter)
+    finally:
+        server.close()
+    (process,) = result.summary["energy"]["shared_gpu"]
+    assert process["pid"] == 1 and process["used_memory_mib"] == 1024.0
+    assert any("shared with another process (pid 1" in w for w in result.summary["energy"]["warnings"])
+    runs, _ = load_runs(root / "runs")
+    (audit,) = audit_runs(runs, root / "data" / "wattbot" / "train_QA.csv")
+    assert "shared_gpu" in [f.code for f in audit.flags]

@@ -48,6 +48,7 @@ class FakeGpu:
     averaged_power_s: float = 0.0  # > 0: nvmlDeviceGetPowerUsage is the mean over this trailing period
     fail_between: tuple[float, float] | None = None  # every read fails in this interval
     mig: bool = False  # MIG mode on
+    processes: list[tuple[float, float, int, int]] = field(default_factory=list)  # (from s, until s, pid, bytes)
 
     def power_w(self, t: float) -> float:
         watts = self.schedule[0][1]
@@ -126,6 +127,14 @@ def make_module(gpus: list[FakeGpu], clock: Clock) -> types.ModuleType:
     module.nvmlDeviceGetPowerUsage = power_usage
     module.nvmlDeviceGetFieldValues = field_values
     module.nvmlDeviceGetMigMode = mig_mode
+
+    def compute_processes(h: FakeGpu) -> list[types.SimpleNamespace]:
+        now = clock.now
+        return [types.SimpleNamespace(pid=pid, usedGpuMemory=used) for start, until, pid, used in h.processes
+                if start <= now < until]  # fmt: skip
+
+    module.nvmlDeviceGetComputeRunningProcesses = compute_processes
+    module.nvmlDeviceGetGraphicsRunningProcesses = lambda h: []
     module.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(
         total=h.memory_total, used=h.memory_used, free=h.memory_total - h.memory_used
     )

@@ -46,6 +46,8 @@ class Verdict:
     method: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    shared: list[dict[str, Any]] = field(default_factory=list)
+    """Processes other than the run's seen on its GPUs during the window (energy/gpu_processes.py)."""
 
 
 class Source(Protocol):
@@ -100,6 +102,9 @@ class Measurement:
     phases: dict[str, Measurement] = field(default_factory=dict)
     """One request's window split at its first token (energy/phases.py): prefill and decode; empty when the
     window was not split. A sum of windows has no phases of its own."""
+    shared_gpu: list[dict[str, Any]] = field(default_factory=list)
+    """Processes other than the run's seen on a measured GPU during the window (pid, name, memory): its energy
+    is in the figure (energy/gpu_processes.py). Empty: none seen (or the driver lists none)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     """Each request's share of the window's last generate call, per kind of scope (energy/inflight.py), for the
     run to put in each request's record; not written with the window itself."""
@@ -161,6 +166,7 @@ class Measurement:
             warnings=[*self.warnings, *other.warnings],
             sessions=self.sessions + other.sessions,
             power_reading={**other.power_reading, **self.power_reading},
+            shared_gpu=_union(self.shared_gpu, other.shared_gpu),
         )
 
     def only(self, keep: Callable[[str], bool], reasons: dict[str, str]) -> Measurement:
@@ -181,6 +187,7 @@ class Measurement:
             power_stdev_w={s: w for s, w in self.power_stdev_w.items() if keep(s)},
             tokens=dict(self.tokens),
             phases={name: part.only(keep, reasons) for name, part in self.phases.items()},
+            shared_gpu=[p for p in self.shared_gpu if keep(str(p.get("scope")))],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,6 +208,7 @@ class Measurement:
             "power_reading": self.power_reading,
             "power_stdev_w": self.power_stdev_w,
             **({"tokens": self.tokens} if self.tokens else {}),
+            **({"shared_gpu": self.shared_gpu} if self.shared_gpu else {}),
             **({"phases": {name: part.to_dict() for name, part in self.phases.items()}} if self.phases else {}),
         }
 
@@ -219,6 +227,7 @@ class Measurement:
             "power_reading",
             "power_stdev_w",
             "tokens",
+            "shared_gpu",
         )
         phases = {name: cls.from_dict(part) for name, part in (data.get("phases") or {}).items()}
         return cls(**{k: data[k] for k in keys if k in data}, phases=phases)
@@ -271,6 +280,14 @@ class Meter:
             keep = lambda scope: scope_kind(scope) == "gpu"  # noqa: E731
             reasons = {kind: why for kind, why in (reasons or {}).items() if kind != "gpu"}
         self._focus = None if keep is None else (keep, dict(reasons or {}))
+
+    def own_processes(self, also: Callable[[], set[int]]) -> None:
+        """The engine's processes beyond this one's tree (a server on this machine the run talks to): not
+        another user of the GPUs (energy/gpu_processes.py)."""
+        for source in self.sources:
+            watch = getattr(source, "processes", None)
+            if watch is not None:
+                watch.set_engine(also)
 
     def measures_anything(self) -> bool:
         """Whether any scope is measured for the run (after `focus`: of the engine's own devices)."""
@@ -358,12 +375,14 @@ class Meter:
         method = {s: m for s, m in self.methods().items() if s in energy}
         unavailable = self.unavailable()
         warnings = self._drain_into_open(key) if key is not None else []
+        shared: list[dict[str, Any]] = []
         for source, first, last in zip(self.sources, snapshots, later):
             judge = getattr(source, "judge", None)
             verdict = judge(first, last, duration_s) if judge is not None else Verdict()
             energy.update(verdict.energy_j)
             method.update(verdict.method)
             warnings += verdict.warnings
+            shared += verdict.shared
             for scope, why in verdict.unavailable.items():
                 energy.pop(scope, None)  # unknown, never a smaller number
                 method.pop(scope, None)
@@ -381,6 +400,7 @@ class Meter:
             warnings=warnings,
             power_reading=readings,
             power_stdev_w={s: w for s, w in spread.items() if s in energy},
+            shared_gpu=[p for p in shared if p.get("scope") in energy],
         )
         return self.scoped(result)
 
@@ -394,6 +414,11 @@ class Meter:
         self.idle_power_w = idle.result.avg_power_w
         idle.result.idle_power_w = dict(self.idle_power_w)
         return idle.result
+
+
+def _union(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen = {(p.get("scope"), p.get("pid")) for p in first}
+    return [*first, *(p for p in second if (p.get("scope"), p.get("pid")) not in seen)]
 
 
 def _warning_scope(warning: str) -> str | None:

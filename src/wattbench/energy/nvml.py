@@ -17,6 +17,7 @@ from typing import Any
 
 from wattbench.energy.base import SourceUnavailable, Verdict
 from wattbench.energy.gpu_counter import NVML, GpuTrack, judge
+from wattbench.energy.gpu_processes import ProcessWatch, sharing_warning
 
 MIG_REASON = (
     "NVML cannot measure a MIG slice: energy and power are reported for the whole GPU, shared with every other "
@@ -154,6 +155,7 @@ class NvmlSource:
                 self._gpus[scope] = GpuTrack(True, power_kind, counter_mj=counter)
             except Exception:  # NVMLError_NotSupported before Volta
                 self._gpus[scope] = GpuTrack(False, power_kind)
+        self.processes = ProcessWatch(nvml, self._handles)
 
     def scopes(self) -> list[str]:
         return list(self._gpus)
@@ -189,16 +191,21 @@ class NvmlSource:
                 gpu.polls += 1
             except Exception as exc:  # a GPU that fell off the bus must not stop the run; its windows say so
                 gpu.failed(str(exc) or type(exc).__name__)
+        self.processes.check()
 
     def cumulative_j(self) -> dict[str, float]:
         return {s: g.cumulative_j() for s, g in self._gpus.items()}
 
-    def snapshot(self) -> dict[str, tuple[float, float, int, int, float | None]]:
-        """Per scope (counter J, power J, polls, failures, last power W): what a window compares at its edges."""
-        return {s: g.snapshot() for s, g in self._gpus.items()}
+    def snapshot(self) -> dict[str, Any]:
+        """Per scope (counter J, power J, polls, failures, last power W), and how many times the processes were
+        listed: what a window compares at its edges."""
+        return {"gpus": {s: g.snapshot() for s, g in self._gpus.items()}, "checks": self.processes.checks}
 
     def judge(self, before: dict[str, Any], after: dict[str, Any], duration_s: float) -> Verdict:
-        return judge(self._gpus, before, after, duration_s, NVML)
+        verdict = judge(self._gpus, before["gpus"], after["gpus"], duration_s, NVML)
+        verdict.shared = self.processes.between(before["checks"], after["checks"])
+        verdict.warnings += [sharing_warning(process) for process in verdict.shared]
+        return verdict
 
 
 def open_source(context: Any) -> NvmlSource:

@@ -135,6 +135,7 @@ def _warnings(run: RunInfo) -> list[str]:
     found: list[str] = []
     for phase in (run.get("energy.phases") or {}).values():
         found += (phase or {}).get("warnings") or []
+    found += run.get("energy.warnings") or []
     for session in run.summary.get("sessions") or []:
         for phase in (session.get("energy") or {}).values():
             found += (phase or {}).get("warnings") or []
@@ -148,6 +149,14 @@ def _check_energy(run: RunInfo, audit: RunAudit) -> None:
     for warning in _warnings(run):
         if "disagree" in warning:
             _flag(audit, "counter_power_disagreement", warning)
+        if "energy counter reset" in warning:
+            _flag(audit, "counter_reset", warning)
+    shared = run.get("energy.shared_gpu") or []
+    if shared:
+        named = ", ".join(f"pid {p.get('pid')} {p.get('name') or ''} on {p.get('scope')}".replace("  ", " ")
+                          for p in shared[:5])  # fmt: skip
+        _flag(audit, "shared_gpu", f"{len(shared)} other process(es) used the run's GPUs while it was measured "
+                                   f"({named}); its GPU energy includes theirs")  # fmt: skip
     if run.energy_scope not in (None, "gpu") and run.wh_per_question is not None:
         # Energy is compared across runs on one kind of scope only (report.runs.common_energy_scope).
         audit.notes.append(f"energy is on the {run.energy_scope} scope: compare it with {run.energy_scope} runs only")

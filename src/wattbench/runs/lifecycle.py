@@ -64,6 +64,7 @@ class Lifecycle:
 
     def close(self) -> None:
         """The rest of the timeline written to its file, the engine closed; safe to call twice."""
+        self.meter.own_processes(set)
         if self.meter.sampler is not None and self.meter.sampler.running:
             self.meter.sampler.stop()
         if self.backend is not None:
@@ -82,6 +83,7 @@ class Lifecycle:
         if self.meter.remote_gpus and self.meter.measures_anything():
             self.devices = replace(self.devices, metered_remotely=True)  # the agent's GPUs are the model's
         self.meter.focus(*scope_rule(self.devices))
+        self.meter.own_processes(_server_processes(self.backend, self.devices))
         return self.backend
 
     def warm_up(self, calls: Sequence[Callable[[Backend], Any]]) -> float:
@@ -135,3 +137,16 @@ class Lifecycle:
             "driver_version": facts.get("driver_version"),
             "cuda_driver_version": facts.get("cuda_driver_version"),
         }
+
+
+def _server_processes(backend: Backend, devices: Devices) -> Callable[[], set[int]]:
+    """A server on this machine that the engine talks to is the run's own on its GPUs: the process tree listening
+    on its port (looked up at each check, since a server may restart)."""
+    from wattbench.energy.devices import is_local_url
+    from wattbench.energy.gpu_processes import listening_pids, server_port, tree
+
+    url = getattr(backend, "base_url", None)
+    port = server_port(url) if isinstance(url, str) and devices.local and is_local_url(url) else None
+    if port is None:
+        return set
+    return lambda: tree(listening_pids(port))

@@ -199,9 +199,15 @@ def _energy(
         [(name, m.warnings) for name, m in phases.items() if m is not None]
         + [(str(r.get("id")), (r.get("energy") or {}).get("warnings") or []) for r in records]
     )
+    shared: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for found in [*(m.shared_gpu for m in phases.values() if m is not None),
+                  *((r.get("energy") or {}).get("shared_gpu") or [] for r in records)]:  # fmt: skip
+        for process in found:
+            shared.setdefault((process.get("scope"), process.get("pid")), process)
     return {
         "warnings": warnings,
         "warnings_count": distinct,
+        "shared_gpu": list(shared.values()),
         "scope": headline,
         "phases": {name: (m.to_dict() if m else None) for name, m in phases.items()},
         "total_j": total_j,

@@ -239,6 +239,7 @@ def _finish(
         "repeats_measured": len(run.repeat_wall_s), "repeat_stop": run.repeat_stop, **master_columns(spreads(passes)),
         "energy_warnings": distinct, "phase_energy_method": ",".join(phase_methods) or None,
         "energy_share": ",".join(sorted({r.energy_share for r in run.records if r.energy_share})) or None,
+        "shared_gpu": _shared_gpu(run.measured),
     })  # fmt: skip
     if notes:
         run.log.warning(f"Not comparable with the {protocol.name} reference: {row.not_comparable_reason}")
@@ -275,6 +276,13 @@ def _finish(
     log_totals(run.log, row, run.error, meter.unavailable())
     close_logger(run.log)
     return row
+
+
+def _shared_gpu(measured: Measurement | None) -> bool | None:
+    """Whether another process used a measured GPU during the row; None when no GPU was measured."""
+    if measured is None or measured.total_j("gpu") is None:
+        return None
+    return bool(measured.shared_gpu)
 
 
 def _idle(life: Lifecycle, config: BatchConfig, log: Logger) -> Measurement | None:

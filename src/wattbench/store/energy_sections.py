@@ -54,6 +54,9 @@ class MeterWindow(AsGiven):
     """input/output tokens of a split window (written only when known)."""
     phases: dict[str, MeterWindow] = Field(default_factory=dict)
     """prefill and decode, for a question's window split at its first token (written only when split)."""
+    shared_gpu: list[dict[str, Any]] = Field(default_factory=list)
+    """Processes other than the run's seen on a measured GPU during the window: scope, pid, name, used_memory_mib
+    (energy/gpu_processes.py); their energy is in the figure. Written only when one was seen."""
 
 
 class QueryFigures(AsGiven):
@@ -105,3 +108,6 @@ class RunEnergy(AsGiven):
     a counter reset, a window estimated from power (energy/warning_list.py)."""
     warnings_count: int = 0
     """How many distinct warnings there were (the list stops at 100)."""
+    shared_gpu: list[dict[str, Any]] = Field(default_factory=list)
+    """Every process other than the run's seen on its GPUs during a measured window (each once): the run's GPU
+    energy includes theirs. Empty: none seen."""

@@ -379,6 +379,9 @@ class MasterRow(Stored):
     repeat_ttft_p50_s_ci95_high: float | None = None
     energy_share: str | None = None
     """How the row's prompts were given their shares of each call: in_flight, output_tokens, or both."""
+    shared_gpu: bool | None = None
+    """True: another process used a measured GPU during the row (summary.json energy.shared_gpu names it); the
+    row's GPU energy includes its draw. None: no GPU measured."""
     failed_gpu_energy_wh: float | None = None
     """GPU energy of the prompts that failed (their shares, by the tokens they were sent before failing): beside
     the answered prompts' figures, never in them. 0: no prompt failed after generating."""
