@@ -411,8 +411,9 @@ def test_another_process_on_the_gpu_is_said_in_the_window_the_row_and_the_summar
     start = clock.now
     other = FakeGpu(0, "GPU-a", schedule=[(0.0, 300.0)], processes=[(start + 0.4, start + 0.8, 1, 3 * 2**30)])
     meter = make_meter("nvml", nvml=make_module([other], clock), gpu_indices=[0], sampler_hz=50, clock=clock)
+    energy = EnergyConfig(meter="nvml", idle_seconds=0)
     config = BatchConfig(backend="openai", endpoint=server.url, warmup_prompts=0, gpus=[0], max_attempts=1,
-                         output_dir=str(tmp_path / "out"), energy=EnergyConfig(meter="nvml", idle_seconds=0))  # fmt: skip
+                         output_dir=str(tmp_path / "out"), energy=energy)  # fmt: skip
     try:
         row = run_batch(config, load_plan(_models_csv(tmp_path / "m.csv", model), 8, 16),
                         ["say 4"] * 10, meter=meter).rows[0]  # fmt: skip
