@@ -33,7 +33,6 @@ own edges), so batch size 1 is unchanged.
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,40 +90,43 @@ class Curve:
     def __init__(self, knots: list[tuple[float, float]], samples: list[tuple[float, float]]) -> None:
         self.knots = sorted(knots)
         self.samples = sorted(samples)
-        self._times = [t for t, _ in self.samples]
-        self._power = [w for _, w in self.samples]
-        self._integral = [0.0]  # ∫ power from the first sample to each sample
-        for (t0, p0), (t1, p1) in zip(self.samples, self.samples[1:]):
-            self._integral.append(self._integral[-1] + (t1 - t0) * (p0 + p1) / 2)
+        self._times = np.array([t for t, _ in self.samples], dtype=float)
+        self._power = np.array([w for _, w in self.samples], dtype=float)
+        steps = np.diff(self._times) * (self._power[1:] + self._power[:-1]) / 2 if len(self.samples) > 1 else []
+        self._integral = np.concatenate([[0.0], np.cumsum(steps)])  # ∫ power from the first sample to each one
 
-    def _shape(self, t: float) -> float:
-        """∫ sampled power up to `t` (from an arbitrary origin): differences of it give a stretch's shape."""
+    def _shape(self, t: np.ndarray) -> np.ndarray:
+        """∫ sampled power up to each of `t` (from an arbitrary origin): differences give a stretch's shape."""
         times, power = self._times, self._power
-        if not times:
-            return t
-        if t <= times[0]:
-            return (t - times[0]) * power[0]
-        if t >= times[-1]:
-            return self._integral[-1] + (t - times[-1]) * power[-1]
-        i = bisect.bisect_right(times, t) - 1
-        t0, p0, p1 = times[i], power[i], power[i + 1]
-        at = p0 + (p1 - p0) * (t - t0) / (times[i + 1] - t0)
-        return self._integral[i] + (t - t0) * (p0 + at) / 2
+        if not len(times):
+            return t.astype(float)
+        i = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 1)
+        t0, p0 = times[i], power[i]
+        nxt = np.minimum(i + 1, len(times) - 1)
+        span = times[nxt] - t0
+        at = np.where(span > 0, p0 + (power[nxt] - p0) * (t - t0) / np.where(span > 0, span, 1.0), p0)
+        inside = self._integral[i] + (t - t0) * (p0 + at) / 2
+        before = (t - times[0]) * power[0]
+        after = self._integral[-1] + (t - times[-1]) * power[-1]
+        return np.where(t <= times[0], before, np.where(t >= times[-1], after, inside))
+
+    def at_many(self, t: np.ndarray) -> np.ndarray:
+        knot_t = np.array([x for x, _ in self.knots], dtype=float)
+        knot_c = np.array([c for _, c in self.knots], dtype=float)
+        t = np.clip(np.asarray(t, dtype=float), knot_t[0], knot_t[-1])
+        i = np.clip(np.searchsorted(knot_t, t, side="right") - 1, 0, max(len(knot_t) - 2, 0))
+        t0, t1 = knot_t[i], knot_t[np.minimum(i + 1, len(knot_t) - 1)]
+        c0, c1 = knot_c[i], knot_c[np.minimum(i + 1, len(knot_t) - 1)]
+        whole = self._shape(t1) - self._shape(t0)
+        by_time = np.where(t1 > t0, (t - t0) / np.where(t1 > t0, t1 - t0, 1.0), 1.0)
+        fraction = np.where(whole > 0, (self._shape(t) - self._shape(t0)) / np.where(whole > 0, whole, 1.0), by_time)
+        return c0 + (c1 - c0) * fraction
+
+    def at(self, t: float) -> float:
+        return float(self.at_many(np.array([t]))[0])
 
     def between(self, a: float, b: float) -> float:
         return self.at(b) - self.at(a)
-
-    def at(self, t: float) -> float:
-        k = self.knots
-        if t <= k[0][0]:
-            return k[0][1]
-        if t >= k[-1][0]:
-            return k[-1][1]
-        i = bisect.bisect_right([x for x, _ in k], t) - 1
-        (t0, c0), (t1, c1) = k[i], k[i + 1]
-        whole = self._shape(t1) - self._shape(t0)
-        fraction = (self._shape(t) - self._shape(t0)) / whole if whole > 0 else (t - t0) / (t1 - t0)
-        return c0 + (c1 - c0) * fraction
 
 
 def fit_draws(stretches: list[tuple[float, float, int, int]], base_w: float | None) -> Fit:
@@ -153,42 +155,59 @@ def fit_draws(stretches: list[tuple[float, float, int, int]], base_w: float | No
 def attribute(
     curve: Curve, call: tuple[float, float], requests: list[RequestTimes], base_w: float | None, total_j: float
 ) -> tuple[list[RequestEnergy], Fit]:
-    """Each request's share of one kind's `total_j` (the window's energy); see the module docstring."""
+    """Each request's share of one kind's `total_j` (the window's energy); see the module docstring. Computed
+    over the stretches with prefix sums, so a load sweep of thousands of token deliveries stays fast."""
     start, end = call
-    ends = [min(r.end_s if r.end_s is not None else end, end) for r in requests]
-    sents = [max(r.sent_s if r.sent_s is not None else start, start) for r in requests]
-    cuts = {start, end, *(t for t, _ in curve.samples if start < t < end)}
-    for r, s, e in zip(requests, sents, ends):
-        cuts.update(t for t in (s, e, *r.deliveries_s) if start <= t <= end)
-    edges = sorted(cuts)
-    firsts = [r.first_s if r.first_s is not None else end for r in requests]  # no output: prefill to its end
-    stretches: list[tuple[float, float, float, list[int], set[int]]] = []
-    for a, b in zip(edges, edges[1:]):
-        flight = [i for i, (s, e) in enumerate(zip(sents, ends)) if s <= a and e >= b]
-        stretches.append((a, b, curve.between(a, b), flight, {i for i in flight if firsts[i] >= b}))
-    fit = fit_draws([(b - a, e, len(p), len(f) - len(p)) for a, b, e, f, p in stretches], base_w)
     n = len(requests)
-    pre, dec, base, idle = [0.0] * n, [0.0] * n, [0.0] * n, 0.0
-    for a, b, energy, flight, prefill in stretches:
-        if not flight:
-            idle += energy
-            continue
-        base_part = fit.base_w * (b - a)
-        own = energy - base_part
-        weights = [fit.prefill_w if i in prefill else fit.decode_w for i in flight]
-        total_w = sum(weights)
-        for i, w in zip(flight, weights):
-            share = base_part / len(flight) + own * (w / total_w if total_w > 0 else 1 / len(flight))
-            base[i] += base_part / len(flight)
-            (pre if i in prefill else dec)[i] += share
-    raw = [p + d for p, d in zip(pre, dec)]
-    got = sum(raw)
-    with_idle = [r + idle * (r / got if got > 0 else 1 / n) for r in raw]
-    whole = sum(with_idle)
-    scaled = [total_j * r / whole if whole > 0 else total_j / n for r in with_idle]
+    sents = np.array([max(r.sent_s if r.sent_s is not None else start, start) for r in requests], dtype=float)
+    ends = np.array([min(r.end_s if r.end_s is not None else end, end) for r in requests], dtype=float)
+    ends = np.maximum(ends, sents)
+    firsts = np.array([r.first_s if r.first_s is not None else end for r in requests], dtype=float)
+    firsts = np.clip(firsts, sents, ends)  # no output: in prefill to its end
+    cuts = [np.array([start, end]), curve._times[(curve._times > start) & (curve._times < end)], sents, ends, firsts]
+    cuts += [np.array(r.deliveries_s, dtype=float) for r in requests]
+    edges = np.unique(np.clip(np.concatenate(cuts), start, end))
+    energy = np.diff(curve.at_many(edges))  # per stretch
+    length = np.diff(edges)
+    stretches = len(energy)
+    first_k, prefill_k, end_k = (np.searchsorted(edges, x) for x in (sents, firsts, ends))  # stretch indices
+    in_prefill = np.zeros(stretches + 1)
+    in_decode = np.zeros(stretches + 1)
+    np.add.at(in_prefill, first_k, 1)
+    np.add.at(in_prefill, prefill_k, -1)
+    np.add.at(in_decode, prefill_k, 1)
+    np.add.at(in_decode, end_k, -1)
+    n_p, n_d = np.cumsum(in_prefill)[:-1], np.cumsum(in_decode)[:-1]
+    fit = fit_draws(list(zip(length.tolist(), energy.tolist(), n_p.astype(int).tolist(), n_d.astype(int).tolist())),
+                    base_w)  # fmt: skip
+    flight = n_p + n_d
+    busy = flight > 0
+    base_part = fit.base_w * length
+    own = energy - base_part
+    w_p, w_d = (fit.prefill_w, fit.decode_w) if fit.prefill_w + fit.decode_w > 0 else (1.0, 1.0)
+    weight = w_p * n_p + w_d * n_d
+    equal = weight <= 0  # both draws 0 in this stretch's mix: shared equally
+    per_base = np.where(busy, base_part / np.where(busy, flight, 1.0), 0.0)
+    per_unit = np.where(busy & ~equal, own / np.where(weight > 0, weight, 1.0), 0.0)
+    per_equal = np.where(busy & equal, own / np.where(busy, flight, 1.0), 0.0)
+    idle = float(energy[~busy].sum())
+    prefix = {name: np.concatenate([[0.0], np.cumsum(values)])
+              for name, values in (("base", per_base), ("unit", per_unit), ("equal", per_equal))}  # fmt: skip
+
+    def over(name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return prefix[name][hi] - prefix[name][lo]
+
+    base = over("base", first_k, end_k)
+    pre = over("base", first_k, prefill_k) + w_p * over("unit", first_k, prefill_k) + over("equal", first_k, prefill_k)
+    dec = over("base", prefill_k, end_k) + w_d * over("unit", prefill_k, end_k) + over("equal", prefill_k, end_k)
+    raw = pre + dec
+    got = float(raw.sum())
+    with_idle = raw + idle * (raw / got if got > 0 else np.full(n, 1 / max(n, 1)))
+    whole = float(with_idle.sum())
+    scaled = [float(total_j * r / whole) if whole > 0 else total_j / n for r in with_idle]
     if scaled:
         scaled[-1] = total_j - sum(scaled[:-1])  # the shares add up to the window exactly
-    return [RequestEnergy(s, p, d, b) for s, p, d, b in zip(scaled, pre, dec, base)], fit
+    return [RequestEnergy(s, float(p), float(d), float(b)) for s, p, d, b in zip(scaled, pre, dec, base)], fit
 
 
 class InFlight:
