@@ -92,7 +92,7 @@ def test_each_request_s_own_energy_is_recovered_under_an_additive_power_model(n:
         prefill_j, decode_j = gpu.own_j(gpu.keys.index(f"q{i}"))
         own = share["prefill_energy_j"] + share["decode_energy_j"] - share["base_energy_j"]
         assert own == pytest.approx(prefill_j + decode_j, rel=tolerance, abs=0.1), i
-    fit = gpu_shares[0]["fit"]
+    fit = shares[0]["fit"]["gpu:0"]
     if n > 1:
         assert fit["fitted"] and fit["decode_w"] == pytest.approx(90.0, rel=0.15)
     if base_w:
@@ -127,3 +127,41 @@ def test_a_request_alone_gets_the_lone_request_split():
     assert share["gpu"]["energy_j"] == window.result.total_j("gpu")
     assert share["gpu"]["prefill_energy_j"] == window.result.phases["prefill"].total_j("gpu")
     assert share["gpu"]["decode_energy_j"] == window.result.phases["decode"].total_j("gpu")
+
+
+def test_a_wattbot_run_with_questions_in_flight_shares_each_wave_by_the_rule(wattbot, tmp_path):
+    """generation.max_concurrent = 4 against a streaming server: the questions go four at a time (before, one at
+    a time whatever the setting), and each question's energy is its requests' share of the wave's window."""
+    import json
+
+    from fakes.workspace import QUESTION_IDS, make_workspace
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
+
+    root = make_workspace(wattbot, tmp_path)
+    gpu = AdditiveGpu(0, "GPU-a", base_w=0.0, prefill_w=300.0, decode_w=90.0)
+    answer = '{"answer_value": "4", "answer_unit": "is_blank", "ref_id": ["is_blank"], "explanation": "x"}'
+    server = StreamingServer(ttft_s=0.25, itl_s=0.04, tokens=12, gpu=gpu, answer=answer)
+    clock = WallClock()
+    meter = make_meter("nvml", nvml=make_module([gpu], clock), gpu_indices=[0], sampler_hz=200, clock=clock)
+    overrides = {"provider": "openai", "model": "served", "generation.base_url": server.url, "generation.gpus": [0],
+                 "generation.max_concurrent": 4, "task.warmup_questions": 0}  # fmt: skip
+    try:
+        config, _ = load_run_config(root / "run.toml", overrides)
+        result = run_experiment(config, data_dir=root / "data", meter=meter)
+    finally:
+        server.close()
+    records = {r["id"]: r for r in map(json.loads, (result.run_dir / "results.jsonl").read_text().splitlines())}
+    assert set(records) == set(QUESTION_IDS) and not any(r["error"] for r in records.values())
+    # The four were in flight together on the server.
+    starts, ends = [s[0] for s in gpu.spans], [s[2] for s in gpu.spans]
+    assert max(starts) < min(ends)
+    # Each question's energy: its own request's draw (base 0 W), within the tolerance at 4 in flight.
+    for qid, record in records.items():
+        (index,) = [i for i, key in enumerate(gpu.keys) if qid in key or record["question"][:40] in key]
+        prefill_j, decode_j = gpu.own_j(index)
+        assert record["energy"]["energy_j"]["gpu:0"] == pytest.approx(prefill_j + decode_j, rel=0.05), qid
+        assert record["prefill_energy_j"] == pytest.approx(prefill_j, rel=0.1)
+        assert record["decode_energy_j"] == pytest.approx(decode_j, rel=0.1)
+    total = sum(r["energy"]["energy_j"]["gpu:0"] for r in records.values())
+    assert result.summary["energy"]["questions"]["energy_j"] == pytest.approx(total)

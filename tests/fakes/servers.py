@@ -168,8 +168,9 @@ class StreamingServer(Served):
     usage). A request's own `max_tokens` wins over `tokens` when smaller."""
 
     def __init__(self, ttft_s: float, itl_s: float, tokens: int, *, per_chunk: int = 1, usage: bool = True,
-                 cut_after: int | None = None, gpu: Any = None) -> None:  # fmt: skip
-        """`gpu`: a fake GPU told when each request arrives, has its first token, and is done (AdditiveGpu)."""
+                 cut_after: int | None = None, gpu: Any = None, answer: str | None = None) -> None:  # fmt: skip
+        """`gpu`: a fake GPU told when each request arrives, has its first token, and is done (AdditiveGpu).
+        `answer`: the text the chunks carry, spread over them (else "tok " per token)."""
         self.payloads: list[dict] = []
         outer = self
 
@@ -206,7 +207,11 @@ class StreamingServer(Served):
                         gpu.first(index)
                     sent, chunks = sent + n, chunks + 1
                     reason = "length" if sent == total and not marked else None
-                    self._event({"choices": [{"delta": {"content": "tok " * n}, "finish_reason": reason}]})
+                    if answer is None:
+                        text = "tok " * n
+                    else:
+                        text = answer[(sent - n) * len(answer) // total : sent * len(answer) // total]
+                    self._event({"choices": [{"delta": {"content": text}, "finish_reason": reason}]})
                 if gpu is not None:
                     gpu.done(index)
                 if usage and not marked and (cut_after is None or sent == total):

@@ -161,7 +161,8 @@ class GenerationConfig(EngineSettings):
     temperature: float = Field(0.0, ge=0)
     """Sampling temperature; 0 is greedy."""
     max_concurrent: int = Field(1, ge=1)
-    """Requests in flight at once, for server backends."""
+    """Requests in flight at once, for server backends: a WattBot run answers its questions in waves of this many
+    (each wave one meter window, shared among its questions by the in-flight rule, runs/waves.py)."""
     constrained: bool = True
     """Use the engine's constrained decoding (grammar / guided JSON) for the answer."""
     base_url: str | None = None

@@ -211,10 +211,11 @@ def attribute(
 
 
 class InFlight:
-    """The events of one generate call's requests and the counters at its edges; after the call, each request's
-    share of a window holding it (`shares`). The power samples come from the meter's sampler, when it runs."""
+    """The events of the requests of one window (one generate call's, or a wave's, registered as they are made)
+    and the counters at its edges; after it, each request's share of the window (`shares`). The power samples
+    come from the meter's sampler, when it runs."""
 
-    def __init__(self, meter: Meter, requests: int) -> None:
+    def __init__(self, meter: Meter, requests: int = 0) -> None:
         self.meter = meter
         self.times = [RequestTimes() for _ in range(requests)]
         self._lock = threading.Lock()
@@ -222,6 +223,12 @@ class InFlight:
         self._last: Reading | None = None
         sampler = meter.sampler
         self._series = sampler.start_series() if sampler is not None and sampler.running else None
+
+    def add(self) -> int:
+        """A further request (a wave's requests appear as each question makes them); its index."""
+        with self._lock:
+            self.times.append(RequestTimes(sent_s=self.meter.clock()))  # in process, a request starts when made
+            return len(self.times) - 1
 
     def begin(self) -> None:
         self._first = self.meter.reading()
@@ -231,8 +238,8 @@ class InFlight:
             now = self.meter.clock()
             with self._lock:
                 times = self.times[index]
-                if event == "sent" and times.sent_s is None:
-                    times.sent_s = now
+                if event == "sent":
+                    times.sent_s = now if times.sent_s is None or not times.deliveries_s else times.sent_s
                 elif event == "token":
                     times.deliveries_s.append(now)
                 elif event == "done" and times.end_s is None:
@@ -245,13 +252,16 @@ class InFlight:
     def end(self) -> None:
         self._last = self.meter.reading()
 
-    def shares(self, window: Measurement | None) -> list[dict[str, Any]] | None:
-        """Per request, per kind of scope the window measured: its RequestEnergy as a dict; None when the call's
-        edges were not read. The sampler's series is closed here."""
+    def shares(self, window: Measurement | None, streamed_only: bool = True) -> list[dict[str, Any]] | None:
+        """Per request: per kind of scope the window measured, its RequestEnergy as a dict, and under `scopes`
+        its energy on each scope (each scope shared on its own, with its own fit, under `fit`). None when the
+        edges were not read, or (`streamed_only`) when no request streamed: its caller then splits by output
+        tokens; otherwise requests that streamed nothing are in flight from sent to end. The sampler's series is
+        closed here."""
         samples = self.meter.sampler.end_series(self._series) if self._series is not None else []
         if window is None or self._first is None or self._last is None:
             return None
-        if not any(times.deliveries_s for times in self.times):
+        if streamed_only and not any(times.deliveries_s for times in self.times):
             return None  # an engine that streams nothing (an unstreamed server): no phase is known, tokens decide
         start, end = self._first[0], self._last[0]
         for times in self.times:  # an engine that reports no "sent" (in process) starts every request at the call
@@ -259,18 +269,19 @@ class InFlight:
                 times.sent_s = start
             if times.end_s is None:
                 times.end_s = end
-        out: list[dict[str, Any]] = [{} for _ in self.times]
-        for kind, total_j in window.totals_j().items():
-            if total_j is None:
-                continue
-            scopes = [s for s in window.energy_j if scope_kind(s) == kind]
-            knots = [(start, sum(self._first[1].get(s, 0.0) for s in scopes)),
-                     (end, sum(self._last[1].get(s, 0.0) for s in scopes))]  # fmt: skip
-            power = [(t, sum(w.get(s, 0.0) for s in scopes)) for t, w in samples if all(s in w for s in scopes)]
-            idle = [window.idle_power_w[s] for s in scopes if s in window.idle_power_w]
-            base = sum(idle) if idle and len(idle) == len(scopes) else None
-            found, fit = attribute(Curve(knots, power), (start, end), self.times, base, total_j)
+        out: list[dict[str, Any]] = [{"scopes": {}, "fit": {}} for _ in self.times]
+        for scope, total_j in window.energy_j.items():
+            knots = [(start, self._first[1].get(scope, 0.0)), (end, self._last[1].get(scope, 0.0))]
+            power = [(t, w[scope]) for t, w in samples if scope in w]
+            found, fit = attribute(Curve(knots, power), (start, end), self.times, window.idle_power_w.get(scope),
+                                   total_j)  # fmt: skip
+            kind = scope_kind(scope)
             for record, share in zip(out, found):
-                record[kind] = {**share.to_dict(), "fit": {"base_w": fit.base_w, "prefill_w": fit.prefill_w,
-                                                           "decode_w": fit.decode_w, "fitted": fit.fitted}}  # fmt: skip
+                record["scopes"][scope] = share.energy_j
+                record["fit"][scope] = {"base_w": fit.base_w, "prefill_w": fit.prefill_w, "decode_w": fit.decode_w,
+                                        "fitted": fit.fitted}  # fmt: skip
+                summed = record.setdefault(kind, dict.fromkeys(("energy_j", "prefill_energy_j", "decode_energy_j",
+                                                                "base_energy_j"), 0.0))  # fmt: skip
+                for key, value in share.to_dict().items():
+                    summed[key] += value
         return out

@@ -66,14 +66,22 @@ def run_items(
     limit_name: str,
     stop: Callable[[], bool] = lambda: False,
     judge_last: bool = False,
+    in_flight: int = 1,
 ) -> str | None:
     """Every item in order until `stop()` says so; returns why the run stopped on failures, else None.
+    `in_flight` > 1: the items in waves of that many at once (runs/waves.py).
     `judge_last`: failures that end the items count too (a batch run whose last prompts all failed failed;
     a WattBot run whose last questions failed is partial, and a rerun retries them).
     A refused key (AuthError), bad input (WattbenchError) and Ctrl-C end the loop at once; any other exception
     is that item's failure only."""
-    in_a_row = 0
     pending = list(items)
+    if in_flight > 1:
+        from wattbench.runs.waves import run_waves
+
+        return run_waves(task, pending, backend, meter, on_result, in_flight=in_flight,
+                         max_consecutive_failures=max_consecutive_failures, limit_name=limit_name, stop=stop,
+                         judge_last=judge_last)  # fmt: skip
+    in_a_row = 0
     split = meter.measures_anything()  # three counter reads per item, only where there are counters
     for done, item in enumerate(pending, start=1):
         measured: Measurement | None = None

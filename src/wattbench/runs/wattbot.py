@@ -308,7 +308,7 @@ def _answer_all(
     def store(question: Question, answer: dict[str, Any], window: Measurement | None) -> None:
         nonlocal done
         record = QuestionRecord.model_validate({**answer, "energy": window.to_dict() if window is not None else None})
-        record.prefill_energy_j, record.decode_energy_j = gpu_phase_j(window)
+        record.prefill_energy_j, record.decode_energy_j = question_phase_j(window)
         record.session = len(sessions)
         run.append_result(record)
         records[question.id] = record.dump()
@@ -322,7 +322,7 @@ def _answer_all(
 
     limit = task.config.task.max_consecutive_failures
     stopped = life.items(task, pending, store, max_consecutive_failures=limit,
-                         limit_name="task.max_consecutive_failures")  # fmt: skip
+                         limit_name="task.max_consecutive_failures", in_flight=in_flight(life))  # fmt: skip
     if stopped:
         session["stopped"] = stopped
         log.error(f"{stopped}; {len(pending) - done} questions not asked; rerun to resume")
@@ -360,7 +360,7 @@ def _more_passes(
         def store(question: Question, result: dict[str, Any], window: Measurement | None) -> None:
             energy = window.to_dict() if window is not None else None
             record = QuestionRecord.model_validate({**result, "energy": energy, "repeat": number})
-            record.prefill_energy_j, record.decode_energy_j = gpu_phase_j(window)
+            record.prefill_energy_j, record.decode_energy_j = question_phase_j(window)
             record.session = len(sessions)
             run.append_result(record)
             further.setdefault(number, {})[question.id] = record.dump()
@@ -369,11 +369,28 @@ def _more_passes(
 
         limit = config.task.max_consecutive_failures
         return life.items(task, [by_id[q] for q in ids], store, max_consecutive_failures=limit,
-                          limit_name="task.max_consecutive_failures")  # fmt: skip
+                          limit_name="task.max_consecutive_failures", in_flight=in_flight(life))  # fmt: skip
 
     reason = further_passes(config, first, further, kind, answer)
     log.info(f"measured passes: {1 + len(further)} ({reason})")
     return reason
+
+
+def in_flight(life: Lifecycle) -> int:
+    """Questions at once: `generation.max_concurrent` on an engine that serves requests concurrently (a server;
+    runs/waves.py), else one at a time."""
+    return max(1, int(getattr(life.backend, "max_concurrent", 1) or 1))
+
+
+def question_phase_j(window: Measurement | None) -> tuple[float | None, float | None]:
+    """A question's prefill and decode GPU energy: its window split at its answer's first token when it ran
+    alone, else its answer call's in-flight shares (runs/waves.py)."""
+    if window is None or window.phases or not window.requests:
+        return gpu_phase_j(window)
+    parts = [r.get("gpu") for r in window.requests]
+    if not parts or any(p is None for p in parts):
+        return None, None
+    return sum(p["prefill_energy_j"] for p in parts if p), sum(p["decode_energy_j"] for p in parts if p)
 
 
 def _log_question(log: logging.Logger, record: QuestionRecord) -> None:
