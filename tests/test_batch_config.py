@@ -110,3 +110,11 @@ def test_an_endpoint_reaches_the_engines_server_client_or_is_refused():
     assert engine_name(BatchConfig(backend="vllm")) == "vllm"  # managed: wattbench starts the server
     with pytest.raises(WattbenchError, match="--endpoint: the hf backend runs the model in this process"):
         engine_name(BatchConfig(backend="hf", endpoint=url))
+
+
+def test_gpus_on_an_inline_batch_names_the_engine_s_gpus_as_on_run_and_load():
+    from wattbench.config import BatchConfig
+
+    assert BatchConfig(executor={"gpus": [0, 2]}).generation.gpus == [0, 2]  # one row after another: measured
+    assert BatchConfig(executor={"name": "local", "gpus": [0, 2]}).generation.gpus is None  # each row its slot's
+    assert BatchConfig(executor={"gpus": [0, 2]}, gpus=[1]).generation.gpus == [1]  # generation.gpus wins

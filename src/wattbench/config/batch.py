@@ -106,6 +106,15 @@ class BatchConfig(BaseModel):
         return data
 
     @model_validator(mode="after")
+    def _inline_gpus(self) -> BatchConfig:
+        """`--gpus` one row after another (inline): the GPUs the engine runs on and the meter measures, as on
+        `run` and `load` (energy/devices.py asks for it for a server on this machine). With `local`, each row
+        gets its slot's GPUs instead."""
+        if self.executor.name == "inline" and self.executor.gpus and self.generation.gpus is None:
+            object.__setattr__(self, "generation", self.generation.model_copy(update={"gpus": self.executor.gpus}))
+        return self
+
+    @model_validator(mode="after")
     def _apply_protocol(self) -> BatchConfig:
         """The protocol's fixed settings replace the defaults; a setting given against it is refused (one line)."""
         protocol = get_protocol(self.protocol)
