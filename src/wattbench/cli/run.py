@@ -150,6 +150,7 @@ FLAGS = {
     "generation.base_url": "--base-url",
     "energy.meter_url": "--meter-url",
     "generation.gpus": "--gpus",
+    "generation.reasoning": "--reasoning",
     "task.repeats": "--repeats",
     "task.repeat_until": "--repeat-until",
     "task.max_repeats": "--max-repeats",
@@ -221,6 +222,9 @@ def run(
     base_url: str = _BASE_URL,
     meter_url: str = METER_URL,
     gpus: str = ENGINE_GPUS,
+    reasoning: str = typer.Option(
+        None, "--reasoning", help="Reasoning state in the models CSV's words: Off, On, On (High|Medium|Low)."
+    ),
     repeats: int = typer.Option(None, "--repeats", help="Measured passes over the questions (task.repeats, 1)."),
     repeat_until: float = typer.Option(
         None,
@@ -233,7 +237,7 @@ def run(
     """Run a model over the WattBot questions with retrieval; write a resumable run dir and print the score.
     Exit 1 when the run failed (stopped on failures, or no question got an answer), 2 on bad input."""
     passes = {"task.repeats": repeats, "task.repeat_until": repeat_until, "task.max_repeats": max_repeats,
-              "generation.gpus": gpu_list(gpus)}  # fmt: skip
+              "generation.gpus": gpu_list(gpus), "generation.reasoning": reasoning}  # fmt: skip
     _run(config, name, questions, limit, provider, model, hf_model, resume, force, quiet, data_dir, base_url,
          meter_url, passes)  # fmt: skip
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 
 class RetrievalConfig(BaseModel):
@@ -165,6 +165,25 @@ class GenerationConfig(EngineSettings):
     (each wave one meter window, shared among its questions by the in-flight rule, runs/waves.py)."""
     constrained: bool = True
     """Use the engine's constrained decoding (grammar / guided JSON) for the answer."""
+    reasoning: str | None = None
+    """A reasoning state in the models CSV's words: Off, On, On (High), On (Medium), On (Low), Off (N/A). Resolved
+    by the model's family as a batch row is (reasoning/families.toml); None: the model's default, nothing sent."""
+    reasoning_max_tokens: int = Field(4096, ge=1)
+    """A run expected to think: its thinking budget, on top of `max_tokens` (the answer's), so the thinking never
+    cuts the answer short."""
+
+    @field_validator("reasoning")
+    @classmethod
+    def _state(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from wattbench.data.energy_score import parse_state
+
+        state = parse_state(value)
+        if not state.readable or not state.label:
+            raise ValueError(f"{value!r}: expected Off, On, On (High), On (Medium), On (Low) or Off (N/A)")
+        return state.label
+
     base_url: str | None = None
     """OpenAI-compatible server URL ending in /v1 (openai backend); None: $OPENAI_BASE_URL, then OpenAI."""
     json_mode: Literal["json_schema", "json_object", "none"] = "json_schema"

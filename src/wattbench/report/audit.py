@@ -97,6 +97,9 @@ def _check_errors_score(run: RunInfo, audit: RunAudit, limits: Thresholds) -> No
             f"{statuses.count('unparseable')}/{len(run.records)} answers held no answer to parse and score as "
             "blank (raw_output in results.jsonl)",
         )
+    if statuses.count("thinking_truncated"):
+        _flag(audit, "thinking_truncated", f"{statuses.count('thinking_truncated')}/{len(run.records)} answers ran out "
+              "of budget while still thinking (raise generation.reasoning_max_tokens)")  # fmt: skip
     if statuses.count("recovered"):
         audit.notes.append(
             f"{statuses.count('recovered')} answers were incomplete JSON (cut at the token cap?); value and refs "

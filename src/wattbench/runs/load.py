@@ -202,7 +202,9 @@ def write_results(out_dir: Path, points: list[LoadPoint], facts: dict[str, Any])
                                          "points": rows})  # fmt: skip
     write_json(out_dir / "load.json", record.dump())
     # The passes are in load.json; the warnings go into one cell.
-    flat = [{k: ("; ".join(v or []) if k == "warnings" else v) for k, v in row.items() if k != "passes"} for row in rows]
+    flat = [
+        {k: ("; ".join(v or []) if k == "warnings" else v) for k, v in row.items() if k != "passes"} for row in rows
+    ]
     with open(out_dir / "load.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(flat[0]) if flat else ["batch_size"])
         writer.writeheader()

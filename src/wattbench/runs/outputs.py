@@ -120,6 +120,7 @@ def build_summary(
         "llm_provider": config.provider,
         "num_questions": len(questions),
         **counts,
+        **_reasoning(config),
         "status": run_status_of(len(questions), counts, sessions),
         "stop_reason": (sessions[-1].get("stopped") if sessions else None),
         "complete": counts["num_answered"] == len(questions),
@@ -231,6 +232,16 @@ def _energy(
         "co2e_scope": headline,
         "grid_intensity_g_per_kwh": config.energy.grid_intensity_g_per_kwh,
     }
+
+
+def _reasoning(config: ExperimentConfig) -> dict[str, Any]:
+    """The reasoning state asked for and the mode it resolved to (tasks/wattbot_reasoning.py)."""
+    from wattbench.tasks.wattbot_reasoning import run_mode
+
+    gen = config.generation
+    mode, warnings = run_mode(config.model, gen.reasoning, gen.max_tokens, gen.reasoning_max_tokens)
+    return {"reasoning_state": gen.reasoning, "mode": mode.to_dict() if mode else None,
+            "reasoning_warnings": warnings}  # fmt: skip
 
 
 def run_status_of(num_questions: int, counts: dict[str, int], sessions: list[dict[str, Any]]) -> str:

@@ -171,6 +171,7 @@ def _run_locked(
             backend = _load_model(life, config, session)
             backend_info, hardware = _describe(life, backend, config, session, log)
             task = WattBotTask(retriever, config, metadata)
+            _log_mode(task, config, log, notify)
             kind = headline_kind(backend_info.get("measured_devices"), None)
             if pending or _passes_due(config, questions, records, further, kind):
                 for note in preflight(backend):
@@ -374,6 +375,19 @@ def _more_passes(
     reason = further_passes(config, first, further, kind, answer)
     log.info(f"measured passes: {1 + len(further)} ({reason})")
     return reason
+
+
+def _log_mode(task: WattBotTask, config: ExperimentConfig, log: logging.Logger, notify: Callable[[str], None]) -> None:
+    """The reasoning state asked for, what it resolved to, and what the family could not honour."""
+    if task.mode is None:
+        return
+    from wattbench.data.models_csv import describe_sent
+
+    log.info(f"reasoning: state '{config.generation.reasoning}', family {task.mode.family}, sent: "
+             f"{describe_sent(task.mode)}")  # fmt: skip
+    for warning in task.mode_warnings:
+        log.warning(f"reasoning: {warning}")
+        notify(f"warning: reasoning: {warning}")
 
 
 def in_flight(life: Lifecycle) -> int:

@@ -20,6 +20,7 @@ def question_counts(records: list[dict[str, Any]]) -> dict[str, int]:
         "num_errors": failed,
         "num_unparseable": statuses.count("unparseable"),
         "num_recovered": statuses.count("recovered"),
+        "num_thinking_truncated": statuses.count("thinking_truncated"),
     }
 
 

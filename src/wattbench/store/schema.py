@@ -132,10 +132,19 @@ class QuestionRecord(Stored):
     retrieved: list[str] = Field(default_factory=list)
     planner_queries: list[str] = Field(default_factory=list)
     raw_output: str | None = ""
+    thinking: str = ""
+    """The answer's thinking, taken off before its JSON was parsed (a server's reasoning_content, a <think> block,
+    a Harmony analysis channel): its first and last 2,000 characters when longer (tasks/wattbot_reasoning.py)."""
+    thinking_chars: int = 0
+    """The thinking's whole length in characters."""
+    reasoning_tokens: int | None = None
+    """Tokens spent thinking on the answer: the engine's count, else as `reasoning_tokens_method` says."""
+    reasoning_tokens_method: str | None = None
+    """engine, cap_reached_while_thinking (the whole output), not_reasoning (0), or None (unknown)."""
     parse_error: str | None = None
     parse_status: str | None = None
-    """ok, recovered or unparseable; None for a failed question. Records written before it was stored: from
-    parse_error (see records.parse_status)."""
+    """ok, recovered, unparseable or thinking_truncated (the budget ran out while thinking); None for a failed
+    question. Records written before it was stored: from parse_error (see records.parse_status)."""
     error: str | None = None
     submission: dict[str, str] = Field(default_factory=dict)
     energy: MeterWindow | None = None
@@ -163,6 +172,14 @@ class RunSummary(Stored):
     num_failed: int | None = None
     num_unparseable: int | None = None
     num_recovered: int | None = None
+    num_thinking_truncated: int | None = None
+    """Answers whose budget ran out while the model was still thinking (scored as blank)."""
+    reasoning_state: str | None = None
+    """`generation.reasoning` as asked (Off, On (High), ...); None: the model's default, nothing sent."""
+    mode: dict[str, Any] | None = None
+    """The reasoning mode it resolved to, as a batch row records it (family, control, switches, budget)."""
+    reasoning_warnings: list[str] = Field(default_factory=list)
+    """What the family could not honour (a state it cannot take), as the batch runner says it."""
     status: str | None = None
     """complete, partial, incomplete or failed; runs written before it was stored: from `complete`."""
     stop_reason: str | None = None

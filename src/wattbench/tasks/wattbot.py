@@ -36,11 +36,22 @@ JSON_SCHEMA = {
 }
 
 
-def answer_grammar(doc_ids: list[str], answer_chars: int = 60, explanation_chars: int = 100) -> str:
-    """GBNF for the answer JSON: value first, then 1–3 distinct-looking refs from `doc_ids` (or is_blank)."""
+def answer_grammar(
+    doc_ids: list[str], answer_chars: int = 60, explanation_chars: int = 100, think: tuple[str, str] | None = None
+) -> str:
+    """GBNF for the answer JSON: value first, then 1–3 distinct-looking refs from `doc_ids` (or is_blank); with
+    `think` (its open and close markers), a thinking block may come first (tasks/wattbot_reasoning.py)."""
     refs = " | ".join(f'"\\"{d}\\""' for d in [*doc_ids, "is_blank"])
-    return rf"""
-root ::= "{{" ws head "," ws tail ws "}}"
+    head = ""
+    if think is not None:
+        start, end = think
+        first = end[0]
+        body = f'( [^{first}] | "{end[0]}" [^{end[1]}] )*'
+        head = f'root ::= ("{start}" {body} "{end}" [ \\n]*)? answer\n'
+    return (
+        head
+        + rf"""
+{"answer" if think is not None else "root"} ::= "{{" ws head "," ws tail ws "}}"
 head ::= "\"answer_value\": " value "," ws "\"ref_id\": [" ref ("," ws ref){{0,2}} "]"
 tail ::= "\"answer\": " short "," ws "\"explanation\": " long
 value ::= number | "[" number "," ws number "]" | short
@@ -51,6 +62,7 @@ long ::= "\"" char{{0,{explanation_chars}}} "\""
 char ::= [^"\\\x00-\x1f] | "\\" ["\\/nt]
 ws ::= " "?
 """
+    )
 
 
 def context_settings(task: TaskConfig) -> ContextSettings:
@@ -88,6 +100,7 @@ def build_request(
     temperature: float,
     seed: int | None,
     constrained: bool = True,
+    think: tuple[str, str] | None = None,
 ) -> GenerationRequest:
     unit = question.answer_unit.strip()
     unit_line = f"\nUnit of the answer: {unit}" if unit and not is_blank_value(unit) else ""
@@ -98,7 +111,7 @@ def build_request(
         max_tokens=max_tokens,
         temperature=temperature,
         seed=seed,
-        grammar=answer_grammar(doc_ids) if constrained else None,
+        grammar=answer_grammar(doc_ids, think=think) if constrained else None,
         json_schema=JSON_SCHEMA if constrained else None,
         request_id=question.id,
     )
@@ -139,10 +152,15 @@ class ParsedAnswer:
     notes: list[str] = field(default_factory=list)
     recovered: bool = False
     """The output was not complete JSON (cut at the token cap, say), but value and refs were read from it."""
+    thinking_truncated: bool = False
+    """The output ran out while the model was still thinking: no answer came (tasks/wattbot_reasoning.py)."""
 
     @property
     def parse_status(self) -> str:
-        """ok, recovered (incomplete JSON, value and refs read), or unparseable (no answer in it: scored blank)."""
+        """ok, recovered (incomplete JSON, value and refs read), unparseable (no answer in it: scored blank), or
+        thinking_truncated (the budget ran out while thinking: scored blank)."""
+        if self.thinking_truncated:
+            return "thinking_truncated"
         if self.parse_error is None:
             return "ok"
         return "recovered" if self.recovered else "unparseable"

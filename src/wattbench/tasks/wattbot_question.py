@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from wattbench.backends.base import AuthError, Completion, GenerationRequest
 from wattbench.config import ExperimentConfig
 from wattbench.data.wattbot import DocumentMeta, Question, is_blank_value
+from wattbench.reasoning import ReasoningMode
 from wattbench.retrieval.context import ContextBuilder, ContextSpan
 from wattbench.retrieval.search import Hit, Retriever, fuse_hit_lists
 from wattbench.scoring.wattbot import score_row
@@ -30,6 +31,7 @@ from wattbench.tasks.wattbot import (
     planner_request,
     submission_row,
 )
+from wattbench.tasks.wattbot_reasoning import apply_mode, reasoning_fields, run_mode, separate, think_grammar
 
 RETRY_KINDS = ("blank", "overflow", "transport")
 
@@ -93,12 +95,15 @@ class WattBotTask:
     def __init__(self, retriever: Retriever, config: ExperimentConfig, metadata: dict[str, DocumentMeta]) -> None:
         self.retriever, self.config, self.metadata = retriever, config, metadata
         self.context = ContextBuilder(retriever.index, context_settings(config.task))  # pages cached across items
+        gen = config.generation
+        self.mode, self.mode_warnings = run_mode(config.model, gen.reasoning, gen.max_tokens,
+                                                 gen.reasoning_max_tokens)  # fmt: skip
 
     def window(self, item: Question) -> str:
         return f"question {item.id}"
 
     def start(self, item: Question) -> Exchange[dict[str, Any]]:
-        return answer_question(item, self.retriever, self.config, self.metadata, self.context)
+        return answer_question(item, self.retriever, self.config, self.metadata, self.context, self.mode)
 
     def failed(self, item: Question, exc: Exception) -> dict[str, Any]:
         return failed_record(item, exc)
@@ -113,14 +118,19 @@ def answer_question(
     config: ExperimentConfig,
     metadata: dict[str, DocumentMeta],
     context: ContextBuilder,
+    mode: ReasoningMode | None = None,
 ) -> Exchange[dict[str, Any]]:
-    """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with less context."""
+    """Retrieve, generate, parse; retry a blank answer with wider retrieval and an overflow with less context.
+    With a reasoning `mode`, every request carries its switches and the thinking is taken off each answer
+    before it is parsed (tasks/wattbot_reasoning.py)."""
     task, gen = config.task, config.generation
     tally, budget = Tally(), QuestionBudget(task.question_timeout_s)
     planned: list[str] = []
     if task.planner_max_queries > 0:  # the plan's tokens and time count in this question's totals
-        plan = tally.add((yield from budget.ask(planner_request(question, task.planner_max_queries, gen.seed))))
-        planned = parse_queries(plan.text, task.planner_max_queries) if plan.error is None else []
+        plan_request = apply_mode(planner_request(question, task.planner_max_queries, gen.seed), mode, gen.max_tokens)
+        plan = tally.add((yield from budget.ask(plan_request)))
+        plan_text = separate(plan, mode).answer
+        planned = parse_queries(plan_text, task.planner_max_queries) if plan.error is None else []
 
     def retrieve(k: int) -> list[Hit]:
         started = time.perf_counter()
@@ -141,16 +151,21 @@ def answer_question(
         tally.retrieval_s += time.perf_counter() - started
     while True:
         request = build_request(question, spans, max_tokens=gen.max_tokens, temperature=gen.temperature,
-                                seed=gen.seed, constrained=gen.constrained)  # fmt: skip
-        completion = tally.add((yield from budget.ask(request)))
+                                seed=gen.seed, constrained=gen.constrained, think=think_grammar(mode))  # fmt: skip
+        completion = tally.add((yield from budget.ask(apply_mode(request, mode, gen.max_tokens))))
         if completion.error is not None:
             if completion.finish_reason == "context_overflow" and len(spans) > 1 and not budget.spent():
                 spans = spans[:-1]  # too long for the window: drop the last (weakest) span
                 tally.retries["overflow"] += 1
                 continue
             nothing = ParsedAnswer("is_blank", [])
-            return question_record(question, nothing, hits, spans, metadata, tally, completion, planned)
-        parsed = parse_answer(completion.text)
+            return question_record(question, nothing, hits, spans, metadata, tally, completion, planned, mode)
+        thought = separate(completion, mode)
+        if thought.truncated:  # the budget ran out while thinking: no answer came, a failure of its own kind
+            cut = ParsedAnswer("is_blank", [], parse_error="the output ended inside the thinking",
+                               thinking_truncated=True)  # fmt: skip
+            return question_record(question, cut, hits, spans, metadata, tally, completion, planned, mode)
+        parsed = parse_answer(thought.answer)
         blank = is_blank_value(normalize_answer_value(parsed.answer_value, question))
         if blank and tally.retries["blank"] < task.max_blank_retries and not budget.spent():
             # Wider retrieval, and a word budget wider by the same share: within the first budget the extra
@@ -162,7 +177,7 @@ def answer_question(
                 tally.retries["blank"] += 1
                 k, hits, spans = wider_k, wider_hits, wider
                 continue
-        return question_record(question, parsed, hits, spans, metadata, tally, completion, planned)
+        return question_record(question, parsed, hits, spans, metadata, tally, completion, planned, mode)
 
 
 def _scores(question: Question, row: dict[str, str]) -> dict[str, Any]:
@@ -187,8 +202,10 @@ def question_record(
     tally: Tally,
     last: Completion,
     planned: list[str],
+    mode: ReasoningMode | None = None,
 ) -> dict[str, Any]:
-    """The record results.jsonl keeps for the question: prediction, scores, cost, retries and the raw output."""
+    """The record results.jsonl keeps for the question: prediction, scores, cost, retries, the raw output and
+    its thinking."""
     cited = [s for s in spans if s.doc_id in parsed.ref_ids] or spans[:1]
     supporting = " ".join(cited[0].text.split()[:60]) if cited else ""
     row = submission_row(question, parsed, metadata, supporting)
@@ -213,6 +230,7 @@ def question_record(
         "context_words": sum(s.n_words for s in spans),
         "planner_queries": planned,
         "raw_output": last.text,
+        **reasoning_fields(last, mode, separate(last, mode)),
         "parse_error": parsed.parse_error,
         "parse_status": None if last.error else parsed.parse_status,
         "error": last.error,

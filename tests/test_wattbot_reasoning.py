@@ -1,0 +1,126 @@
+"""A WattBot run in a reasoning state (issue 35, parts 1-2): what each request carries per family, and the
+thinking taken off the answer before its JSON is parsed, against a scripted server on 127.0.0.1 that thinks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fakes.servers import ScriptedServer
+from fakes.workspace import QUESTION_IDS, make_workspace
+from wattbench.backends.base import Completion
+from wattbench.cli import main
+from wattbench.reasoning import resolve_mode
+from wattbench.tasks.wattbot_reasoning import bounded, separate
+
+ANSWER = '{"answer_value": 4, "ref_id": ["is_blank"], "answer": "4", "explanation": "x"}'
+
+
+def _reply(content: str, *, reasoning: str | None = None, finish: str = "stop", reasoning_tokens: int | None = 3,
+           completion_tokens: int = 40) -> tuple[int, str, dict, float]:  # fmt: skip
+    message = {"content": content, **({"reasoning_content": reasoning} if reasoning is not None else {})}
+    usage = {"prompt_tokens": 11, "completion_tokens": completion_tokens}
+    if reasoning_tokens is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
+    body = {"choices": [{"message": message, "finish_reason": finish}], "usage": usage}
+    return 200, json.dumps(body), {}, 0.0
+
+
+def _run(wattbot: Path, tmp_path: Path, model: str, state: str | None, default: tuple, name: str = "r"):
+    root = make_workspace(wattbot, tmp_path)
+    server = ScriptedServer([], default=default)
+    args = ["run", "--config", str(root / "run.toml"), "--data-dir", str(root / "data"), "--quiet",
+            "--provider", "openai", "--model", model, "--base-url", server.url, "--name", name]  # fmt: skip
+    try:
+        code = main([*args, *(["--reasoning", state] if state else [])])
+    finally:
+        server.close()
+    run = root / "runs" / name
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else None
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()] if summary else []
+    return code, summary, records, [payload for _, payload in server.seen]
+
+
+def test_qwen3_on_sends_enable_thinking_and_the_think_block_is_taken_off(wattbot: Path, tmp_path: Path):
+    thought = "Let me look at the documents. " * 10
+    code, summary, records, payloads = _run(wattbot, tmp_path, "Qwen/Qwen3-8B", "On",
+                                            _reply(f"<think>{thought}</think>\n{ANSWER}"))  # fmt: skip
+    assert code == 0 and summary["num_answered"] == len(QUESTION_IDS)
+    answers = [p for p in payloads if p["max_tokens"] > 100]  # the warm-up's and the questions' answer requests
+    assert answers and all(p["chat_template_kwargs"] == {"enable_thinking": True} for p in answers)
+    # The thinking budget is on top of the answer's, and no JSON schema forbids the thinking.
+    assert all(p["max_tokens"] == 80 + 4096 and "response_format" not in p for p in answers)
+    for record in records:
+        assert record["parse_status"] == "ok" and record["pred_value"] == "4"
+        assert record["thinking"] == thought.strip() and record["thinking_chars"] == len(thought.strip())
+        assert record["reasoning_tokens"] == 3 and record["reasoning_tokens_method"] == "engine"
+    assert summary["reasoning_state"] == "On" and summary["mode"]["family"] == "qwen3"
+    assert summary["mode"]["chat_template_kwargs"] == {"enable_thinking": True}
+
+
+def test_qwen3_off_sends_enable_thinking_false_and_keeps_the_schema(wattbot: Path, tmp_path: Path):
+    code, summary, records, payloads = _run(wattbot, tmp_path, "Qwen/Qwen3-8B", "Off", _reply(ANSWER))
+    assert code == 0
+    assert all(p["chat_template_kwargs"] == {"enable_thinking": False} for p in payloads)
+    assert all(p["max_tokens"] == 80 and "response_format" in p for p in payloads)
+    assert all(r["reasoning_tokens"] == 3 for r in records)  # the engine's count wins, even when Off
+
+
+def test_reasoning_content_is_the_thinking_and_a_cut_thought_is_its_own_failure(wattbot: Path, tmp_path: Path):
+    code, _, records, _ = _run(wattbot, tmp_path, "Qwen/Qwen3-8B", "On",
+                               _reply(ANSWER, reasoning="thinking apart"), name="apart")  # fmt: skip
+    assert code == 0 and all(r["thinking"] == "thinking apart" and r["pred_value"] == "4" for r in records)
+    # The budget ran out while thinking: no answer, counted apart from unparseable ones, and audited.
+    cut = _reply("<think>still going and going", finish="length", reasoning_tokens=None, completion_tokens=4176)
+    code, summary, records, _ = _run(wattbot, tmp_path / "cut", "Qwen/Qwen3-8B", "On", cut, name="cut")
+    assert all(r["parse_status"] == "thinking_truncated" and r["pred_value"] == "is_blank" for r in records)
+    assert all(r["reasoning_tokens"] == 4176 and r["reasoning_tokens_method"] == "cap_reached_while_thinking"
+               for r in records)  # fmt: skip
+    assert summary["num_thinking_truncated"] == len(QUESTION_IDS) and summary["num_unparseable"] == 0
+    from wattbench.report.audit import audit_runs
+    from wattbench.report.runs import load_runs
+
+    runs, _ = load_runs(tmp_path / "cut" / "runs")
+    (audit,) = audit_runs(runs, tmp_path / "cut" / "data" / "wattbot" / "train_QA.csv")
+    assert "thinking_truncated" in [f.code for f in audit.flags]
+
+
+def test_families_send_their_own_switch(wattbot: Path, tmp_path: Path):
+    # gpt-oss: the effort, through Harmony's reasoning_effort; Hunyuan: a /think prefix on the user message.
+    _, summary, _, payloads = _run(wattbot, tmp_path / "oss", "openai/gpt-oss-20b", "On (High)", _reply(ANSWER))
+    assert payloads and all(p["reasoning_effort"] == "high" for p in payloads)
+    assert summary["mode"]["harmony"] is True and summary["mode"]["effort"] == "high"
+    _, _, _, payloads = _run(wattbot, tmp_path / "hy", "tencent/Hunyuan-A13B-Instruct", "On", _reply(ANSWER))
+    assert payloads and all(p["messages"][-1]["content"].startswith("/think ") for p in payloads)
+    _, _, _, payloads = _run(wattbot, tmp_path / "hyoff", "tencent/Hunyuan-A13B-Instruct", "Off", _reply(ANSWER))
+    assert all(p["messages"][-1]["content"].startswith("/no_think ") for p in payloads)
+
+
+def test_a_state_the_family_cannot_take_warns_as_the_batch_runner_does(wattbot: Path, tmp_path: Path, capsys):
+    code, summary, _, payloads = _run(wattbot, tmp_path, "HuggingFaceTB/SmolLM2-135M-Instruct", "On", _reply(ANSWER))
+    expected = resolve_mode("HuggingFaceTB/SmolLM2-135M-Instruct", True, None, answer_tokens=80,
+                            reasoning_tokens=80 + 4096)[1]  # fmt: skip
+    assert code == 0 and summary["reasoning_warnings"] == expected and "never reasons" in expected[0]
+    assert "warning: reasoning:" in capsys.readouterr().err
+
+
+def test_a_state_not_in_the_vocabulary_is_one_line_exit_2(wattbot: Path, tmp_path: Path, capsys):
+    root = make_workspace(wattbot, tmp_path)
+    assert main(["run", "--config", str(root / "run.toml"), "--reasoning", "Maybe"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--reasoning" in err[0] and "expected Off, On" in err[0]
+
+
+def test_the_thinking_is_separated_the_same_way_whatever_carried_it():
+    harmony = "<|channel|>analysis<|message|>think hard<|end|><|start|>assistant<|channel|>final<|message|>{}<|return|>"
+    found = separate(Completion(text=harmony), None)
+    assert (found.thinking, found.answer, found.truncated) == ("think hard", "{}", False)
+    assert separate(Completion(text="<|channel|>analysis<|message|>and on"), None).truncated
+    qwen_default = separate(Completion(text="<think>a</think>\n{}"), None)  # no state asked: still taken off
+    assert (qwen_default.thinking, qwen_default.answer) == ("a", "{}")
+    assert separate(Completion(text="{}"), None) == separate(Completion(text="{}"), None)
+    magistral, _ = resolve_mode("mistralai/Magistral-Small-2506", True, None, answer_tokens=80, reasoning_tokens=200)
+    assert separate(Completion(text="[THINK]x[/THINK]{}"), magistral).answer == "{}"
+    long = "y" * 10_000
+    kept = bounded(long)
+    assert len(kept) < 4100 and kept.startswith("y" * 2000) and "6000 characters left out" in kept
