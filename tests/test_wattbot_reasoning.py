@@ -124,3 +124,62 @@ def test_the_thinking_is_separated_the_same_way_whatever_carried_it():
     long = "y" * 10_000
     kept = bounded(long)
     assert len(kept) < 4100 and kept.startswith("y" * 2000) and "6000 characters left out" in kept
+
+
+def test_batch_workload_wattbot_runs_each_row_as_a_wattbot_run_in_its_state(wattbot: Path, tmp_path: Path, capsys):
+    import csv
+
+    from fakes.batch_inputs import models_csv
+
+    root = make_workspace(wattbot, tmp_path)
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen3-8B", "A", "On"), ("Qwen/Qwen3-8B", "A", "Off")])
+    server = ScriptedServer([], default=_reply(f"<think>{'why ' * 20}</think>{ANSWER}"))
+    out = tmp_path / "batch"
+    args = ["batch", "--workload", "wattbot", "--models-csv", str(models), "--backend", "openai", "--endpoint",
+            server.url, "--run-config", str(root / "run.toml"), "--data-dir", str(root / "data"),
+            "--output-dir", str(out), "--idle-seconds", "0"]  # fmt: skip
+    try:
+        assert main(args) == 0, capsys.readouterr().err
+        sent = [payload for _, payload in server.seen]
+        assert main(args) == 0  # complete rows are skipped, their master rows kept
+        assert len(server.seen) == len(sent)
+    finally:
+        server.close()
+    assert {json.dumps(p["chat_template_kwargs"]) for p in sent} == {'{"enable_thinking": true}',
+                                                                      '{"enable_thinking": false}'}  # fmt: skip
+    with open(out / "master_results.csv", encoding="utf-8") as handle:
+        rows = {r["reasoning_state"]: r for r in csv.DictReader(handle)}
+    assert set(rows) == {"On", "Off"}
+    for row in rows.values():
+        assert row["workload"] == "wattbot" and row["status"] == "completed" and row["successful_prompts"] == "4"
+        low, score, high = (float(row[k]) for k in ("overall_score_ci95_low", "overall_score",
+                                                      "overall_score_ci95_high"))  # fmt: skip
+        assert low <= score <= high and row["reasoning_tokens_per_question"] == "3.0"
+        assert Path(row["run_dir"], "summary.json").exists()
+    on = json.loads(Path(rows["On"]["run_dir"], "summary.json").read_text())
+    assert on["reasoning_state"] == "On" and on["mode"]["chat_template_kwargs"] == {"enable_thinking": True}
+    # Each row is a normal run dir: compare and report read them.
+    runs = out / "individual_runs"
+    capsys.readouterr()
+    assert main(["compare", str(runs / "Qwen_Qwen3-8B_On"), str(runs / "Qwen_Qwen3-8B_Off"), "--solution",
+                 str(root / "questions.csv"), "--json"]) == 0  # fmt: skip
+    (pair,) = json.loads(capsys.readouterr().out)["pairs"]
+    assert pair["n"] == 4 and pair["diff"] == 0.0  # the same answers: no detectable difference
+    page = tmp_path / "report.html"
+    assert main(["report", "--experiments-dir", str(runs), "--solution", str(root / "questions.csv"),
+                 "--out", str(page), "--plots-dir", str(tmp_path / "plots")]) == 0  # fmt: skip
+    assert "Qwen_Qwen3-8B_On" in page.read_text()
+
+
+def test_batch_workload_bad_input_is_one_line_exit_2(tmp_path: Path, capsys):
+    from fakes.batch_inputs import models_csv, prompts_jsonl
+
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen3-8B", "A", "On")])
+    prompts = prompts_jsonl(tmp_path / "p.jsonl", ["a"])
+    for extra, message in ((["--workload", "wattbot", "--prompts-file", str(prompts)], "prompts_file"),
+                           (["--workload", "essays"], "workload"),
+                           (["--questions", str(prompts)], "wattbot workload")):  # fmt: skip
+        capsys.readouterr()
+        assert main(["batch", "--models-csv", str(models), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

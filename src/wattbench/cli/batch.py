@@ -72,6 +72,9 @@ def batch(
     protocol: str = _option("protocol"),
     models_csv: Path = _option("models_csv"),
     prompts_file: str = _option("prompts_file"),
+    workload: str = _option("workload"),
+    questions: Path = _option("questions"),
+    run_config: Path = _option("run_config"),
     prompt_column: str = _option("prompt_column"),
     num_prompts: int = _option("num_prompts"),
     warmup: int = _option("warmup_prompts"),
@@ -118,6 +121,10 @@ def batch(
     if list_only:
         return _echo_plan([s.to_dict() for s in specs], as_json, config.protocol)
     _warn(specs)
+    if config.workload == "wattbot":
+        from wattbench.campaigns.batch_wattbot import run_wattbot_batch
+
+        return _report_outcome(run_wattbot_batch(config, specs, force=force, notify=_say), Path(config.output_dir))
     prompts = batch_prompts(config)
     short = prompt_shortfall(config, prompts)
     if short:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -84,6 +84,14 @@ class BatchConfig(BaseModel):
     after another), local (side by side on GPU or CPU slots) or ray."""
     data_dir: str | None = None
     """Data dir for the default models CSV and prompts; None: $WATTBENCH_DATA, then ./data."""
+    workload: Literal["textgen", "wattbot"] = "textgen"
+    """What each row does: textgen (the prompt set, the Energy Score way) or wattbot (the WattBot questions with
+    retrieval, each row a WattBot run in its reasoning state; campaigns/batch_wattbot.py)."""
+    questions: str | None = None
+    """workload wattbot: the question CSV; None: the run config's, else the train questions of the data dir."""
+    run_config: str | None = None
+    """workload wattbot: a run config (TOML/YAML) whose task, retrieval and generation settings every row starts
+    from; the row sets its engine, model, reasoning state, name and run dir. None: the defaults."""
 
     @model_validator(mode="before")
     @classmethod
@@ -104,6 +112,15 @@ class BatchConfig(BaseModel):
                 raise ValueError(f"generation.{key} does not apply to a batch: {instead}")
         data["generation"] = {**BATCH_GENERATION_DEFAULTS, **section}
         return data
+
+    @model_validator(mode="after")
+    def _workload_inputs(self) -> BatchConfig:
+        if self.workload == "wattbot" and self.prompts_file:
+            raise ValueError("prompts_file is the textgen workload's input; a wattbot batch answers the WattBot "
+                             "questions (questions / --questions FILE)")  # fmt: skip
+        if self.workload == "textgen" and (self.questions or self.run_config):
+            raise ValueError("questions and run_config are the wattbot workload's; add --workload wattbot or drop them")
+        return self
 
     @model_validator(mode="after")
     def _inline_gpus(self) -> BatchConfig:
@@ -130,6 +147,9 @@ BATCH_FLAGS: dict[str, str] = {
     "protocol": "--protocol",
     "models_csv": "--models-csv",
     "prompts_file": "--prompts-file",
+    "workload": "--workload",
+    "questions": "--questions",
+    "run_config": "--run-config",
     "prompt_column": "--prompt-column",
     "num_prompts": "--num-prompts",
     "warmup_prompts": "--warmup",

@@ -396,6 +396,30 @@ class MasterRow(Stored):
     repeat_ttft_p50_s_ci95_high: float | None = None
     energy_share: str | None = None
     """How the row's prompts were given their shares of each call: in_flight, output_tokens, or both."""
+    workload: str | None = None
+    """textgen (empty in earlier tables) or wattbot (`batch --workload wattbot`: the row is a WattBot run)."""
+    overall_score: float | None = None
+    """A wattbot row: the WattBot score (kaggle mode) and its 95% bootstrap interval over the questions, with the
+    value accuracy, the reference overlap and the NA recall beside it, each with its interval."""
+    overall_score_ci95_low: float | None = None
+    overall_score_ci95_high: float | None = None
+    value_accuracy: float | None = None
+    value_accuracy_ci95_low: float | None = None
+    value_accuracy_ci95_high: float | None = None
+    ref_overlap: float | None = None
+    ref_overlap_ci95_low: float | None = None
+    ref_overlap_ci95_high: float | None = None
+    na_recall: float | None = None
+    na_recall_ci95_low: float | None = None
+    na_recall_ci95_high: float | None = None
+    reasoning_tokens_per_question: float | None = None
+    """A wattbot row: mean tokens spent thinking per answered question (None when any count is unknown)."""
+    thinking_truncated: Count = None
+    """A wattbot row: answers whose budget ran out while the model was still thinking."""
+    energy_scope: str | None = None
+    """A wattbot row: the scope of its energy per question (avg_energy_per_prompt_wh): gpu, cpu, or none."""
+    run_dir: str | None = None
+    """A wattbot row: its WattBot run dir (for matrix, compare, report)."""
     shared_gpu: bool | None = None
     """True: another process used a measured GPU during the row (summary.json energy.shared_gpu names it); the
     row's GPU energy includes its draw. None: no GPU measured."""
