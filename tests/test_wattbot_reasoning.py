@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from fakes.servers import ScriptedServer
 from fakes.workspace import QUESTION_IDS, make_workspace
-from wattbench.backends.base import Completion
+from wattbench.backends.base import Completion, GenerationRequest
 from wattbench.cli import main
 from wattbench.reasoning import resolve_mode
 from wattbench.tasks.wattbot_reasoning import bounded, separate
@@ -183,3 +185,60 @@ def test_batch_workload_bad_input_is_one_line_exit_2(tmp_path: Path, capsys):
         assert main(["batch", "--models-csv", str(models), *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.slow
+def test_llama_cpp_with_the_think_grammar_starts_with_a_thinking_block_that_still_parses():
+    """The real default model (SmolLM2 on llama.cpp) under the answer grammar of a run expected to think: its
+    output opens with a thinking block, and the JSON after it is read as the answer."""
+    from wattbench.backends.base import GenerationRequest
+    from wattbench.backends.registry import create_backend
+    from wattbench.tasks.wattbot import SYSTEM_PROMPT, answer_grammar, parse_answer
+
+    backend = create_backend("llamacpp")
+    try:
+        grammar = answer_grammar(["patterson2021"], think=("<think>", "</think>"), think_chars=80)
+        question = "Documents:\n[patterson2021] Training used 1,287 MWh.\n\nQuestion: How many MWh did training use?"
+        request = GenerationRequest(messages=[{"role": "system", "content": SYSTEM_PROMPT},
+                                              {"role": "user", "content": question}],
+                                    max_tokens=320, temperature=0.0, seed=0, grammar=grammar)  # fmt: skip
+        (completion,) = backend.generate([request])
+    finally:
+        backend.close()
+    assert completion.ok and completion.text.startswith("<think>") and "</think>" in completion.text
+    thought = separate(completion, None)
+    assert not thought.truncated and thought.answer.startswith("{")
+    parsed = parse_answer(thought.answer)
+    assert parsed.parse_status == "ok" and parsed.ref_ids in (["patterson2021"], ["is_blank"])
+
+
+def test_hf_renders_the_qwen3_switch_through_the_model_s_own_chat_template(wattbot: Path, tmp_path: Path):
+    """The tiny random model with a chat template that reads enable_thinking, named as a Qwen3 checkpoint: a
+    WattBot answer request in each state renders the template's own switch."""
+    from fakes.tiny_model import build_tiny_llama
+    from wattbench.backends.registry import create_backend
+    from wattbench.data.wattbot import load_corpus
+    from wattbench.tasks.wattbot_reasoning import apply_mode, run_mode
+
+    texts = [p.text for d in load_corpus(wattbot / "corpus")[:2] for page in d.pages for p in page.paragraphs]
+    model = build_tiny_llama(tmp_path / "Qwen3-tiny", texts)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config["chat_template"] = (
+        "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>\n{% endfor %}<s>assistant:"
+        "{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>\n\n{% endif %}"
+    )
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    backend = create_backend("hf", model=str(model), dtype="fp32")
+    rendered = {}
+    try:
+        for state in ("On", "Off"):
+            mode, warnings = run_mode(str(model), state, 8, 8)
+            assert mode is not None and mode.family == "qwen3" and not warnings
+            request = apply_mode(GenerationRequest(messages=[{"role": "user", "content": "q"}], max_tokens=8), mode, 8)
+            (completion,) = backend.generate([request])
+            rendered[state] = completion.rendered_prompt
+    finally:
+        backend.close()
+    assert rendered["Off"].endswith("<s>assistant:<think>\n\n</think>\n\n")
+    assert rendered["On"].endswith("<s>assistant:")

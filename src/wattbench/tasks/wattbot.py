@@ -37,17 +37,22 @@ JSON_SCHEMA = {
 
 
 def answer_grammar(
-    doc_ids: list[str], answer_chars: int = 60, explanation_chars: int = 100, think: tuple[str, str] | None = None
+    doc_ids: list[str],
+    answer_chars: int = 60,
+    explanation_chars: int = 100,
+    think: tuple[str, str] | None = None,
+    think_chars: int | None = None,
 ) -> str:
     """GBNF for the answer JSON: value first, then 1–3 distinct-looking refs from `doc_ids` (or is_blank); with
-    `think` (its open and close markers), a thinking block may come first (tasks/wattbot_reasoning.py)."""
+    `think` (its open and close markers), a thinking block comes first (it may be empty: a model in a thinking
+    state opens one anyway), at most `think_chars` characters when given (tasks/wattbot_reasoning.py)."""
     refs = " | ".join(f'"\\"{d}\\""' for d in [*doc_ids, "is_blank"])
     head = ""
     if think is not None:
         start, end = think
-        first = end[0]
-        body = f'( [^{first}] | "{end[0]}" [^{end[1]}] )*'
-        head = f'root ::= ("{start}" {body} "{end}" [ \\n]*)? answer\n'
+        repeat = "*" if think_chars is None else f"{{0,{think_chars}}}"
+        body = f'( [^{end[0]}] | "{end[0]}" [^{end[1]}] ){repeat}'
+        head = f'root ::= "{start}" {body} "{end}" [ \\n]* answer\n'
     return (
         head
         + rf"""
