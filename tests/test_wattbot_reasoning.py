@@ -134,7 +134,8 @@ def test_batch_workload_wattbot_runs_each_row_as_a_wattbot_run_in_its_state(watt
     from fakes.batch_inputs import models_csv
 
     root = make_workspace(wattbot, tmp_path)
-    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen3-8B", "A", "On"), ("Qwen/Qwen3-8B", "A", "Off")])
+    models = models_csv(tmp_path / "m.csv", [("Qwen/Qwen3-8B", "A", "On"), ("Qwen/Qwen3-8B", "A", "Off"),
+                                              ("Qwen/Qwen2.5-7B-Instruct", "A", "Off (N/A)")])  # fmt: skip
     server = ScriptedServer([], default=_reply(f"<think>{'why ' * 20}</think>{ANSWER}"))
     out = tmp_path / "batch"
     args = ["batch", "--workload", "wattbot", "--models-csv", str(models), "--backend", "openai", "--endpoint",
@@ -147,11 +148,11 @@ def test_batch_workload_wattbot_runs_each_row_as_a_wattbot_run_in_its_state(watt
         assert len(server.seen) == len(sent)
     finally:
         server.close()
-    assert {json.dumps(p["chat_template_kwargs"]) for p in sent} == {'{"enable_thinking": true}',
-                                                                      '{"enable_thinking": false}'}  # fmt: skip
+    switches = {json.dumps(p.get("chat_template_kwargs")) for p in sent}
+    assert switches == {'{"enable_thinking": true}', '{"enable_thinking": false}', "null"}  # Qwen2.5: none sent
     with open(out / "master_results.csv", encoding="utf-8") as handle:
         rows = {r["reasoning_state"]: r for r in csv.DictReader(handle)}
-    assert set(rows) == {"On", "Off"}
+    assert set(rows) == {"On", "Off", "Off (N/A)"}
     for row in rows.values():
         assert row["workload"] == "wattbot" and row["status"] == "completed" and row["successful_prompts"] == "4"
         low, score, high = (float(row[k]) for k in ("overall_score_ci95_low", "overall_score",
@@ -171,6 +172,17 @@ def test_batch_workload_wattbot_runs_each_row_as_a_wattbot_run_in_its_state(watt
     assert main(["report", "--experiments-dir", str(runs), "--solution", str(root / "questions.csv"),
                  "--out", str(page), "--plots-dir", str(tmp_path / "plots")]) == 0  # fmt: skip
     assert "Qwen_Qwen3-8B_On" in page.read_text()
+    # What reasoning bought: On against Off for Qwen3, and a model with one state said so.
+    capsys.readouterr()
+    assert main(["batch", "reasoning", "--output-dir", str(out), "--solution", str(root / "questions.csv"),
+                 "--json", "--bootstrap", "1000"]) == 0  # fmt: skip
+    entries = {(e["model"], e["state"]): e for e in json.loads(capsys.readouterr().out)}
+    on = entries[("Qwen/Qwen3-8B", "On")]
+    assert on["baseline"] == "Off" and on["n"] == 4 and on["diff"] == 0.0 and on["verdict"]
+    assert on["reasoning_tokens_per_question"] == 3.0 and on["latency_per_question_s"] > 0
+    assert on["energy_ratio"] is None and on["energy_note"]  # no GPU measured here: said, not 1.0
+    assert "one state" in entries[("Qwen/Qwen2.5-7B-Instruct", "Off (N/A)")]["note"]
+    assert (out / "reasoning.png").exists() or (out / "reasoning.svg").exists()
 
 
 def test_batch_workload_bad_input_is_one_line_exit_2(tmp_path: Path, capsys):
@@ -242,3 +254,31 @@ def test_hf_renders_the_qwen3_switch_through_the_model_s_own_chat_template(wattb
         backend.close()
     assert rendered["Off"].endswith("<s>assistant:<think>\n\n</think>\n\n")
     assert rendered["On"].endswith("<s>assistant:")
+
+
+def test_the_reasoning_table_gives_each_state_minus_off_and_its_energy_over_off(wattbot: Path, tmp_path: Path):
+    """On answers 35 of 41 right on twice the energy of Off's 20 right: the table says On - Off > 0, detectably,
+    at 2x [..] the energy; the figure is drawn."""
+    from fakes.store import write_run
+    from wattbench.report.reasoning import format_table, plot_reasoning, reasoning_table
+    from wattbench.stats.bootstrap import Bootstrap
+    from wattbench.store.batch_dir import BatchDir
+    from wattbench.store.schema import MasterRow
+
+    solution = wattbot / "train_QA.csv"
+    runs = tmp_path / "individual_runs"
+    batch = BatchDir(tmp_path)
+    n = 41
+    for state, correct, joules in (("On (High)", 35, 200.0), ("Off", 20, 100.0)):
+        energy = [joules * (1 + 0.01 * (i % 5)) for i in range(n)]
+        run = write_run(runs, f"m_{state}", solution, correct=correct, question_energy_j=energy)
+        batch.upsert_master(MasterRow(model_name="acme/Thinker-8B", reasoning_state=state, workload="wattbot",
+                                      run_dir=str(run), overall_score=correct / n,
+                                      avg_energy_per_prompt_wh=joules / 3600, reasoning_tokens_per_question=1.0))  # fmt: skip
+    (entry,) = reasoning_table(tmp_path, solution, lambda: solution, Bootstrap(2000, 0))
+    assert entry["state"] == "On (High)" and entry["baseline"] == "Off"
+    assert entry["diff"] > 0.2 and entry["ci95"][0] > 0 and entry["p_adjusted"] < 0.01
+    assert entry["energy_ratio"] == pytest.approx(2.0, rel=0.01)
+    assert entry["energy_ratio_ci95"][0] <= entry["energy_ratio"] <= entry["energy_ratio_ci95"][1]
+    assert "2.00x" in format_table([entry])
+    assert plot_reasoning(tmp_path, tmp_path / "plots").files

@@ -36,6 +36,7 @@ def _register() -> None:
     from wattbench.cli import (  # noqa: F401
         batch,
         batch_official,
+        batch_reasoning,
         compare,
         data,
         hw,
