@@ -272,9 +272,9 @@ def test_the_reasoning_table_gives_each_state_minus_off_and_its_energy_over_off(
     for state, correct, joules in (("On (High)", 35, 200.0), ("Off", 20, 100.0)):
         energy = [joules * (1 + 0.01 * (i % 5)) for i in range(n)]
         run = write_run(runs, f"m_{state}", solution, correct=correct, question_energy_j=energy)
-        batch.upsert_master(MasterRow(model_name="acme/Thinker-8B", reasoning_state=state, workload="wattbot",
-                                      run_dir=str(run), overall_score=correct / n,
-                                      avg_energy_per_prompt_wh=joules / 3600, reasoning_tokens_per_question=1.0))  # fmt: skip
+        row = MasterRow(model_name="acme/Thinker-8B", reasoning_state=state, workload="wattbot", run_dir=str(run),
+                        overall_score=correct / n, avg_energy_per_prompt_wh=joules / 3600)  # fmt: skip
+        batch.upsert_master(row)
     (entry,) = reasoning_table(tmp_path, solution, lambda: solution, Bootstrap(2000, 0))
     assert entry["state"] == "On (High)" and entry["baseline"] == "Off"
     assert entry["diff"] > 0.2 and entry["ci95"][0] > 0 and entry["p_adjusted"] < 0.01
