@@ -282,3 +282,58 @@ def test_the_reasoning_table_gives_each_state_minus_off_and_its_energy_over_off(
     assert entry["energy_ratio_ci95"][0] <= entry["energy_ratio"] <= entry["energy_ratio_ci95"][1]
     assert "2.00x" in format_table([entry])
     assert plot_reasoning(tmp_path, tmp_path / "plots").files
+
+
+@pytest.mark.parametrize("name", ("oct_2025_models.csv", "oct_2025_models_upstream.csv"))
+def test_every_row_of_the_models_csvs_is_sent_to_a_wattbot_run_as_the_batch_resolves_it(data_dir: Path, name: str):
+    """Every text-generation row of both published models CSVs, in its state: the WattBot run's mode is the batch
+    row's (the same table and code, with the WattBot budgets), and its answer request carries exactly that mode's
+    switches, the thinking budget on top of the answer's, and no JSON schema when it is expected to think."""
+    from wattbench.data.models_csv import load_plan
+    from wattbench.tasks.wattbot import SYSTEM_PROMPT
+    from wattbench.tasks.wattbot_reasoning import apply_mode, run_mode
+
+    checked = 0
+    for spec in load_plan(data_dir / "energy_score" / name, 80, 80 + 4096):
+        if not spec.supported or spec.mode is None or not spec.row.state.readable or spec.row.state.on is None:
+            continue
+        mode, warnings = run_mode(spec.model_id, spec.state_label, 80, 4096)
+        assert mode is not None and mode.to_dict() == spec.mode.to_dict(), spec.model_id
+        base = GenerationRequest(messages=[{"role": "system", "content": SYSTEM_PROMPT},
+                                           {"role": "user", "content": "Question: q"}],
+                                 max_tokens=80, json_schema={"type": "object"})  # fmt: skip
+        sent = apply_mode(base, mode, 80)
+        assert sent.chat_template_kwargs == mode.chat_template_kwargs
+        system, user = sent.messages[0]["content"], sent.messages[-1]["content"]
+        assert system.endswith(SYSTEM_PROMPT) and system.startswith(mode.system_prompt or SYSTEM_PROMPT[:20])
+        assert user == (f"{mode.prompt_prefix} Question: q" if mode.prompt_prefix else "Question: q")
+        assert sent.assistant_prefix == mode.assistant_prefix and sent.think_end == mode.think_end
+        assert sent.reasoning_effort == (mode.effort if mode.harmony else None)
+        thinking = mode.expected_thinking
+        assert sent.max_tokens == (max(mode.max_new_tokens, 80) if thinking else 80)
+        assert (sent.json_schema is None) == thinking
+        checked += 1
+    assert checked >= 40
+
+
+def test_a_stream_without_a_reasoning_count_counts_the_chunks_before_the_marker(wattbot: Path, tmp_path: Path):
+    from fakes.servers import StreamingServer
+    from wattbench.runs.checks import load_run_config
+    from wattbench.runs.wattbot import run_experiment
+
+    root = make_workspace(wattbot, tmp_path)
+    text = "<think>" + "weigh the passages " * 3 + "</think>" + ANSWER
+    chunks = 30
+    pieces = [text[(k - 1) * len(text) // chunks : k * len(text) // chunks] for k in range(1, chunks + 1)]
+    expected = next(k for k in range(1, chunks + 1) if "</think>" in "".join(pieces[:k]))
+    server = StreamingServer(ttft_s=0.0, itl_s=0.0, tokens=chunks, answer=text)  # usage without reasoning_tokens
+    overrides = {"provider": "openai", "model": "Qwen/Qwen3-8B", "generation.base_url": server.url,
+                 "generation.reasoning": "On", "generation.max_tokens": chunks}  # fmt: skip
+    try:
+        config, _ = load_run_config(root / "run.toml", overrides)
+        result = run_experiment(config, data_dir=root / "data")
+    finally:
+        server.close()
+    records = [json.loads(line) for line in (result.run_dir / "results.jsonl").read_text().splitlines()]
+    assert all(r["parse_status"] == "ok" and r["thinking"].startswith("weigh") for r in records)
+    assert all(r["reasoning_tokens"] == expected and r["reasoning_tokens_method"] == "stream_chunks" for r in records)

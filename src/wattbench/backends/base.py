@@ -104,6 +104,7 @@ class Completion:
     notes: list[str] = field(default_factory=list)  # what the run log should say (a capped Retry-After, say)
     usage_warning: str | None = None  # token counts the engine reported that could not be true (backends/usage.py)
     generated_tokens: int | None = None  # a failed request's output tokens before it failed (a stream cut off)
+    reasoning_tokens_method: str | None = None  # how reasoning_tokens was counted: engine (usage), stream_chunks
 
     @property
     def ok(self) -> bool:

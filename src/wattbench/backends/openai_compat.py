@@ -332,7 +332,7 @@ class OpenAICompatBackend(BackendBase):
                     )
                     failed.finish_reason = failure_reason(response.text)  # a prompt too long says so in a 400
                     return failed
-                completion = self._read(response, started)
+                completion = self._read(response, started, request.think_end)
                 completion.attempts, completion.notes = attempts, notes + completion.notes
                 return completion
         plural = "" if attempts == 1 else "s"
@@ -348,10 +348,10 @@ class OpenAICompatBackend(BackendBase):
             notes=list(notes or []),
         )
 
-    def _read(self, reply: Reply, started: float) -> Completion:
+    def _read(self, reply: Reply, started: float, think_end: str | None = None) -> Completion:
         if reply.events is None:
             return self._parse(reply.text, started)
-        streamed = stream_completion(reply, started)
+        streamed = stream_completion(reply, started, think_end)
         if isinstance(streamed, StreamFailure):
             failed = self._failed(streamed.error, started)
             failed.generated_tokens = streamed.generated_tokens

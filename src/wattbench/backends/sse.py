@@ -187,13 +187,17 @@ class StreamFailure:
     generated_tokens: int
 
 
-def stream_completion(reply: Reply, started: float) -> Completion | StreamFailure:
-    """The Completion a stream adds up to, or how it failed."""
+def stream_completion(reply: Reply, started: float, think_end: str | None = None) -> Completion | StreamFailure:
+    """The Completion a stream adds up to, or how it failed. Where the usage has no reasoning count, the tokens
+    spent thinking are the stream's chunks that carried reasoning (a server with a reasoning parser), else those
+    that came before `think_end` appeared in the text (one token a chunk, as servers stream them)."""
     assert reply.events is not None
     answer: list[str] = []
     reasoning: list[str] = []
     reason: str | None = None
     usage: dict[str, Any] = {}
+    thought_chunks = chunks_before_marker = 0
+    marker_seen = False
     for event in reply.events:
         if "error" in event:
             error = f"the server's stream reported an error: {str(event['error'])[:200]}"
@@ -201,6 +205,10 @@ def stream_completion(reply: Reply, started: float) -> Completion | StreamFailur
         piece, thought = _delta_text(event)
         answer.append(piece)
         reasoning.append(thought)
+        thought_chunks += bool(thought)
+        if think_end and piece and not marker_seen:
+            marker_seen = think_end in "".join(answer[-8:])  # the marker may straddle a few chunks
+            chunks_before_marker += 1
         for choice in event.get("choices") or []:
             reason = choice.get("finish_reason") or reason
         usage = event.get("usage") or usage
@@ -217,13 +225,19 @@ def stream_completion(reply: Reply, started: float) -> Completion | StreamFailur
         notes.append("the stream carried no usage: output tokens counted as the chunks that held text")
     details = usage.get("completion_tokens_details") or {}
     thinking = "".join(reasoning)
+    reasoning_tokens, method = details.get("reasoning_tokens"), "engine"
+    if reasoning_tokens is None and thought_chunks:
+        reasoning_tokens, method = thought_chunks, "stream_chunks"
+    elif reasoning_tokens is None and marker_seen:
+        reasoning_tokens, method = chunks_before_marker, "stream_chunks"
     # The request's latency runs from its first attempt; TTFT and TPOT from the send of the attempt that answered.
     return Completion(
         text="".join(answer),
         reasoning_text=thinking or None,
         prompt_tokens=usage.get("prompt_tokens"),
         completion_tokens=completion_tokens,
-        reasoning_tokens=details.get("reasoning_tokens"),
+        reasoning_tokens=reasoning_tokens,
+        reasoning_tokens_method=method if reasoning_tokens is not None else None,
         finish_reason=finish_reason(reason),
         latency_s=time.perf_counter() - started,
         ttft_s=reply.times.ttft_s,

@@ -72,7 +72,7 @@ def evaluate(request: GenerationRequest, completion: Completion, mode: Reasoning
     else:
         thinking, answer, reached = split_thinking(completion.text, mode.think_end)
     reasoning_tokens = completion.reasoning_tokens
-    method = "engine" if reasoning_tokens is not None else None
+    method = (completion.reasoning_tokens_method or "engine") if reasoning_tokens is not None else None
     if reasoning_tokens is None and mode.think_end and not reached and completion.completion_tokens is not None:
         reasoning_tokens, method = completion.completion_tokens, "cap_reached_while_thinking"
     if reasoning_tokens is None and not mode.expected_thinking and completion.ok:

@@ -13,8 +13,9 @@ Before an answer's JSON is parsed, its thinking is taken off: the server's `reas
 a Harmony analysis channel (up to the final channel's marker), or a thinking block ending in the family's marker
 (`</think>`; also when no state was asked, since a model may think by default). The record keeps the thinking
 (its first and last THINKING_KEPT_CHARS / 2 characters, the length in `thinking_chars`) and `reasoning_tokens`:
-the engine's own count where it gives one (`engine`), else the whole output when the budget ran out while
-thinking (`cap_reached_while_thinking`), else 0 for a run not expected to think (`not_reasoning`). An answer cut
+the engine's own count where it gives one (`engine`), else a stream's chunks that carried reasoning or came
+before the end-of-thinking marker (`stream_chunks`, backends/sse.py), else the whole output when the budget ran
+out while thinking (`cap_reached_while_thinking`), else 0 for a run not expected to think (`not_reasoning`). An answer cut
 off while still thinking is a failure of its own kind (`parse_status = thinking_truncated`), not an unparseable
 one.
 """
@@ -136,7 +137,8 @@ def bounded(text: str, kept: int = THINKING_KEPT_CHARS) -> str:
 
 def reasoning_fields(completion: Completion, mode: ReasoningMode | None, thought: Thought) -> dict[str, Any]:
     """What a question's record keeps of its answer's thinking."""
-    tokens, method = completion.reasoning_tokens, "engine" if completion.reasoning_tokens is not None else None
+    tokens = completion.reasoning_tokens
+    method = (completion.reasoning_tokens_method or "engine") if tokens is not None else None
     if tokens is None and thought.truncated and completion.completion_tokens is not None:
         tokens, method = completion.completion_tokens, "cap_reached_while_thinking"
     if tokens is None and not thought.thinking and (mode is None or not mode.expected_thinking) and completion.ok:
