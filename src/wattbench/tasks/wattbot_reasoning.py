@@ -15,9 +15,9 @@ a Harmony analysis channel (up to the final channel's marker), or a thinking blo
 (its first and last THINKING_KEPT_CHARS / 2 characters, the length in `thinking_chars`) and `reasoning_tokens`:
 the engine's own count where it gives one (`engine`), else a stream's chunks that carried reasoning or came
 before the end-of-thinking marker (`stream_chunks`, backends/sse.py), else the whole output when the budget ran
-out while thinking (`cap_reached_while_thinking`), else 0 for a run not expected to think (`not_reasoning`). An answer cut
-off while still thinking is a failure of its own kind (`parse_status = thinking_truncated`), not an unparseable
-one.
+out while thinking (`cap_reached_while_thinking`), else 0 for a run not expected to think (`not_reasoning`).
+An answer cut off while still thinking is a failure of its own kind (`parse_status = thinking_truncated`), not
+an unparseable one.
 """
 
 from __future__ import annotations
