@@ -68,8 +68,8 @@ def reasoning_table(
             out.append({
                 "model": model, "state": state.state, "baseline": base.state, "note": note, "n": pair.get("n"),
                 # This state against the baseline: the difference state - baseline, the ratio state / baseline.
-                "diff": None if pair.get("diff") is None else -pair["diff"],
-                "ci95": None if ci is None else [-ci[1], -ci[0]],
+                "diff": None if pair.get("diff") is None else 0.0 - pair["diff"],  # 0.0 -: no "-0.000"
+                "ci95": None if ci is None else [0.0 - ci[1], 0.0 - ci[0]],
                 "p_value": pair.get("p_value"), "p_adjusted": pair.get("p_adjusted"), "verdict": pair.get("verdict"),
                 "energy_ratio": None if not energy.get("ratio") else 1 / energy["ratio"],
                 "energy_ratio_ci95": None if not ratio_ci else [1 / ratio_ci[1], 1 / ratio_ci[0]],
