@@ -170,8 +170,12 @@ def test_batch_workload_wattbot_runs_each_row_as_a_wattbot_run_in_its_state(watt
     assert pair["n"] == 4 and pair["diff"] == 0.0  # the same answers: no detectable difference
     page = tmp_path / "report.html"
     assert main(["report", "--experiments-dir", str(runs), "--solution", str(root / "questions.csv"),
-                 "--out", str(page), "--plots-dir", str(tmp_path / "plots")]) == 0  # fmt: skip
-    assert "Qwen_Qwen3-8B_On" in page.read_text()
+                 "--out", str(page), "--plots-dir", str(tmp_path / "plots"), "--batch-dir", str(out)]) == 0  # fmt: skip
+    text = page.read_text()
+    assert "Qwen_Qwen3-8B_On" in text and "What reasoning buys" in text and "no detectable difference" in text
+    capsys.readouterr()
+    assert main(["batch", "ratings", "--output-dir", str(out), "--json"]) == 0
+    assert "Qwen3" not in capsys.readouterr().out  # a wattbot row's Wh per question is not an Energy Score
     # What reasoning bought: On against Off for Qwen3, and a model with one state said so.
     capsys.readouterr()
     assert main(["batch", "reasoning", "--output-dir", str(out), "--solution", str(root / "questions.csv"),

@@ -16,12 +16,13 @@ BOARD = typer.Option(None, "--board", help="Board table (.json or leaderboard .c
 
 
 def _rows(output_dir: Path):  # noqa: ANN202 - a list of MasterRow
+    from wattbench.report.reasoning import textgen_rows
     from wattbench.store.batch_dir import BatchDir
 
     results = BatchDir(output_dir)
     if not results.master_csv.exists():
         raise DataError(f"{results.master_csv}: not found; run 'wattbench batch' first or pass --output-dir")
-    return results.read_master()
+    return textgen_rows(results.read_master())  # a wattbot row's energy per question is not an Energy Score
 
 
 @batch_app.command("ratings")

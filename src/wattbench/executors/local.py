@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from wattbench.energy.base import CONCURRENT_RUNS
 from wattbench.errors import ConfigError
 from wattbench.executors.job import Job, Notify, Outcome, Say
-from wattbench.executors.process import Watched, start_process
+from wattbench.executors.process import Watched, start_process, stop_all
 from wattbench.executors.registry import ExecutorChoice, check_executor
 from wattbench.signals import interrupted_by
 
@@ -138,8 +138,8 @@ class LocalExecutor:
                 if pending or running:
                     time.sleep(self.poll_s)
         except KeyboardInterrupt:
+            stop_all([watched for _, watched, _ in running])
             for job, watched, slots in running:
-                watched.stop()
                 outcomes.append(_outcome(job, watched, ("interrupted", interrupted_by()), pool.where(slots)))
                 notify(outcomes[-1])
             raise

@@ -35,16 +35,28 @@ def group_alive(pgid: int) -> bool:
 
 def kill_group(process: subprocess.Popen) -> None:
     """SIGTERM to the whole group, SIGKILL to whatever is left after the grace period."""
+    kill_groups([process])
+
+
+def kill_groups(processes: list[subprocess.Popen]) -> None:
+    """`kill_group` for several at once: every group gets SIGTERM before any is waited for, so stopping a
+    campaign of N runs takes one grace period, not N, and no run goes on answering while another is waited on."""
     for sig, grace_s in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5.0)):
-        if not group_alive(process.pid):
+        alive = [p for p in processes if group_alive(p.pid)]
+        if not alive:
             break
-        os.killpg(process.pid, sig)
+        for process in alive:
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
-            if process.poll() is not None and not group_alive(process.pid):
+            if all(p.poll() is not None and not group_alive(p.pid) for p in alive):
                 break
             time.sleep(0.1)
-    process.poll()
+    for process in processes:
+        process.poll()
 
 
 def start_process(
@@ -119,12 +131,18 @@ class Watched:
         return ended
 
     def stop(self) -> None:
-        kill_group(self.process)
-        self.ended_s = time.monotonic()
+        stop_all([self])
 
     @property
     def duration_s(self) -> float:
         return (self.ended_s or time.monotonic()) - self.started_s
+
+
+def stop_all(watched: list[Watched]) -> None:
+    """Stop every job at once (their groups signalled together: `kill_groups`)."""
+    kill_groups([w.process for w in watched])
+    for w in watched:
+        w.ended_s = time.monotonic()
 
 
 def last_line(path: Path) -> str:

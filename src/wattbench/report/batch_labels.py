@@ -84,8 +84,10 @@ def label_facts(summary: BatchRunSummary, batch_rows: list[MasterRow], board: Bo
 
 def batch_label_facts(output_dir: Path, board: Board) -> list[LabelFacts]:
     """A label for each completed run of a batch folder (the HTML report shows them)."""
+    from wattbench.report.reasoning import textgen_rows
+
     batch = BatchDir(output_dir)
-    rows = batch.read_master() if batch.master_csv.exists() else []
+    rows = textgen_rows(batch.read_master()) if batch.master_csv.exists() else []  # wattbot rows have no label
     facts = []
     for row in rows:
         folder = next((p for p in sorted((output_dir / "individual_runs").glob("*")) if _is_run(p, row)), None)

@@ -315,11 +315,15 @@ def build_report(
 
     audits = audit_runs(runs, solution)
     plots = all_plots(runs, scores, plots_dir)
+    from wattbench.report.reasoning import reasoning_section, textgen_rows
+
     batch = BatchDir(batch_dir)
-    rows = batch.read_master() if batch.master_csv.exists() else None
+    every = batch.read_master() if batch.master_csv.exists() else None
+    rows = textgen_rows(every) if every else None
     loads = load_section(load_dir, plots_dir) if load_dir is not None else ""
     ratings = rate(rows) if rows else None
-    page = render_report(runs, audits, plots, rows, ratings, source, _labels(batch_dir, rows), loads)
+    reasoning = reasoning_section(batch_dir, solution, lambda: solution or Path(), plots_dir) if every else ""
+    page = render_report(runs, audits, plots, rows, ratings, source, _labels(batch_dir, rows), loads + reasoning)
     from wattbench.store.safe_io import guarded
 
     with guarded(out.parent, "create"):

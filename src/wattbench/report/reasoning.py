@@ -141,5 +141,29 @@ def plot_reasoning(batch_dir: Path, out: Path) -> Any:
     return save(fig, out, plot)
 
 
+def reasoning_section(batch_dir: Path, solution: Path | None, default_solution: Callable[[], Path],
+                      plots_dir: Path) -> str:  # fmt: skip
+    """The HTML report's "What reasoning buys" section: the table and the figure, when the batch has wattbot
+    rows; "" otherwise."""
+    import html
+
+    if not states_by_model(batch_dir):
+        return ""
+    entries = reasoning_table(batch_dir, solution, default_solution, Bootstrap())
+    plot = plot_reasoning(batch_dir, plots_dir)
+    text = html.escape(format_table(entries))
+    image = next((p for p in plot.files if p.suffix == ".svg"), None)
+    picture = f'<img src="{html.escape(str(image))}" alt="{html.escape(plot.title)}">' if image else ""
+    note = f"<p>{html.escape(plot.note)}</p>" if plot.note else ""
+    return (f'<h2 id="reasoning">What reasoning buys</h2><p>Each state against Off, paired on the questions '
+            f"(difference state - Off with its 95% interval and Holm-adjusted p; energy per question state / Off)."
+            f"</p><pre>{text}</pre>{picture}{note}")  # fmt: skip
+
+
+def textgen_rows(rows: list[MasterRow]) -> list[MasterRow]:
+    """The rows the Energy Score ratings, labels and the board apply to (not the wattbot workload's)."""
+    return [row for row in rows if row.workload != "wattbot"]
+
+
 def _or(value: float | None, default: float) -> float:
     return default if value is None else float(value)
