@@ -1,10 +1,12 @@
 """Splitting one metered window over the items it served, and the per-item figures both workflows report.
 
 A generate call is metered as a whole (the engine batches its prompts, so no meter can see one prompt alone).
-Its energy is split over the prompts in proportion to the output tokens each generated: decoding is where a
-call's time and energy go at these prompt lengths, one forward pass per output token, while the prompt is read
-in one batched prefill pass. A prompt that generated nothing (a failure before any token) gets no share. When no
-prompt of the call generated a token, the call is split equally. Shares always add up to the window exactly.
+Where the engine told each request's events (it streams), the in-flight rule shares it (energy/inflight.py);
+otherwise, here, its energy is split over the prompts in proportion to the output tokens each generated:
+decoding is where a call's time and energy go at these prompt lengths, one forward pass per output token, while
+the prompt is read in one batched prefill pass. A prompt that generated nothing (a failure before any token) gets
+no share. When no prompt of the call generated a token, the call is split equally. Shares always add up to the
+window exactly.
 
 The per-query figures are defined once here: energy of the answered items divided by their number, output
 tokens per joule over the same items. The energy of failed items is reported beside them (`failed_energy_j`),

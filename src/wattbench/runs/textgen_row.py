@@ -11,7 +11,7 @@ from wattbench.config import BatchConfig
 from wattbench.data.models_csv import ModelSpec
 from wattbench.energy.base import Measurement
 from wattbench.energy.carbon import J_PER_WH, co2e_g
-from wattbench.energy.phases import PhaseTotals
+from wattbench.energy.phases import PhaseTotals, methods_text
 from wattbench.energy.shares import of_window
 from wattbench.store.schema import MasterRow, PromptRecord
 from wattbench.tasks.textgen import sha256
@@ -123,7 +123,7 @@ def _energy_figures(
         "wh_per_1000_queries": gpu.wh_per_1000_queries,
         "failed_gpu_energy_wh": None if gpu.failed_energy_j is None else gpu.failed_energy_j / J_PER_WH,
         "cpu_energy_wh": None if cpu_j is None else cpu_j / J_PER_WH,
-        "energy_method": ",".join(sorted(set(measured.method.values()))) if measured and measured.method else None,
+        "energy_method": methods_text(measured),
         "idle_power_w": idle if measured and measured.idle_power_w else None,
         **_phase_figures(records),
     }

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 from wattbench.backends.base import Backend, Completion, GenerationRequest
 from wattbench.energy.base import Measurement, Meter
 from wattbench.energy.inflight import RULE, InFlight
 from wattbench.errors import WattbenchError
+from wattbench.runs.loop import drive
 from wattbench.tasks.base import Task
 
 OnResult = Callable[[Any, Any, Measurement | None], None]
@@ -31,8 +33,6 @@ class _Timed:
         self.backend, self.tracker, self.calls = backend, tracker, calls
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        from dataclasses import replace
-
         indices = [self.tracker.add() for _ in requests]
         self.calls.append(indices)
         hooked = [replace(r, on_output=self.tracker.hook(i, r.on_output)) for i, r in zip(indices, requests)]
@@ -96,8 +96,6 @@ def run_waves(
 
         def work(j: int, item: Any) -> None:
             try:
-                from wattbench.runs.loop import drive
-
                 results[j] = drive(task.start(item), cast(Backend, _Timed(backend, tracker, calls[j])))
             except (KeyboardInterrupt, WattbenchError) as exc:  # a refused key, bad input: the run stops
                 fatal.append(exc)
