@@ -223,6 +223,7 @@ class InFlight:
         self._last: Reading | None = None
         sampler = meter.sampler
         self._series = sampler.start_series() if sampler is not None and sampler.running else None
+        self._samples: list[tuple[float, dict[str, float]]] = []
 
     def add(self) -> int:
         """A further request (a wave's requests appear as each question makes them); its index."""
@@ -250,6 +251,10 @@ class InFlight:
         return on_output
 
     def end(self) -> None:
+        """The call's last edge; the sampler's series is closed here (call it in a `finally`: an open series
+        would keep growing at every tick)."""
+        if self._series is not None and self.meter.sampler is not None:
+            self._samples, self._series = self.meter.sampler.end_series(self._series), None
         self._last = self.meter.reading()
 
     def shares(self, window: Measurement | None, streamed_only: bool = True) -> list[dict[str, Any]] | None:
@@ -257,8 +262,8 @@ class InFlight:
         its energy on each scope (each scope shared on its own, with its own fit, under `fit`). None when the
         edges were not read, or (`streamed_only`) when no request streamed: its caller then splits by output
         tokens; otherwise requests that streamed nothing are in flight from sent to end. The sampler's series is
-        closed here."""
-        samples = self.meter.sampler.end_series(self._series) if self._series is not None else []
+        closed by `end`."""
+        samples = self._samples
         if window is None or self._first is None or self._last is None:
             return None
         if streamed_only and not any(times.deliveries_s for times in self.times):

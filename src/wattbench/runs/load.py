@@ -140,8 +140,10 @@ def measure_point(
         ]  # fmt: skip
         with meter.window(f"load call, batch {in_flight}") as whole:
             tracker.begin()
-            completions = backend.generate(requests)
-            tracker.end()
+            try:
+                completions = backend.generate(requests)
+            finally:
+                tracker.end()
         shares = tracker.shares(whole.result)
     finally:
         steady.finish()

@@ -107,9 +107,11 @@ def run_waves(
             threads = [threading.Thread(target=work, args=(j, item), daemon=True) for j, item in enumerate(wave)]
             for thread in threads:
                 thread.start()
-            for thread in threads:
-                thread.join()
-            tracker.end()
+            try:
+                for thread in threads:
+                    thread.join()
+            finally:
+                tracker.end()
         if fatal:
             raise fatal[0]
         shares = tracker.shares(window.result, streamed_only=False)
