@@ -11,7 +11,9 @@ It records, into OUT/gpu_check.json and OUT/gpu_check.md:
 6. `wattbench load --provider hf` at batch 1, 8 and 32 on the Qwen2.5-7B-shaped model: steady-state J per output
    token beside the ML.ENERGY reference (benchmarks/gpu_load.py);
 7. `wattbench batch --protocol aienergyscore` on a random-weight model in distilgpt2's shape, beside the board's
-   figure for distilgpt2 (a plausibility check; benchmarks/gpu_protocol.py).
+   figure for distilgpt2 (a plausibility check; benchmarks/gpu_protocol.py);
+8. `wattbench batch --workload wattbot` on a random-weight model in Qwen3-0.6B's shape, Off and On, 10 questions:
+   what the thinking costs per question, paired (benchmarks/gpu_reasoning.py).
 
     python benchmarks/gpu_check.py --data-dir data --out OUT [--quick]
 `--quick` shrinks every step (a tiny model, 3 s windows, batch 1 and 2), so the whole flow can be checked on a
@@ -42,6 +44,8 @@ from gpu_load import load_step  # noqa: E402
 from gpu_load import markdown_lines as load_lines  # noqa: E402
 from gpu_models import build_embedder, build_large_model, build_small_model  # noqa: E402
 from gpu_protocol import markdown_lines, protocol_step  # noqa: E402
+from gpu_reasoning import markdown_lines as reasoning_lines  # noqa: E402
+from gpu_reasoning import reasoning_step  # noqa: E402
 from wattbench.energy.hardware import system_facts  # noqa: E402
 from wattbench.energy.meters import make_meter  # noqa: E402
 from wattbench.energy.nvml import read_power_w  # noqa: E402
@@ -302,6 +306,7 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{row['wh_per_1000_queries'] or 'n/a'} | {row['energy_method'] or 'n/a'} |")  # fmt: skip
     lines += load_lines(report.get("load") or {})
     lines += markdown_lines(report.get("protocol") or {})
+    lines += reasoning_lines(report.get("reasoning") or {"rows": []})
     return "\n".join(lines) + "\n"
 
 
@@ -339,6 +344,8 @@ def main() -> int:
         model_dir = build_small_model(work / "small-model", args.data_dir / "wattbot" / "corpus", args.quick)
         report["run"] = run_step(model_dir, args.data_dir, work, 2 if args.quick else 10, 0 if args.quick else 5)
         print("run:", report["run"], flush=True)
+        report["reasoning"] = reasoning_step(_wattbench, model_dir, work / "embedder", args.data_dir, work, args.quick)
+        print("reasoning:", report["reasoning"], flush=True)
         report["batch"] = batch_step(model_dir, work, 0 if args.quick else 5, args.quick)
         print("batch:", report["batch"], flush=True)
         large = build_large_model(work / "large-model", model_dir, gpu_models.TINY if args.quick else QWEN25_7B)

@@ -341,3 +341,111 @@ def test_a_stream_without_a_reasoning_count_counts_the_chunks_before_the_marker(
     records = [json.loads(line) for line in (result.run_dir / "results.jsonl").read_text().splitlines()]
     assert all(r["parse_status"] == "ok" and r["thinking"].startswith("weigh") for r in records)
     assert all(r["reasoning_tokens"] == expected and r["reasoning_tokens_method"] == "stream_chunks" for r in records)
+
+
+# One checkpoint per family of reasoning/families.toml, each state, and what its answer request must carry on the
+# wire, written out from the model cards rather than read back from the table: (kwargs, reasoning_effort, system
+# prompt's first line, user prefix, assistant prefix, thinking budget on top, warns).
+_THINK = 80 + 4096
+_WIRE = [
+    ("openai/gpt-oss-20b", "On (High)", None, "high", None, None, None, _THINK, False),
+    ("openai/gpt-oss-20b", "On (Low)", None, "low", None, None, None, _THINK, False),
+    ("openai/gpt-oss-20b", "On", None, "medium", None, None, None, _THINK, False),
+    ("openai/gpt-oss-20b", "Off", None, "low", None, None, None, _THINK, True),  # no off switch: the lowest effort
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", "On", None, None, None, None, None, _THINK, False),
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", "Off", None, None, None, None, None, _THINK, True),
+    ("Qwen/Qwen3-Next-80B-A3B-Instruct", "Off", None, None, None, None, None, 80, False),
+    ("Qwen/Qwen3-Next-80B-A3B-Instruct", "On", None, None, None, None, None, 80, True),
+    ("Qwen/Qwen3-8B", "On", {"enable_thinking": True}, None, None, None, None, _THINK, False),
+    ("Qwen/Qwen3-8B", "Off", {"enable_thinking": False}, None, None, None, None, 80, False),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "On", None, None, None, None, "<think>\n", _THINK, False),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "Off", None, None, None, None, None, 80, True),
+    ("deepseek-ai/DeepSeek-R1", "On", None, None, None, None, "<think>\n", _THINK, False),
+    ("deepseek-ai/DeepSeek-V3", "Off", None, None, None, None, None, 80, False),
+    ("HuggingFaceTB/SmolLM3-3B", "On", None, None, "/think", None, None, _THINK, False),
+    ("HuggingFaceTB/SmolLM3-3B", "Off", None, None, "/no_think", None, None, 80, False),
+    ("tencent/Hunyuan-A13B-Instruct", "On", None, None, None, "/think", None, _THINK, False),
+    ("tencent/Hunyuan-A13B-Instruct", "Off", None, None, None, "/no_think", None, 80, False),
+    ("LGAI-EXAONE/EXAONE-4.0-32B", "On", {"enable_thinking": True}, None, None, None, None, _THINK, False),
+    ("LGAI-EXAONE/EXAONE-4.0-32B", "Off", {"enable_thinking": False}, None, None, None, None, 80, False),
+    ("nvidia/Llama-3_3-Nemotron-Super-49B-v1_5", "On", None, None, None, None, None, _THINK, False),
+    ("nvidia/Llama-3_3-Nemotron-Super-49B-v1_5", "Off", None, None, "/no_think", None, None, 80, False),
+    ("microsoft/Phi-4-reasoning-plus", "On", None, None, None, None, None, _THINK, False),
+    ("microsoft/Phi-4-reasoning-plus", "Off", None, None, None, None, None, _THINK, True),
+    ("mistralai/Magistral-Small-2507", "On", None, None, "First draft your thinking process", None, None, _THINK,
+     False),
+    ("mistralai/Magistral-Small-2507", "Off", None, None, "You are a helpful assistant. Answer directly.", None,
+     None, 80, False),
+    ("zai-org/GLM-4.5-Air", "On", {"enable_thinking": True}, None, None, None, None, _THINK, False),
+    ("zai-org/GLM-4.6", "Off", {"enable_thinking": False}, None, None, None, None, 80, False),
+    ("moonshotai/Kimi-K2-Thinking", "On", None, None, None, None, None, _THINK, False),
+    ("moonshotai/Kimi-K2-Instruct", "Off", None, None, None, None, None, 80, False),
+    ("moonshotai/Kimi-K2-Instruct", "On", None, None, None, None, None, 80, True),
+    ("MiniMaxAI/MiniMax-M1-80k", "On", None, None, None, None, None, _THINK, False),
+    ("ibm-granite/granite-3.3-8b-instruct", "On", {"thinking": True}, None, None, None, None, _THINK, False),
+    ("ibm-granite/granite-3.2-8b-instruct", "Off", {"thinking": False}, None, None, None, None, 80, False),
+    ("ibm-granite/granite-4.0-h-small", "Off", None, None, None, None, None, 80, False),
+    ("swiss-ai/Apertus-8B-Instruct-2509", "On", {"enable_thinking": True}, None, None, None, None, _THINK, False),
+    ("swiss-ai/Apertus-70B-Instruct-2509", "Off", {"enable_thinking": False}, None, None, None, None, 80, False),
+    ("google/gemma-3-27b-it", "Off", None, None, None, None, None, 80, False),
+    ("mistralai/Mistral-Small-3.2-24B-Instruct-2506", "Off", None, None, None, None, None, 80, False),
+    ("Qwen/Qwen2.5-7B-Instruct", "On", None, None, None, None, None, 80, True),
+    ("HuggingFaceTB/SmolLM2-1.7B-Instruct", "Off", None, None, None, None, None, 80, False),
+    ("meta-llama/Llama-3.1-8B-Instruct", "Off", None, None, None, None, None, 80, False),
+    ("someone/own-model-7b", "Off", None, None, None, None, None, 80, True),  # unknown family: says so
+]
+
+
+def test_the_wire_cases_cover_every_family_of_the_table():
+    from wattbench.tasks.wattbot_reasoning import run_mode
+
+    families = {run_mode(case[0], case[1], 80, 4096)[0].family for case in _WIRE}  # type: ignore[union-attr]
+    from wattbench.reasoning import _load_table
+
+    known, unknown, _ = _load_table()
+    assert families == {f.name for f in (*known, unknown)}
+
+
+@pytest.mark.parametrize(("model", "state", "kwargs", "effort", "system", "prefix", "assistant", "budget", "warns"),
+                         _WIRE, ids=[f"{c[0]}:{c[1]}" for c in _WIRE])  # fmt: skip
+def test_each_family_s_answer_request_carries_its_switch_on_the_wire(
+    model, state, kwargs, effort, system, prefix, assistant, budget, warns
+):
+    """The WattBot answer request of each family in each state, as the OpenAI-compatible server received it."""
+    from wattbench.backends.registry import create_backend
+    from wattbench.tasks.wattbot import SYSTEM_PROMPT
+    from wattbench.tasks.wattbot_reasoning import apply_mode, run_mode
+
+    mode, warnings = run_mode(model, state, 80, 4096)
+    assert bool(warnings) == warns, warnings
+    base = GenerationRequest(messages=[{"role": "system", "content": SYSTEM_PROMPT},
+                                       {"role": "user", "content": "Question: q"}],
+                             max_tokens=80, json_schema={"type": "object"})  # fmt: skip
+    server = ScriptedServer([], default=_reply(ANSWER))
+    try:
+        backend = create_backend("openai", model=model, base_url=server.url)
+        (completion,) = backend.generate([apply_mode(base, mode, 80)])
+        backend.close()
+    finally:
+        server.close()
+    assert completion.ok
+    ((_, payload),) = server.seen
+    assert payload.get("chat_template_kwargs") == kwargs
+    assert payload.get("reasoning_effort") == effort
+    messages = payload["messages"]
+    first_system = messages[0]["content"]
+    if system is None:
+        assert first_system == SYSTEM_PROMPT
+    else:
+        assert first_system.startswith(system) and first_system.endswith(SYSTEM_PROMPT)
+    user = next(m["content"] for m in messages if m["role"] == "user")
+    assert user == (f"{prefix} Question: q" if prefix else "Question: q")
+    if assistant is None:
+        assert messages[-1]["role"] == "user" and "continue_final_message" not in payload
+    else:
+        assert messages[-1] == {"role": "assistant", "content": assistant} and payload["continue_final_message"]
+    assert payload["max_tokens"] == budget
+    # A run expected to think is sent no JSON schema (the thinking comes first); one that answers at once keeps it.
+    # DeepSeek-R1 Off thinks anyway (no off switch) within the answer's budget.
+    thinks = budget == _THINK or model.startswith("deepseek-ai/DeepSeek-R1")
+    assert ("response_format" in payload) != thinks
