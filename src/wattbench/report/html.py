@@ -72,7 +72,7 @@ figcaption { font-size: 0.85em; color: #555; }
 """
 
 # Click a header to sort by it; numbers sort as numbers and empty cells ("n/m") always go last.
-SCRIPT = """
+SCRIPT = r"""
 document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
   const body = th.closest("table").tBodies[0];
   const up = th.dataset.dir !== "asc"; th.dataset.dir = up ? "asc" : "desc";
@@ -85,6 +85,25 @@ document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventL
     return up ? d : -d;
   }).forEach(tr => body.appendChild(tr));
 }));
+// The runs table's filter: a row stays when its text holds every word typed (any case); "N of M runs shown".
+// No server and no network: the page stays one static file.
+document.querySelectorAll("input.table-filter").forEach(box => {
+  const table = document.getElementById(box.dataset.table), count = document.getElementById(box.id + "-count");
+  const rows = [...table.tBodies[0].rows], texts = rows.map(tr => tr.textContent.toLowerCase());
+  const apply = () => {
+    const words = box.value.toLowerCase().split(/\s+/).filter(w => w);
+    let shown = 0;
+    rows.forEach((tr, i) => {
+      const keep = words.every(w => texts[i].includes(w));
+      tr.hidden = !keep; shown += keep;
+    });
+    count.textContent = shown + " of " + rows.length + " runs shown";
+  };
+  // A link can carry the filter: report.html#filter=qwen%20tied opens with it typed.
+  const linked = location.hash.match(/filter=([^&]*)/);
+  if (linked) box.value = decodeURIComponent(linked[1]);
+  box.addEventListener("input", apply); apply();
+});
 // How many embedded plots decoded, and which tables stick out of the page: a headless browser (the tests, a
 // CI check) reads both from the DOM.
 window.addEventListener("load", () => {
@@ -157,7 +176,12 @@ def runs_table(runs: list[RunInfo], audits: dict[str, RunAudit]) -> str:
         f"best: paired test against the set's best, Holm-adjusted. {html.escape(note)}</p>"
         if ranked else ""
     )  # fmt: skip
-    return f'{intro}<div class="scroll">{table}</div>'
+    search = (
+        '<p><input id="runs-filter" class="table-filter" data-table="runs" type="search" size="40" '
+        'placeholder="filter: words in any column, e.g. qwen gpu tied" aria-label="filter the runs"> '
+        f'<span id="runs-filter-count">{len(runs)} runs</span></p>'
+    )
+    return f'{intro}{search}<div class="scroll">{table}</div>'
 
 
 def audit_list(audits: list[RunAudit]) -> str:
@@ -270,7 +294,7 @@ def render_report(
 <h1>wattbench report</h1>
 <p>{len(runs)} runs from <code>{html.escape(source)}</code>, generated {generated}. Scores are the WattBot metric
 (kaggle mode: 0.75 value + 0.15 reference overlap + 0.10 unanswerable detection). "n/m": not measured.
-Click a column header to sort.</p>
+Click a column header to sort; type in the box above the runs table to filter it.</p>
 <h2>Runs</h2>
 {runs_table(runs, by_name)}
 <h2>Audit</h2>

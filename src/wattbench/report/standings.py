@@ -117,6 +117,11 @@ def _rank(label: str, members: list[tuple[str, dict[str, RowScore]]], spec: Boot
     return out
 
 
+def join_names(names: list[str], limit: int = 10) -> str:
+    """At most `limit` names and a count of the rest: a campaign's note stays one readable line."""
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def tie_note(items: list[Standing]) -> str:
     """One line per group: how many runs are not detectably worse than its best."""
     lines = []
@@ -125,7 +130,7 @@ def tie_note(items: list[Standing]) -> str:
         tied = [s.name for s in group if s.place == TIED]
         if len(group) > 1:
             lines.append(f"{label}: {group[0].name} best; {len(tied)} of {len(group) - 1} other run(s) not "
-                         f"detectably worse" + (f" ({', '.join(tied)})" if tied else ""))  # fmt: skip
+                         f"detectably worse" + (f" ({join_names(tied)})" if tied else ""))  # fmt: skip
     return "; ".join(lines)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.report.runs import RunInfo
+from wattbench.report.standings import TIED, Standing, join_names
 
 MARKERS = {"local": "s", "api": "o", "ensemble": "^"}
 COLOURS = {"local": "#4c72b0", "api": "#dd8452", "ensemble": "#8c8c8c"}
@@ -18,6 +19,18 @@ WEIGHTS = (
     ("ref_overlap", 0.15, "ref (0.15)"),
     ("na_term", 0.10, "NA (0.10)"),
 )
+
+
+LABELLED_MAX = 40
+"""The most runs a figure draws one per row, bar or label: past it a figure draws the runs that matter for what it
+shows (the top by its figure, and every run tied with the best) and its note says how many it left out. 40 rows at
+0.4 in are a 1,800-pixel-tall PNG at the dpi below, which a browser shows at once."""
+CELL_TEXT_MAX = 20
+"""The agreement heatmap prints each cell's value up to this many runs; past it the colour alone carries it."""
+SVG_MAX_MARKS = 60
+"""An SVG is written beside the PNG only for a figure of at most this many runs: past it (a heatmap of 200 runs is
+a 17 MB SVG) the PNG alone is kept."""
+DPI = 110
 
 
 @dataclass
@@ -41,7 +54,9 @@ def pyplot():
     return plt
 
 
-def save(fig, out: Path, plot: Plot) -> Plot:
+def save(fig, out: Path, plot: Plot, marks: int = 0) -> Plot:
+    """The figure as PNG, and as SVG too when it draws at most SVG_MAX_MARKS runs (`marks`); a stale SVG of an
+    earlier, smaller store is removed so the folder never shows an old figure beside a new one."""
     from wattbench.store.safe_io import guarded
 
     try:
@@ -49,7 +64,10 @@ def save(fig, out: Path, plot: Plot) -> Plot:
             out.mkdir(parents=True, exist_ok=True)
             for suffix in ("png", "svg"):
                 path = out / f"{plot.name}.{suffix}"
-                fig.savefig(path, dpi=110, bbox_inches="tight")
+                if suffix == "svg" and marks > SVG_MAX_MARKS:
+                    path.unlink(missing_ok=True)
+                    continue
+                fig.savefig(path, dpi=DPI, bbox_inches="tight")
                 plot.files.append(path)
     finally:
         pyplot().close(fig)
@@ -65,9 +83,35 @@ def not_drawn(plot: Plot, out: Path, why: str) -> Plot:
     return save(fig, out, plot)
 
 
+def top_runs(runs: list[RunInfo], key: Callable[[RunInfo], float | None], limit: int = LABELLED_MAX,
+             what: str = "overall score") -> tuple[list[RunInfo], str | None]:  # fmt: skip
+    """The `limit` runs highest by `key` (in their order), and a note saying how many were left out; every run
+    when there are no more than `limit`."""
+    if len(runs) <= limit:
+        return runs, None
+    keep = set(map(id, sorted(runs, key=lambda r: -(key(r) or 0.0))[:limit]))
+    kept = [r for r in runs if id(r) in keep]
+    return kept, f"the top {limit} of {len(runs)} runs by {what} drawn; {len(runs) - limit} left out"
+
+
+def top_standings(ranked: list[Standing], limit: int = LABELLED_MAX) -> tuple[list[Standing], str | None]:
+    """Per question set, its best `limit` runs and every run tied with the best beyond them (up to 2 x `limit`,
+    so a campaign of indistinguishable runs still fits a page), and a note of what was left out."""
+    kept: list[Standing] = []
+    notes = []
+    for label in dict.fromkeys(s.question_set for s in ranked):
+        group = [s for s in ranked if s.question_set == label]
+        chosen = group[:limit] + [s for s in group[limit:] if s.place == TIED][:limit]
+        kept += chosen
+        if len(chosen) < len(group):
+            notes.append(f"{label}: {len(chosen)} of {len(group)} runs drawn (the top {limit} and those tied with the "
+                         f"best), {len(group) - len(chosen)} detectably worse ones left out")  # fmt: skip
+    return kept, "; ".join(notes) or None
+
+
 def left_out(runs: list[RunInfo], kept: list[RunInfo], what: str) -> str | None:
     missing = [r.name for r in runs if r not in kept]
-    return f"{what} unknown for {', '.join(missing)}" if missing else None
+    return f"{what} unknown for {join_names(missing)}" if missing else None
 
 
 def _label_offsets(points: list[tuple[float, float]], ax) -> list[tuple[int, int]]:
@@ -90,10 +134,13 @@ def _label_offsets(points: list[tuple[float, float]], ax) -> list[tuple[int, int
 
 
 def scatter(ax, runs: list[RunInfo], x: Callable[[RunInfo], Any], y: Callable[[RunInfo], Any], size=None, log_x=False):
+    """One marker per run; each labelled with its name up to LABELLED_MAX runs, past it only the LABELLED_MAX
+    highest on the y axis (every marker is still drawn)."""
     if log_x:
         _log_x(ax)
     seen: set[str] = set()
     offsets = _label_offsets([(x(r), y(r)) for r in runs], ax) if runs else []
+    labelled = {id(r) for r in top_runs(runs, lambda r: y(r))[0]}
     for run, offset in zip(runs, offsets):
         kind = run.deployment
         ax.scatter(
@@ -101,7 +148,8 @@ def scatter(ax, runs: list[RunInfo], x: Callable[[RunInfo], Any], y: Callable[[R
             label=None if kind in seen else kind, edgecolors="black", linewidths=0.5,
         )  # fmt: skip
         seen.add(kind)
-        ax.annotate(run.name, (x(run), y(run)), fontsize=7, xytext=offset, textcoords="offset points")
+        if id(run) in labelled:
+            ax.annotate(run.name, (x(run), y(run)), fontsize=7, xytext=offset, textcoords="offset points")
     ax.grid(alpha=0.3)
 
 

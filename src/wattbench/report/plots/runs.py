@@ -11,12 +11,15 @@ from wattbench.report.plots.base import (
     SIZE_HELP,
     WEIGHTS,
     Plot,
+    join_names,
     left_out,
     not_drawn,
     pyplot,
     save,
     scatter,
     sized_and_scored,
+    top_runs,
+    top_standings,
 )
 from wattbench.report.runs import RunInfo, common_energy_scope
 from wattbench.report.standings import energy_interval_wh, front_steps, question_energy_j, standings, tie_note
@@ -34,7 +37,7 @@ def plot_score_vs_size(runs: list[RunInfo], out: Path) -> Plot:
         ax.set(title=label, ylim=(-0.02, 1.02), xlabel="parameters (billions)", ylabel="score")
     axes.flat[0].legend(fontsize=8)
     plot.note = left_out([r for r in runs if r.kind != "ensemble"], sized, "size")
-    return save(fig, out, plot)
+    return save(fig, out, plot, len(sized))
 
 
 ALL_FREE = "every run here cost 0 USD (local engines): there is no cost to compare"
@@ -52,7 +55,7 @@ def _by_size(runs: list[RunInfo], out: Path, name: str, title: str, value, ylabe
     ax.set(xlabel="parameters (billions)", ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     plot.note = left_out([r for r in runs if r.kind != "ensemble"], kept, f"size or {what}")
-    return save(fig, out, plot)
+    return save(fig, out, plot, len(kept))
 
 
 def plot_size_vs_latency(runs: list[RunInfo], out: Path) -> Plot:
@@ -83,16 +86,17 @@ def plot_bubble(runs: list[RunInfo], out: Path) -> Plot:
     ax.set(xlabel="parameters (billions)", ylabel="overall score", title="Size x score (area: USD per 1000 questions)")
     if top == 1.0 and not any(r.usd_per_1000_questions for r in kept):
         plot.note = "every run here cost 0 USD (local engines): the bubbles are all one size"
-    return save(fig, out, plot)
+    return save(fig, out, plot, len(kept))
 
 
 def plot_ranking(runs: list[RunInfo], out: Path) -> Plot:
     """Each run's score with its 95% interval, grouped by question set, the runs tied with each group's best
     drawn solid and the detectably worse ones pale (report/standings.py)."""
     plot = Plot("ranking", "Overall ranking with 95% intervals, ties with the best marked")
-    ranked = standings(runs)
-    if not ranked:
+    everyone = standings(runs)
+    if not everyone:
         return not_drawn(plot, out, "no run with per-question scores (runs on questions without answers are unscored)")
+    ranked, cut = top_standings(everyone)
     by_name = {r.name: r for r in runs}
     fig, ax = pyplot().subplots(figsize=(7.5, 1 + 0.4 * len(ranked)))
     labels = []
@@ -106,12 +110,12 @@ def plot_ranking(runs: list[RunInfo], out: Path) -> Plot:
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     title = "Ranking per question set (blue: local, orange: API, grey: ensemble; pale: worse than the best)"
     ax.set(xlim=(0, 1.25), xlabel="overall score (kaggle), 95% BCa bootstrap interval", title=title)
-    unranked = sorted({r.name for r in runs if r.overall is not None} - {s.name for s in ranked})
-    notes = [tie_note(ranked)]
+    unranked = sorted({r.name for r in runs if r.overall is not None} - {s.name for s in everyone})
+    notes = [tie_note(everyone), cut]
     if unranked:
-        notes.append(f"not ranked (fewer than 2 questions with stored scores): {', '.join(unranked)}")
+        notes.append(f"not ranked (fewer than 2 questions with stored scores): {join_names(unranked)}")
     plot.note = "; ".join(n for n in notes if n)
-    return save(fig, out, plot)
+    return save(fig, out, plot, len(ranked))
 
 
 def plot_cost_vs_score(runs: list[RunInfo], out: Path) -> Plot:
@@ -126,7 +130,7 @@ def plot_cost_vs_score(runs: list[RunInfo], out: Path) -> Plot:
     ax.set_xlim(left=0)  # a cost is never negative; matplotlib's margin would draw a negative axis
     ax.set(xlabel="USD per 1000 questions", ylabel="overall score", title="Cost vs score")
     ax.legend(fontsize=8)
-    return save(fig, out, plot)
+    return save(fig, out, plot, len(kept))
 
 
 def plot_breakdown(runs: list[RunInfo], out: Path) -> Plot:
@@ -134,6 +138,7 @@ def plot_breakdown(runs: list[RunInfo], out: Path) -> Plot:
     kept = [r for r in runs if all(r.score(p) is not None for p, _, _ in WEIGHTS)]
     if not kept:
         return not_drawn(plot, out, "no scored run")
+    kept, plot.note = top_runs(kept, lambda r: r.overall)
     fig, ax = pyplot().subplots(figsize=(max(6, 0.8 * len(kept)), 5))
     bottom = [0.0] * len(kept)
     for part, weight, label in WEIGHTS:
@@ -143,13 +148,14 @@ def plot_breakdown(runs: list[RunInfo], out: Path) -> Plot:
     ax.set(ylim=(0, 1), ylabel="weighted points", title="What each run's score is made of")
     ax.tick_params(axis="x", rotation=45)
     ax.legend(fontsize=8)
-    return save(fig, out, plot)
+    return save(fig, out, plot, len(kept))
 
 
 def _scope_note(scope: str, left: list[RunInfo]) -> str | None:
     if not left:
         return None
-    return f"compared on {scope} energy only; not drawn (no {scope} energy measured): {', '.join(r.name for r in left)}"
+    names = join_names([r.name for r in left])
+    return f"compared on {scope} energy only; not drawn (no {scope} energy measured): {names}"
 
 
 def plot_energy(runs: list[RunInfo], out: Path) -> Plot:
@@ -157,12 +163,15 @@ def plot_energy(runs: list[RunInfo], out: Path) -> Plot:
     scope, kept, left = common_energy_scope(runs)
     if scope is None:
         return not_drawn(plot, out, "no run has measured energy (NVML or RAPL was not available on its machine)")
+    measured = len(kept)
+    # The lowest energy first when some must be left out: the runs a reader looks for in an energy figure.
+    kept, cut = top_runs(kept, lambda r: -(r.wh_per_question_on(scope) or 0.0), what=f"lowest {scope} energy")
     fig, ax = pyplot().subplots(figsize=(max(6, 0.8 * len(kept)), 5))
     ax.bar([r.name for r in kept], [r.wh_per_question_on(scope) for r in kept], color="#55a868")
     ax.set(ylabel=f"{scope} Wh per question", title=f"Energy per question, {scope} (measured runs only)")
     ax.tick_params(axis="x", rotation=45)
-    plot.note = _scope_note(scope, left)
-    return save(fig, out, plot)
+    plot.note = "; ".join(n for n in (_scope_note(scope, left), cut) if n) or None
+    return save(fig, out, plot, measured if cut is None else len(kept))
 
 
 def plot_pareto(runs: list[RunInfo], out: Path) -> Plot:
@@ -197,4 +206,4 @@ def plot_pareto(runs: list[RunInfo], out: Path) -> Plot:
     steps = front_steps([r.name for r in front], {r.name: r for r in kept}, scope) if scope != "all" else []
     notes = [_scope_note(scope, [r for r in runs if r not in kept]), *(["front: " + "; ".join(steps)] if steps else [])]
     plot.note = "; ".join(n for n in notes if n) or None
-    return save(fig, out, plot)
+    return save(fig, out, plot, len(kept))
