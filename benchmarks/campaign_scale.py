@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fakes.store import write_run  # noqa: E402
+from fakes.store import read_solution, write_run  # noqa: E402
 
 QUESTIONS = 282
 COMMANDS = ("audit", "matrix", "compare", "plot", "report")
@@ -31,8 +31,7 @@ COMMANDS = ("audit", "matrix", "compare", "plot", "report")
 
 def write_solution(train: Path, out: Path, n: int = QUESTIONS) -> Path:
     """`n` solution rows: the train questions' rows, repeated under new ids."""
-    with open(train, encoding="cp1252", errors="replace", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_solution(train)
     with open(out, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -6,7 +6,7 @@ results matrix holds, so a figure in a plot can be traced to a row of `wattbench
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattbench.data.wattbot import EVIDENCE_COLUMNS, is_blank_value
@@ -40,6 +40,8 @@ class QuestionScores:
     unanswerable: set[str]
     by_run: dict[str, dict[str, RowScore]]
     skipped: dict[str, str]
+    normalised: dict[str, dict[str, object]] = field(default_factory=dict, repr=False, compare=False)
+    """Each run's normalised submitted values, filled on first use (the agreement of every pair reads them)."""
 
 
 def question_scores(runs: list[RunInfo], solution: Path) -> QuestionScores:
@@ -83,11 +85,15 @@ def agreement(scores: QuestionScores, a: str, b: str) -> float | None:
     shared = set(scores.by_run[a]) & set(scores.by_run[b])
     if not shared:
         return None
-    same = sum(
-        normalize_value(scores.by_run[a][q].submitted_value) == normalize_value(scores.by_run[b][q].submitted_value)
-        for q in shared
-    )
-    return same / len(shared)
+    values_a, values_b = _normalised(scores, a), _normalised(scores, b)
+    return sum(values_a[q] == values_b[q] for q in shared) / len(shared)
+
+
+def _normalised(scores: QuestionScores, name: str) -> dict[str, object]:
+    """A run's normalised submitted values, computed once per run (the heatmap compares every pair of runs)."""
+    if name not in scores.normalised:
+        scores.normalised[name] = {q: normalize_value(row.submitted_value) for q, row in scores.by_run[name].items()}
+    return scores.normalised[name]
 
 
 def unique_wins(scores: QuestionScores) -> dict[str, list[str]]:

@@ -61,10 +61,41 @@ class Bootstrap:
                 "unit": "question"}  # fmt: skip
 
 
+_KEPT_CELLS = 16_000_000
+"""Resample matrices kept for reuse (about 128 MB of float64): a campaign's runs share their question count, seed
+and resample count, so every interval and paired test of one command draws the same resamples; drawing them once
+instead of once per run is what keeps `report` linear at 1,000 runs (the draws were most of its time)."""
+_KEPT: dict[tuple[object, ...], list[np.ndarray]] = {}
+
+
+def kept_chunks(key: tuple[object, ...], cells: int, make: Callable[[], Iterator[np.ndarray]]) -> Iterator[np.ndarray]:
+    """The chunks `make` yields, drawn once per `key` and kept read-only while they fit in _KEPT_CELLS (the
+    oldest dropped first); past it drawn afresh each time."""
+    if key in _KEPT:
+        yield from _KEPT[key]
+        return
+    if cells > _KEPT_CELLS:
+        yield from make()
+        return
+    chunks = list(make())
+    for chunk in chunks:
+        chunk.setflags(write=False)
+    while _KEPT and sum(c.size for kept in _KEPT.values() for c in kept) + cells > _KEPT_CELLS:
+        _KEPT.pop(next(iter(_KEPT)))
+    _KEPT[key] = chunks
+    yield from chunks
+
+
 def resample_counts(n: int, spec: Bootstrap, stream: int = 0) -> Iterator[np.ndarray]:
     """Chunks of resamples as counts, shape (rows, n): how often each item was drawn, `spec.resamples` rows in
     all. Counts and one matrix product sum every column at once, several times faster than gathering rows.
-    `stream` separates the draws of different uses of one seed."""
+    `stream` separates the draws of different uses of one seed. The same arguments give the same counts (read
+    only: callers multiply them, never write to them)."""
+    key = ("counts", n, spec.seed, spec.resamples, stream)
+    return kept_chunks(key, n * spec.resamples, lambda: _draw_counts(n, spec, stream))
+
+
+def _draw_counts(n: int, spec: Bootstrap, stream: int) -> Iterator[np.ndarray]:
     rng = np.random.default_rng([spec.seed, stream])
     per_chunk = max(1, _CELLS_PER_CHUNK // max(1, n))
     left = spec.resamples

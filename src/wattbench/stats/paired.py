@@ -11,13 +11,13 @@ no assumption about the metric's shape; the bootstrap gives the interval.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
-from wattbench.stats.bootstrap import Bootstrap, Sums, draws
+from wattbench.stats.bootstrap import Bootstrap, Sums, draws, kept_chunks
 
 _PERMUTATION_STREAM = 1
 
@@ -33,19 +33,26 @@ def permutation_p(
     delta = b - a
     count = np.full(1, n)
     observed = float((statistic(_sums(names, sums_a), count) - statistic(_sums(names, sums_b), count))[0])
-    rng = np.random.default_rng([spec.seed, _PERMUTATION_STREAM])
-    per_chunk = max(1, 4_000_000 // max(1, n))
-    extreme, left = 0, spec.resamples
-    while left > 0:
-        rows = min(per_chunk, left)
-        swaps = rng.integers(0, 2, size=(rows, n)).astype(np.float64)
+    extreme = 0
+    for swaps in kept_chunks(("swaps", n, spec.seed, spec.resamples), n * spec.resamples, lambda: _swaps(n, spec)):
+        rows = swaps.shape[0]
         moved = swaps @ delta  # each resample's change of A's sums (B's change is its negative)
         swapped_a = {k: sums_a[i] + moved[:, i] for i, k in enumerate(names)}
         swapped_b = {k: sums_b[i] - moved[:, i] for i, k in enumerate(names)}
         diffs = statistic(swapped_a, np.full(rows, n)) - statistic(swapped_b, np.full(rows, n))
         extreme += int(np.count_nonzero(np.abs(diffs) >= abs(observed) - 1e-12))
-        left -= rows
     return (1 + extreme) / (1 + spec.resamples)
+
+
+def _swaps(n: int, spec: Bootstrap) -> Iterator[np.ndarray]:
+    """The permutation test's random swaps (1: the pair's rows swapped), `spec.resamples` rows in chunks."""
+    rng = np.random.default_rng([spec.seed, _PERMUTATION_STREAM])
+    per_chunk = max(1, 4_000_000 // max(1, n))
+    left = spec.resamples
+    while left > 0:
+        rows = min(per_chunk, left)
+        yield rng.integers(0, 2, size=(rows, n)).astype(np.float64)
+        left -= rows
 
 
 def _sums(names: list[str], values: np.ndarray) -> Sums:
